@@ -1,0 +1,247 @@
+//! The consent policy file: rules, written by the user, that grant sessions
+//! without asking.
+//!
+//! Until ionChannel has its dialog, a session starts only when a rule here
+//! allows it; with no matching rule the request is answered "cancelled".
+//! Nothing is ever approved by default: a missing or empty file denies all.
+//!
+//! ```toml
+//! # $XDG_CONFIG_HOME/ionchannel/policy.toml
+//! [[allow]]
+//! app_id = "com.rustdesk.RustDesk"   # exact app id; "" = host apps (no app id); "*" = any app
+//! devices = ["keyboard", "pointer"]  # RemoteDesktop devices granted
+//! sources = ["monitor"]              # ScreenCast sources granted: monitor, window
+//! ```
+//!
+//! Rules are tried in order; the first whose `app_id` matches decides.
+
+use serde::Deserialize;
+
+use crate::device::{DeviceType, DeviceTypes};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub allow: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub app_id: String,
+    #[serde(default)]
+    pub devices: Vec<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// A policy file that cannot be used. The daemon then denies everything
+/// and says why.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy file is not valid TOML for ionChannel: {0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("rule {index} (app_id {app_id:?}): unknown device {name:?} (use keyboard, pointer, touchscreen)")]
+    UnknownDevice {
+        index: usize,
+        app_id: String,
+        name: String,
+    },
+    #[error("rule {index} (app_id {app_id:?}): unknown source {name:?} (use monitor, window)")]
+    UnknownSource {
+        index: usize,
+        app_id: String,
+        name: String,
+    },
+}
+
+/// ScreenCast source types, as the portal's bitmask (1 monitor, 2 window).
+pub const SOURCE_MONITOR: u32 = 1;
+pub const SOURCE_WINDOW: u32 = 2;
+
+fn source_bit(name: &str) -> Option<u32> {
+    match name {
+        "monitor" => Some(SOURCE_MONITOR),
+        "window" => Some(SOURCE_WINDOW),
+        _ => None,
+    }
+}
+
+/// What the policy says about one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Granted: the devices and source types the session may use (each the
+    /// intersection of what was asked and what the rule allows).
+    Allow { devices: DeviceTypes, sources: u32 },
+    /// Refused, with the reason for the log.
+    Deny { reason: String },
+}
+
+impl Policy {
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        let policy: Policy = toml::from_str(text)?;
+        for (index, rule) in policy.allow.iter().enumerate() {
+            for name in &rule.devices {
+                if DeviceType::from_name(name).is_none() {
+                    return Err(PolicyError::UnknownDevice {
+                        index,
+                        app_id: rule.app_id.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+            for name in &rule.sources {
+                if source_bit(name).is_none() {
+                    return Err(PolicyError::UnknownSource {
+                        index,
+                        app_id: rule.app_id.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(policy)
+    }
+
+    fn rule_for(&self, app_id: &str) -> Option<&Rule> {
+        self.allow
+            .iter()
+            .find(|r| r.app_id == app_id || r.app_id == "*")
+    }
+
+    /// Decides a session for `app_id` that asks for `devices` and `sources`
+    /// (either may be empty: a ScreenCast session asks for no devices, a
+    /// RemoteDesktop session without SelectSources for no sources).
+    pub fn decide(&self, app_id: &str, devices: DeviceTypes, sources: u32) -> Decision {
+        let shown = if app_id.is_empty() {
+            "host apps (empty app id)".to_string()
+        } else {
+            format!("app id {app_id:?}")
+        };
+        let Some(rule) = self.rule_for(app_id) else {
+            return Decision::Deny {
+                reason: format!("no rule in the policy file allows {shown}"),
+            };
+        };
+        let rule_devices: DeviceTypes = rule
+            .devices
+            .iter()
+            .filter_map(|n| DeviceType::from_name(n))
+            .collect();
+        let rule_sources = rule
+            .sources
+            .iter()
+            .filter_map(|n| source_bit(n))
+            .fold(0, |a, b| a | b);
+        let granted_devices = devices.intersection(rule_devices);
+        let granted_sources = sources & rule_sources;
+        if !devices.is_empty() && granted_devices.is_empty() {
+            return Decision::Deny {
+                reason: format!(
+                    "the rule for {shown} grants devices {rule_devices}, the session asked for {devices}"
+                ),
+            };
+        }
+        if sources != 0 && granted_sources == 0 {
+            return Decision::Deny {
+                reason: format!(
+                    "the rule for {shown} grants no source type the session asked for ({sources:#x})"
+                ),
+            };
+        }
+        Decision::Allow {
+            devices: granted_devices,
+            sources: granted_sources,
+        }
+    }
+
+    /// The rule a user would add to allow `app_id`, for log messages.
+    pub fn example_rule(app_id: &str) -> String {
+        format!(
+            "[[allow]]\napp_id = {app_id:?}\ndevices = [\"keyboard\", \"pointer\"]\nsources = [\"monitor\"]"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[[allow]]
+app_id = "com.rustdesk.RustDesk"
+devices = ["keyboard", "pointer"]
+sources = ["monitor"]
+
+[[allow]]
+app_id = ""
+devices = ["pointer"]
+"#;
+
+    #[test]
+    fn rules_grant_the_intersection() {
+        let p = Policy::parse(FILE).unwrap();
+        assert_eq!(
+            p.decide("com.rustdesk.RustDesk", DeviceTypes::ALL, 1),
+            Decision::Allow {
+                devices: DeviceTypes::from_bits(3).unwrap(),
+                sources: 1
+            }
+        );
+        assert_eq!(
+            p.decide("", DeviceTypes::from_bits(3).unwrap(), 0),
+            Decision::Allow {
+                devices: DeviceTypes::from_bits(2).unwrap(),
+                sources: 0
+            }
+        );
+    }
+
+    #[test]
+    fn no_rule_no_overlap_and_empty_file_deny() {
+        let p = Policy::parse(FILE).unwrap();
+        assert!(matches!(
+            p.decide("org.evil.App", DeviceTypes::ALL, 0),
+            Decision::Deny { .. }
+        ));
+        assert!(matches!(
+            p.decide("", DeviceTypes::from_bits(1).unwrap(), 0),
+            Decision::Deny { .. }
+        ));
+        assert!(matches!(
+            p.decide("", DeviceTypes::EMPTY, 1),
+            Decision::Deny { .. }
+        ));
+        let empty = Policy::parse("").unwrap();
+        assert!(matches!(
+            empty.decide("", DeviceTypes::ALL, 0),
+            Decision::Deny { .. }
+        ));
+    }
+
+    #[test]
+    fn typos_are_errors_not_silent_grants() {
+        assert!(matches!(
+            Policy::parse("[[allow]]\napp_id = \"\"\ndevices = [\"mouse\"]"),
+            Err(PolicyError::UnknownDevice { .. })
+        ));
+        assert!(matches!(
+            Policy::parse("[[allow]]\napp_id = \"\"\ndevice = [\"pointer\"]"),
+            Err(PolicyError::Syntax(_))
+        ));
+        assert!(matches!(
+            Policy::parse("[[allow]]\napp_id = \"\"\nsources = [\"screen\"]"),
+            Err(PolicyError::UnknownSource { .. })
+        ));
+    }
+
+    #[test]
+    fn wildcard_matches_any_app() {
+        let p = Policy::parse("[[allow]]\napp_id = \"*\"\ndevices = [\"keyboard\"]").unwrap();
+        assert!(matches!(
+            p.decide("x.y", DeviceTypes::from_bits(1).unwrap(), 0),
+            Decision::Allow { .. }
+        ));
+    }
+}
