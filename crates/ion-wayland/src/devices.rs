@@ -1,0 +1,93 @@
+//! A session's virtual devices and what they hold down.
+
+use ion_core::held::Admit;
+use ion_core::layout::LayoutBox;
+use ion_core::{HeldInput, InputEvent};
+
+use crate::virtual_keyboard::VirtualKeyboard;
+use crate::virtual_pointer::VirtualPointer;
+
+pub struct SessionDevices {
+    pub pointer: Option<VirtualPointer>,
+    pub keyboard: Option<VirtualKeyboard>,
+    held: HeldInput,
+}
+
+impl SessionDevices {
+    pub fn new(pointer: Option<VirtualPointer>, keyboard: Option<VirtualKeyboard>) -> Self {
+        Self {
+            pointer,
+            keyboard,
+            held: HeldInput::new(),
+        }
+    }
+
+    /// Sends one validated event to the device it belongs to.
+    pub fn apply(&mut self, event: &InputEvent, layout: Option<LayoutBox>, time: u32) {
+        if let Admit::Drop(why) = self.held.admit(event) {
+            tracing::debug!(event = event.kind(), why, "redundant input dropped");
+            return;
+        }
+        match *event {
+            InputEvent::KeyboardKeycode { keycode, state } => match self.keyboard.as_mut() {
+                Some(kb) => kb.keycode(keycode, state, time),
+                None => tracing::warn!("keyboard event without a virtual keyboard"),
+            },
+            InputEvent::KeyboardKeysym { keysym, state } => match self.keyboard.as_mut() {
+                Some(kb) => {
+                    if let Err(e) = kb.keysym(keysym, state, time) {
+                        tracing::warn!(
+                            keysym = format_args!("{keysym:#x}"),
+                            "keysym not typed: {e}"
+                        );
+                    }
+                }
+                None => tracing::warn!("keyboard event without a virtual keyboard"),
+            },
+            InputEvent::TouchDown { .. }
+            | InputEvent::TouchMotion { .. }
+            | InputEvent::TouchUp { .. } => {
+                tracing::warn!("touch event without a touch device");
+            }
+            _ => match self.pointer.as_ref() {
+                Some(p) => p.send(event, layout, time),
+                None => tracing::warn!("pointer event without a virtual pointer"),
+            },
+        }
+    }
+
+    /// Releases everything held, then destroys the devices.
+    pub fn release_and_destroy(mut self, layout: Option<LayoutBox>, time: u32) {
+        let releases = self.held.release_all();
+        if !releases.is_empty() {
+            tracing::info!(count = releases.len(), "releasing held keys and buttons");
+        }
+        for ev in releases {
+            // Straight to the devices: HeldInput already forgot them.
+            match ev {
+                InputEvent::KeyboardKeycode { keycode, state } => {
+                    if let Some(kb) = self.keyboard.as_mut() {
+                        kb.keycode(keycode, state, time);
+                    }
+                }
+                InputEvent::KeyboardKeysym { keysym, state } => {
+                    if let Some(kb) = self.keyboard.as_mut() {
+                        let _ = kb.keysym(keysym, state, time);
+                    }
+                }
+                _ => {
+                    if let Some(p) = self.pointer.as_ref() {
+                        p.send(&ev, layout, time);
+                    }
+                }
+            }
+        }
+        if let Some(kb) = self.keyboard.as_mut() {
+            kb.release_all(time);
+            kb.destroy();
+        }
+        if let Some(p) = self.pointer.as_ref() {
+            p.destroy();
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The Wayland thread's state: globals, seat, outputs, managers and the
+//! sessions' devices. Only the Wayland thread touches it.
+
+use std::collections::HashMap;
+
+use ion_core::layout::LayoutBox;
+use ion_core::{DeviceType, DeviceTypes, Rect};
+use tokio::sync::mpsc::UnboundedSender;
+use wayland_client::globals::GlobalListContents;
+use wayland_client::protocol::wl_output::WlOutput;
+use wayland_client::protocol::wl_registry::{self, WlRegistry};
+use wayland_client::protocol::wl_seat::{self, WlSeat};
+use wayland_client::{delegate_noop, Connection, Dispatch, Proxy, QueueHandle};
+use wayland_protocols::xdg::xdg_output::zv1::client::zxdg_output_manager_v1::ZxdgOutputManagerV1;
+use wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1;
+use wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_v1::ZwpVirtualKeyboardV1;
+use wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1;
+use wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1;
+
+use crate::clock::now_ms;
+use crate::command::{Command, Event, GlobalInfo, OutputInfo, SessionId, Snapshot};
+use crate::devices::SessionDevices;
+use crate::keymap::{Keymap, KeymapNames};
+use crate::outputs::TrackedOutput;
+use crate::virtual_keyboard::VirtualKeyboard;
+use crate::virtual_pointer::VirtualPointer;
+
+pub struct State {
+    pub qh: QueueHandle<State>,
+    pub registry: WlRegistry,
+    pub globals: Vec<(u32, GlobalInfo)>,
+    pub seat: Option<WlSeat>,
+    pub seat_name: Option<String>,
+    pub xdg_output_manager: Option<ZxdgOutputManagerV1>,
+    pub pointer_manager: Option<ZwlrVirtualPointerManagerV1>,
+    pub keyboard_manager: Option<ZwpVirtualKeyboardManagerV1>,
+    pub outputs: Vec<TrackedOutput>,
+    pub outputs_dirty: bool,
+    pub sessions: HashMap<SessionId, SessionDevices>,
+    pub events: UnboundedSender<Event>,
+    pub keymap_names: KeymapNames,
+    /// Set when the thread must leave its loop.
+    pub exit: bool,
+}
+
+impl State {
+    pub fn bind_output(&mut self, name: u32, version: u32) {
+        let wl: WlOutput = self.registry.bind(name, version.min(4), &self.qh, name);
+        let xdg = self
+            .xdg_output_manager
+            .as_ref()
+            .map(|m| m.get_xdg_output(&wl, &self.qh, name));
+        let xdg_version = self.xdg_output_manager.as_ref().map_or(0, |m| m.version());
+        self.outputs
+            .push(TrackedOutput::new(name, wl, xdg, xdg_version));
+    }
+
+    pub fn output_infos(&self) -> Vec<OutputInfo> {
+        let mut v: Vec<OutputInfo> = self.outputs.iter().filter_map(|o| o.info.clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn layout(&self) -> Option<LayoutBox> {
+        let rects: Vec<Rect> = self
+            .outputs
+            .iter()
+            .filter_map(|o| o.info.as_ref().map(|i| i.logical.into()))
+            .collect();
+        LayoutBox::from_outputs(&rects)
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            globals: self.globals.iter().map(|(_, g)| g.clone()).collect(),
+            outputs: self.output_infos(),
+            seat: self
+                .seat_name
+                .clone()
+                .or_else(|| self.seat.as_ref().map(|_| "seat".into())),
+            keymap_layout: if self.keymap_names.layout.is_empty() {
+                "us (default)".into()
+            } else {
+                self.keymap_names.layout.clone()
+            },
+        }
+    }
+
+    /// Sends OutputsChanged if a `done` committed a change.
+    pub fn flush_output_changes(&mut self) {
+        if std::mem::take(&mut self.outputs_dirty) {
+            let _ = self.events.send(Event::OutputsChanged(self.output_infos()));
+        }
+    }
+
+    pub fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::CreateDevices {
+                session,
+                devices,
+                reply,
+            } => {
+                let result = self.create_devices(session, devices);
+                let _ = reply.send(result);
+            }
+            Command::Input { session, event } => {
+                let layout = self.layout();
+                match self.sessions.get_mut(&session) {
+                    Some(dev) => dev.apply(&event, layout, now_ms()),
+                    None => tracing::debug!(session, "input for a session without devices dropped"),
+                }
+            }
+            Command::DestroyDevices { session, reply } => {
+                self.destroy_devices(session);
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
+            }
+            Command::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Shutdown => {
+                let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+                for id in ids {
+                    self.destroy_devices(id);
+                }
+                self.exit = true;
+            }
+        }
+    }
+
+    fn create_devices(
+        &mut self,
+        session: SessionId,
+        wanted: DeviceTypes,
+    ) -> Result<DeviceTypes, String> {
+        if self.sessions.contains_key(&session) {
+            return Err(format!("session {session} already has devices"));
+        }
+        let seat = self
+            .seat
+            .as_ref()
+            .ok_or("the compositor offers no wl_seat")?;
+        let mut made = DeviceTypes::EMPTY;
+        let pointer = match (&self.pointer_manager, wanted.contains(DeviceType::Pointer)) {
+            (Some(m), true) => {
+                made.insert(DeviceType::Pointer);
+                let obj: ZwlrVirtualPointerV1 = m.create_virtual_pointer(Some(seat), &self.qh, ());
+                Some(VirtualPointer::new(obj))
+            }
+            _ => None,
+        };
+        let keyboard = match (
+            &self.keyboard_manager,
+            wanted.contains(DeviceType::Keyboard),
+        ) {
+            (Some(m), true) => {
+                let keymap = Keymap::new(&self.keymap_names).map_err(|e| e.to_string())?;
+                let obj: ZwpVirtualKeyboardV1 = m.create_virtual_keyboard(seat, &self.qh, ());
+                let kb = VirtualKeyboard::new(obj, keymap).map_err(|e| e.to_string())?;
+                made.insert(DeviceType::Keyboard);
+                Some(kb)
+            }
+            _ => None,
+        };
+        tracing::info!(session, devices = %made, "virtual devices created");
+        self.sessions
+            .insert(session, SessionDevices::new(pointer, keyboard));
+        Ok(made)
+    }
+
+    fn destroy_devices(&mut self, session: SessionId) {
+        if let Some(dev) = self.sessions.remove(&session) {
+            let layout = self.layout();
+            dev.release_and_destroy(layout, now_ms());
+            tracing::info!(session, "virtual devices destroyed");
+        }
+    }
+}
+
+impl Dispatch<WlRegistry, GlobalListContents> for State {
+    fn event(
+        state: &mut Self,
+        _: &WlRegistry,
+        event: wl_registry::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_registry::Event::Global {
+                name,
+                interface,
+                version,
+            } => {
+                tracing::debug!(name, %interface, version, "global added");
+                if interface == WlOutput::interface().name {
+                    state.bind_output(name, version);
+                }
+                state
+                    .globals
+                    .push((name, GlobalInfo { interface, version }));
+            }
+            wl_registry::Event::GlobalRemove { name } => {
+                state.globals.retain(|(n, _)| *n != name);
+                if let Some(pos) = state.outputs.iter().position(|o| o.global == name) {
+                    let out = state.outputs.remove(pos);
+                    out.release();
+                    state.outputs_dirty = true;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<WlSeat, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &WlSeat,
+        event: wl_seat::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_seat::Event::Name { name } = event {
+            state.seat_name = Some(name);
+        }
+    }
+}
+
+delegate_noop!(State: ignore ZxdgOutputManagerV1);
+delegate_noop!(State: ignore ZwlrVirtualPointerManagerV1);
+delegate_noop!(State: ignore ZwlrVirtualPointerV1);
+delegate_noop!(State: ignore ZwpVirtualKeyboardManagerV1);
+delegate_noop!(State: ignore ZwpVirtualKeyboardV1);

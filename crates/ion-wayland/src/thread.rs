@@ -1,0 +1,217 @@
+//! The Wayland thread: one compositor connection and one calloop loop that
+//! owns all Wayland state. Commands arrive on a calloop channel (so input is
+//! handled the moment it arrives, in order); events leave on a tokio channel.
+
+use std::thread::JoinHandle;
+
+use calloop::channel::{self, Sender};
+use calloop::EventLoop;
+use calloop_wayland_source::WaylandSource;
+use ion_core::{DeviceTypes, InputEvent};
+use tokio::sync::{mpsc, oneshot};
+use wayland_client::globals::registry_queue_init;
+use wayland_client::protocol::wl_output::WlOutput;
+use wayland_client::protocol::wl_seat::WlSeat;
+use wayland_client::{Connection, Proxy};
+
+use crate::command::{Command, Event, SessionId, Snapshot};
+use crate::keymap::KeymapNames;
+use crate::state::State;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaylandError {
+    #[error("cannot connect to the Wayland compositor (is WAYLAND_DISPLAY set?): {0}")]
+    Connect(String),
+    #[error("the Wayland thread is gone (compositor disconnected)")]
+    Gone,
+    #[error("cannot start the Wayland thread: {0}")]
+    Setup(String),
+}
+
+/// The handle the rest of the daemon uses to talk to the Wayland thread.
+#[derive(Clone)]
+pub struct WaylandHandle {
+    tx: Sender<Command>,
+}
+
+pub struct WaylandThread {
+    pub handle: WaylandHandle,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub join: JoinHandle<()>,
+}
+
+impl WaylandHandle {
+    pub fn send(&self, cmd: Command) -> Result<(), WaylandError> {
+        self.tx.send(cmd).map_err(|_| WaylandError::Gone)
+    }
+
+    /// Queues one input event; never waits.
+    pub fn input(&self, session: SessionId, event: InputEvent) -> Result<(), WaylandError> {
+        self.send(Command::Input { session, event })
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot, WaylandError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Snapshot { reply })?;
+        rx.await.map_err(|_| WaylandError::Gone)
+    }
+
+    pub async fn create_devices(
+        &self,
+        session: SessionId,
+        devices: DeviceTypes,
+    ) -> Result<Result<DeviceTypes, String>, WaylandError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CreateDevices {
+            session,
+            devices,
+            reply,
+        })?;
+        rx.await.map_err(|_| WaylandError::Gone)
+    }
+
+    /// Releases what the session holds and destroys its devices; waits
+    /// until the Wayland thread has sent the releases.
+    pub async fn destroy_devices(&self, session: SessionId) -> Result<(), WaylandError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::DestroyDevices {
+            session,
+            reply: Some(reply),
+        })?;
+        rx.await.map_err(|_| WaylandError::Gone)
+    }
+}
+
+/// Connects to the compositor (from the environment) and starts the thread.
+/// Returns once the registry, seat and outputs are known.
+pub fn spawn(keymap_names: KeymapNames) -> Result<WaylandThread, WaylandError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let join = std::thread::Builder::new()
+        .name("wayland".into())
+        .spawn(move || run(keymap_names, events_tx, ready_tx))
+        .map_err(|e| WaylandError::Setup(e.to_string()))?;
+    let tx = ready_rx
+        .recv()
+        .map_err(|_| WaylandError::Setup("the Wayland thread died during setup".into()))??;
+    Ok(WaylandThread {
+        handle: WaylandHandle { tx },
+        events,
+        join,
+    })
+}
+
+type Ready = std::sync::mpsc::Sender<Result<Sender<Command>, WaylandError>>;
+
+fn run(keymap_names: KeymapNames, events: mpsc::UnboundedSender<Event>, ready: Ready) {
+    let setup = setup(keymap_names, events.clone());
+    let (mut event_loop, mut state, conn, tx) = match setup {
+        Ok(parts) => parts,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(tx));
+    let reason = loop {
+        if let Err(e) = event_loop.dispatch(None, &mut state) {
+            break format!("compositor connection lost: {e}");
+        }
+        state.flush_output_changes();
+        if state.exit {
+            // Make sure the releases sent during shutdown reached the
+            // compositor before the connection closes.
+            let _ = conn.roundtrip();
+            tracing::info!("wayland thread stopped");
+            return;
+        }
+        if let Err(e) = conn.flush() {
+            break format!("compositor connection lost: {e}");
+        }
+    };
+    tracing::warn!("{reason}");
+    let _ = events.send(Event::Disconnected { reason });
+}
+
+type Setup = (
+    EventLoop<'static, State>,
+    State,
+    Connection,
+    Sender<Command>,
+);
+
+fn setup(
+    keymap_names: KeymapNames,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<Setup, WaylandError> {
+    let conn = Connection::connect_to_env().map_err(|e| WaylandError::Connect(e.to_string()))?;
+    let (globals, mut queue) =
+        registry_queue_init::<State>(&conn).map_err(|e| WaylandError::Connect(e.to_string()))?;
+    let qh = queue.handle();
+    let seat: Option<WlSeat> = globals.bind(&qh, 1..=8, ()).ok();
+    let mut state = State {
+        qh: qh.clone(),
+        registry: globals.registry().clone(),
+        globals: globals
+            .contents()
+            .clone_list()
+            .into_iter()
+            .map(|g| {
+                (
+                    g.name,
+                    crate::command::GlobalInfo {
+                        interface: g.interface,
+                        version: g.version,
+                    },
+                )
+            })
+            .collect(),
+        seat,
+        seat_name: None,
+        xdg_output_manager: globals.bind(&qh, 1..=3, ()).ok(),
+        pointer_manager: globals.bind(&qh, 1..=2, ()).ok(),
+        keyboard_manager: globals.bind(&qh, 1..=1, ()).ok(),
+        outputs: Vec::new(),
+        outputs_dirty: false,
+        sessions: Default::default(),
+        events,
+        keymap_names,
+        exit: false,
+    };
+    for g in globals.contents().clone_list() {
+        if g.interface == WlOutput::interface().name {
+            state.bind_output(g.name, g.version);
+        }
+    }
+    // Two round trips: one for the bound objects' first events, one for
+    // the xdg-output events that the first made us request.
+    for _ in 0..2 {
+        queue
+            .roundtrip(&mut state)
+            .map_err(|e| WaylandError::Connect(e.to_string()))?;
+    }
+    state.outputs_dirty = false;
+    tracing::info!(
+        outputs = state.outputs.len(),
+        seat = ?state.seat_name,
+        virtual_pointer = state.pointer_manager.is_some(),
+        virtual_keyboard = state.keyboard_manager.is_some(),
+        "connected to the compositor"
+    );
+
+    let event_loop: EventLoop<'static, State> =
+        EventLoop::try_new().map_err(|e| WaylandError::Setup(e.to_string()))?;
+    WaylandSource::new(conn.clone(), queue)
+        .insert(event_loop.handle())
+        .map_err(|e| WaylandError::Setup(e.to_string()))?;
+    let (tx, rx) = channel::channel::<Command>();
+    event_loop
+        .handle()
+        .insert_source(rx, |event, _, state: &mut State| match event {
+            channel::Event::Msg(cmd) => state.handle(cmd),
+            // Every handle dropped: the daemon is leaving.
+            channel::Event::Closed => state.handle(Command::Shutdown),
+        })
+        .map_err(|e| WaylandError::Setup(e.to_string()))?;
+    Ok((event_loop, state, conn, tx))
+}
