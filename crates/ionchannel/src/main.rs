@@ -1,1 +1,106 @@
-fn main() {}
+//! `ionchannel`: the portal backend daemon and its tools.
+
+mod doctor;
+mod paths;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ion_core::DeviceTypes;
+use ion_portal::caller::Trust;
+use ion_portal::service::Ended;
+use ion_portal::{PortalConfig, ServeOptions, FRONTEND_NAME};
+use ion_wayland::keymap::KeymapNames;
+
+#[derive(Parser)]
+#[command(
+    name = "ionchannel",
+    version,
+    about = "RemoteDesktop and ScreenCast portal backend for wlroots compositors and COSMIC"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the portal backend on the session bus.
+    Serve {
+        /// Sustained input events per second allowed per session.
+        #[arg(long, default_value_t = 8000)]
+        rate: u32,
+        /// Input events allowed at once per session.
+        #[arg(long, default_value_t = 4000)]
+        burst: u32,
+    },
+    /// Show what the compositor offers and what each feature will use.
+    Doctor {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // doctor prints a report: keep its log to warnings unless asked.
+    init_logging(if matches!(cli.command, Command::Doctor { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("error creating the async runtime")?;
+    match cli.command {
+        Command::Serve { rate, burst } => runtime.block_on(serve(rate, burst)),
+        Command::Doctor { json } => runtime.block_on(doctor(json)),
+    }
+}
+
+async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
+    let wayland = ion_wayland::spawn(KeymapNames::from_environment())
+        .context("error connecting to the compositor")?;
+    let snapshot = wayland
+        .handle
+        .snapshot()
+        .await
+        .context("error reading the compositor's globals")?;
+    let available: DeviceTypes = snapshot.available_devices();
+    let config = PortalConfig {
+        trust: Trust::NameOwner(FRONTEND_NAME.to_string()),
+        policy_path: paths::policy_file(),
+        available_devices: available,
+        rate_per_second: rate,
+        rate_burst: burst,
+    };
+    match ion_portal::serve(ServeOptions { config }, wayland).await? {
+        Ended::Signal => Ok(()),
+        Ended::CompositorGone(reason) => anyhow::bail!("compositor gone: {reason}"),
+        Ended::BusGone => anyhow::bail!("session bus connection lost"),
+    }
+}
+
+async fn doctor(json: bool) -> anyhow::Result<()> {
+    let wayland = ion_wayland::spawn(KeymapNames::from_environment())
+        .context("error connecting to the compositor")?;
+    let snapshot = wayland.handle.snapshot().await?;
+    let report = doctor::report(&snapshot, &paths::policy_file());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        doctor::print_table(&report);
+    }
+    let _ = wayland.handle.send(ion_wayland::Command::Shutdown);
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The daemon's D-Bus side: registers the interfaces, owns the bus name,
+//! and ends sessions when their owner, the compositor or the daemon goes.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use ion_wayland::{Event, WaylandThread};
+use tokio::signal::unix::{signal, SignalKind};
+use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
+use zbus::names::WellKnownName;
+use zbus::Connection;
+
+use crate::ordered::Ordered;
+use crate::portal::{CloseReason, Portal, PortalConfig};
+use crate::remote_desktop::RemoteDesktop;
+use crate::{BUS_NAME, DESKTOP_PATH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("D-Bus: {0}")]
+    Bus(#[from] zbus::Error),
+    #[error("D-Bus: {0}")]
+    Fdo(#[from] zbus::fdo::Error),
+    #[error("{BUS_NAME} is already owned: another ionChannel is running on this bus")]
+    NameTaken,
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// How the daemon ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// SIGTERM or SIGINT.
+    Signal,
+    /// The compositor went away (the daemon cannot serve without it).
+    CompositorGone(String),
+    /// We lost our bus connection.
+    BusGone,
+}
+
+pub struct ServeOptions {
+    pub config: PortalConfig,
+}
+
+/// Puts the backend's interfaces on `conn` at the desktop path.
+pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()> {
+    let added = conn
+        .object_server()
+        .at(DESKTOP_PATH, Ordered::new(RemoteDesktop { portal }))
+        .await?;
+    if !added {
+        return Err(zbus::Error::Failure("interfaces registered twice".into()));
+    }
+    Ok(())
+}
+
+/// Runs the daemon on the session bus until a signal, or until the
+/// compositor or the bus goes away. Every session is closed on the way out,
+/// releasing everything it holds.
+pub async fn serve(opts: ServeOptions, wayland: WaylandThread) -> Result<Ended, ServeError> {
+    let WaylandThread {
+        handle,
+        mut events,
+        join,
+    } = wayland;
+    let portal = Arc::new(Portal::new(opts.config, handle.clone()));
+    let conn = zbus::connection::Builder::session()?.build().await?;
+    register(&conn, portal.clone()).await?;
+
+    let dbus = DBusProxy::new(&conn).await?;
+    // Watch owners before taking the name, so no vanishing goes unseen.
+    let mut owners = dbus.receive_name_owner_changed().await?;
+    let name = WellKnownName::from_static_str(BUS_NAME).map_err(zbus::Error::from)?;
+    match dbus
+        .request_name(name, RequestNameFlags::DoNotQueue.into())
+        .await?
+    {
+        RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner => {}
+        _ => return Err(ServeError::NameTaken),
+    }
+    tracing::info!(
+        name = BUS_NAME,
+        devices = %portal.config.available_devices,
+        "serving RemoteDesktop"
+    );
+
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+    let ended = loop {
+        tokio::select! {
+            _ = term.recv() => break Ended::Signal,
+            _ = int.recv() => break Ended::Signal,
+            ev = events.recv() => match ev {
+                Some(Event::OutputsChanged(outputs)) => {
+                    tracing::info!(count = outputs.len(), "outputs changed");
+                }
+                Some(Event::Disconnected { reason }) => break Ended::CompositorGone(reason),
+                None => break Ended::CompositorGone("the Wayland thread ended".into()),
+            },
+            change = owners.next() => {
+                let Some(change) = change else { break Ended::BusGone };
+                let Ok(args) = change.args() else { continue };
+                // A unique name losing its owner is a connection gone.
+                if args.name().starts_with(':') && args.new_owner().is_none() {
+                    portal.close_owned_by(&conn, args.name()).await;
+                }
+            }
+        }
+    };
+    tracing::info!(?ended, sessions = portal.session_count(), "stopping");
+    let reason = match ended {
+        Ended::Signal | Ended::BusGone => CloseReason::Shutdown,
+        Ended::CompositorGone(_) => CloseReason::CompositorGone,
+    };
+    portal.close_all(&conn, reason).await;
+    // Releases are sent; now let the Wayland thread finish and flush.
+    let _ = handle.send(ion_wayland::Command::Shutdown);
+    drop(handle);
+    drop(portal);
+    if tokio::task::spawn_blocking(move || join.join())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the Wayland thread did not stop cleanly");
+    }
+    // Drop the bus name last, so the frontend sees the Closed signals first.
+    let _ = conn.release_name(BUS_NAME).await;
+    Ok(ended)
+}

@@ -1,0 +1,90 @@
+//! The table of live sessions.
+//!
+//! Locked only for short synchronous steps (validation, state changes),
+//! never across an `.await`: input calls validate against it inline, in
+//! arrival order, while long calls run in their own tasks.
+
+use std::collections::HashMap;
+
+use ion_core::session::Lifecycle;
+use ion_core::{DeviceTypes, RateLimiter, StreamRegion};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    RemoteDesktop,
+    ScreenCast,
+}
+
+impl SessionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RemoteDesktop => "RemoteDesktop",
+            Self::ScreenCast => "ScreenCast",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SessionEntry {
+    pub id: u64,
+    pub kind: SessionKind,
+    /// Unique bus name of the connection that created the session.
+    pub owner: String,
+    pub app_id: String,
+    pub lifecycle: Lifecycle,
+    /// What SelectDevices asked for (all, if it was not called).
+    pub requested_devices: DeviceTypes,
+    /// What Start granted and the compositor could provide.
+    pub granted_devices: DeviceTypes,
+    pub devices_created: bool,
+    pub streams: Vec<StreamRegion>,
+    pub rate: RateLimiter,
+    pub eis_active: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct SessionTable {
+    by_path: HashMap<String, SessionEntry>,
+}
+
+impl SessionTable {
+    pub fn get(&self, path: &str) -> Option<&SessionEntry> {
+        self.by_path.get(path)
+    }
+
+    pub fn get_mut(&mut self, path: &str) -> Option<&mut SessionEntry> {
+        self.by_path.get_mut(path)
+    }
+
+    pub fn insert(&mut self, path: String, entry: SessionEntry) -> bool {
+        if self.by_path.contains_key(&path) {
+            return false;
+        }
+        self.by_path.insert(path, entry);
+        true
+    }
+
+    pub fn remove(&mut self, path: &str) -> Option<SessionEntry> {
+        self.by_path.remove(path)
+    }
+
+    pub fn paths_owned_by(&self, owner: &str) -> Vec<String> {
+        self.by_path
+            .iter()
+            .filter(|(_, e)| e.owner == owner)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    pub fn paths(&self) -> Vec<String> {
+        self.by_path.keys().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_path.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_path.is_empty()
+    }
+}

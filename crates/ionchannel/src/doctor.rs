@@ -1,0 +1,244 @@
+//! `ionchannel doctor`: what the compositor offers, what each portal feature
+//! will use, and what is missing.
+
+use std::path::Path;
+
+use ion_core::Policy;
+use ion_wayland::{self as wl, Snapshot};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub wayland_display: String,
+    pub globals: Vec<GlobalRow>,
+    pub features: Vec<Feature>,
+    pub outputs: Vec<wl::OutputInfo>,
+    pub keyboard_layout: String,
+    pub policy: PolicyStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GlobalRow {
+    pub interface: &'static str,
+    pub version: Option<u32>,
+    pub purpose: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Feature {
+    pub feature: &'static str,
+    /// The path ionChannel uses, if any.
+    pub uses: Option<String>,
+    pub status: Status,
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Missing,
+    NotYetServed,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PolicyStatus {
+    pub path: String,
+    pub rules: Option<usize>,
+    pub error: Option<String>,
+}
+
+const RELEVANT: &[(&str, &str)] = &[
+    (wl::WL_SEAT, "seat for virtual devices"),
+    (wl::XDG_OUTPUT, "logical output layout"),
+    (wl::VIRTUAL_POINTER, "pointer injection"),
+    (wl::VIRTUAL_KEYBOARD, "keyboard injection"),
+    (wl::EXT_IMAGE_COPY_CAPTURE, "capture (preferred)"),
+    (wl::EXT_OUTPUT_CAPTURE_SOURCE, "capture of outputs"),
+    (wl::EXT_TOPLEVEL_CAPTURE_SOURCE, "capture of windows"),
+    (wl::EXT_FOREIGN_TOPLEVEL_LIST, "window list"),
+    (wl::WLR_SCREENCOPY, "capture (fallback)"),
+    (wl::WL_SHM, "shm buffers"),
+    (wl::LINUX_DMABUF, "dmabuf buffers"),
+];
+
+fn path_writable(p: &str) -> bool {
+    std::fs::OpenOptions::new().write(true).open(p).is_ok()
+}
+
+pub fn report(snap: &Snapshot, policy_path: &Path) -> Report {
+    let globals = RELEVANT
+        .iter()
+        .map(|(interface, purpose)| GlobalRow {
+            interface,
+            version: snap.version_of(interface),
+            purpose,
+        })
+        .collect();
+    let uinput = path_writable("/dev/uinput");
+    let has_seat = snap.seat.is_some();
+    let mut features = Vec::new();
+
+    let inject = |feature, global: &str, via: &str| {
+        if has_seat && snap.has(global) {
+            Feature {
+                feature,
+                uses: Some(via.to_string()),
+                status: Status::Ok,
+                note: String::new(),
+            }
+        } else {
+            Feature {
+                feature,
+                uses: None,
+                status: Status::Missing,
+                note: format!(
+                    "the compositor offers no {global}{}; uinput fallback not implemented{}",
+                    if has_seat { "" } else { " (and no wl_seat)" },
+                    if uinput {
+                        ""
+                    } else {
+                        " (and /dev/uinput is not writable)"
+                    }
+                ),
+            }
+        }
+    };
+    features.push(inject(
+        "RemoteDesktop pointer",
+        wl::VIRTUAL_POINTER,
+        "zwlr_virtual_pointer_v1",
+    ));
+    features.push(inject(
+        "RemoteDesktop keyboard",
+        wl::VIRTUAL_KEYBOARD,
+        "zwp_virtual_keyboard_v1",
+    ));
+    features.push(Feature {
+        feature: "RemoteDesktop touchscreen",
+        uses: None,
+        status: Status::Missing,
+        note: "no touch path: needs compositor EIS or uinput (neither wired yet)".into(),
+    });
+    let capture = if snap.has(wl::EXT_IMAGE_COPY_CAPTURE) && snap.has(wl::EXT_OUTPUT_CAPTURE_SOURCE)
+    {
+        Some("ext-image-copy-capture-v1")
+    } else if snap.has(wl::WLR_SCREENCOPY) {
+        Some("zwlr_screencopy_v1")
+    } else {
+        None
+    };
+    features.push(Feature {
+        feature: "ScreenCast monitor capture",
+        uses: capture.map(str::to_string),
+        status: if capture.is_some() {
+            Status::NotYetServed
+        } else {
+            Status::Missing
+        },
+        note: match capture {
+            Some(_) => "ScreenCast is not served by this version yet".into(),
+            None => "no capture protocol: neither ext-image-copy-capture nor wlr-screencopy".into(),
+        },
+    });
+    let dri = std::fs::read_dir("/dev/dri")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+        })
+        .unwrap_or(false);
+    features.push(Feature {
+        feature: "ScreenCast buffers",
+        uses: Some(if snap.has(wl::LINUX_DMABUF) && dri {
+            "dmabuf (not implemented yet; shm is used)".into()
+        } else {
+            "shm (memfd shared with PipeWire)".into()
+        }),
+        status: Status::NotYetServed,
+        note: if dri {
+            String::new()
+        } else {
+            "no /dev/dri render node: dmabuf impossible here".into()
+        },
+    });
+
+    let policy = match std::fs::read_to_string(policy_path) {
+        Ok(text) => match Policy::parse(&text) {
+            Ok(p) => PolicyStatus {
+                path: policy_path.display().to_string(),
+                rules: Some(p.allow.len()),
+                error: None,
+            },
+            Err(e) => PolicyStatus {
+                path: policy_path.display().to_string(),
+                rules: None,
+                error: Some(e.to_string()),
+            },
+        },
+        Err(e) => PolicyStatus {
+            path: policy_path.display().to_string(),
+            rules: None,
+            error: Some(format!("{e} (every session will be refused)")),
+        },
+    };
+
+    Report {
+        wayland_display: std::env::var("WAYLAND_DISPLAY").unwrap_or_default(),
+        globals,
+        features,
+        outputs: snap.outputs.clone(),
+        keyboard_layout: snap.keymap_layout.clone(),
+        policy,
+    }
+}
+
+pub fn print_table(r: &Report) {
+    println!(
+        "ionChannel doctor — compositor at WAYLAND_DISPLAY={}",
+        r.wayland_display
+    );
+    println!();
+    println!("{:<52} {:>7}  purpose", "global", "version");
+    for g in &r.globals {
+        let v = g.version.map_or("missing".to_string(), |v| format!("v{v}"));
+        println!("{:<52} {:>7}  {}", g.interface, v, g.purpose);
+    }
+    println!();
+    println!("{:<28} {:<14} {:<36} note", "feature", "status", "uses");
+    for f in &r.features {
+        let status = match f.status {
+            Status::Ok => "ok",
+            Status::Missing => "MISSING",
+            Status::NotYetServed => "not served yet",
+        };
+        println!(
+            "{:<28} {:<14} {:<36} {}",
+            f.feature,
+            status,
+            f.uses.as_deref().unwrap_or("-"),
+            f.note
+        );
+    }
+    println!();
+    println!("outputs (logical layout):");
+    for o in &r.outputs {
+        println!(
+            "  {:<12} {}x{}+{}+{}  mode {}x{} scale {} transform {}",
+            o.name,
+            o.logical.width,
+            o.logical.height,
+            o.logical.x,
+            o.logical.y,
+            o.mode_width,
+            o.mode_height,
+            o.scale,
+            o.transform
+        );
+    }
+    println!("keyboard layout: {}", r.keyboard_layout);
+    match (&r.policy.rules, &r.policy.error) {
+        (Some(n), _) => println!("consent policy: {} ({n} rule(s))", r.policy.path),
+        (None, Some(e)) => println!("consent policy: {}: {e}", r.policy.path),
+        _ => {}
+    }
+}
