@@ -10,6 +10,8 @@ pub mod command;
 mod devices;
 pub mod keymap;
 mod outputs;
+#[cfg(feature = "test-support")]
+pub mod recording;
 mod state;
 pub mod thread;
 mod virtual_keyboard;

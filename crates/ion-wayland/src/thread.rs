@@ -41,6 +41,11 @@ pub struct WaylandThread {
 }
 
 impl WaylandHandle {
+    /// A handle on any command receiver (the test stand-in uses it).
+    pub fn from_sender(tx: Sender<Command>) -> Self {
+        Self { tx }
+    }
+
     pub fn send(&self, cmd: Command) -> Result<(), WaylandError> {
         self.tx.send(cmd).map_err(|_| WaylandError::Gone)
     }
