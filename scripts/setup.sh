@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what ionChannel's build, demo and tests need on Debian 12 /
+# Ubuntu, idempotently. Run as root (or it re-runs itself with sudo).
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo --preserve-env=PATH "$0" "$@"
+fi
+
+# The host stack: the compositor, the portal frontend, PipeWire, the
+# consumers the tests use, and the headers the Rust crates build against.
+PACKAGES=(
+  sway xkb-data
+  xdg-desktop-portal
+  pipewire pipewire-bin wireplumber
+  dbus dbus-bin dbus-daemon
+  gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  libpipewire-0.3-dev libspa-0.2-dev clang libclang-dev pkg-config
+  libxkbcommon-dev
+  util-linux procps ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: system packages already installed"
+fi
+
+# sway refuses to run as root: the testbed runs it as this user when the
+# tests run as root.
+if ! id ionchannel-lab >/dev/null 2>&1; then
+  useradd --system --create-home --shell /usr/sbin/nologin ionchannel-lab
+  echo "setup: created user ionchannel-lab"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found. Install a Rust toolchain (1.85 or newer), e.g. from https://rustup.rs" >&2
+  exit 1
+fi
+echo "setup: done"
