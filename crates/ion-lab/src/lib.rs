@@ -1,0 +1,10 @@
+//! ionChannel's lab: the testbed that brings up an isolated headless Wayland
+//! session (private bus, PipeWire, headless compositor, the real
+//! xdg-desktop-portal frontend, ionChannel), the probe client that shows a
+//! known picture and records the input it receives, and the scenarios and
+//! benchmarks built on both.
+
+pub mod client;
+pub mod expect;
+pub mod probe;
+pub mod testbed;

@@ -1,0 +1,95 @@
+//! The real xdg-desktop-portal frontend, routed to ionChannel through our own
+//! portals directory and `portals.conf`.
+
+use anyhow::{bail, Result};
+
+use super::paths::write_file;
+use super::{Component, Testbed};
+
+/// ionChannel's bus name as a portal backend.
+pub const BACKEND_NAME: &str = "org.freedesktop.impl.portal.desktop.ionchannel";
+
+/// The frontend's bus name.
+pub const FRONTEND_NAME: &str = "org.freedesktop.portal.Desktop";
+
+/// Where Debian 12 installs the frontend (override: `IONLAB_PORTAL_BIN`).
+pub const FRONTEND_PATH: &str = "/usr/libexec/xdg-desktop-portal";
+
+/// `XDG_CURRENT_DESKTOP` inside the testbed, matched by `UseIn=`.
+pub const CURRENT_DESKTOP: &str = "ionlab";
+
+/// `portals.conf` (read by frontends >= 1.17) picking ionChannel for
+/// RemoteDesktop and ScreenCast; the same text as `data/portals.conf`.
+pub const PORTALS_CONF: &str = "[preferred]\n\
+default=none\n\
+org.freedesktop.impl.portal.RemoteDesktop=ionchannel\n\
+org.freedesktop.impl.portal.ScreenCast=ionchannel\n";
+
+/// The text of `ionchannel.portal` for the desktops `use_in`
+/// (`;`-separated, e.g. `"ionlab;"`).
+pub fn portal_file(use_in: &str) -> String {
+    format!(
+        "[portal]\n\
+         DBusName={BACKEND_NAME}\n\
+         Interfaces=org.freedesktop.impl.portal.RemoteDesktop;org.freedesktop.impl.portal.ScreenCast;\n\
+         UseIn={use_in}\n"
+    )
+}
+
+impl Testbed {
+    /// Starts the xdg-desktop-portal frontend (`-v`) routed to ionChannel and
+    /// waits until it owns `org.freedesktop.portal.Desktop`.
+    ///
+    /// The frontend reads the backend's `version` property when it starts,
+    /// so start ionChannel first (unless testing that failure mode).
+    pub fn start_frontend(&mut self) -> Result<()> {
+        if self.is_running(Component::Frontend) {
+            bail!("the frontend is already running");
+        }
+        if self.name_has_owner(FRONTEND_NAME)? {
+            bail!("{FRONTEND_NAME} is already owned on the private bus");
+        }
+        write_file(
+            &self.paths.portals.join("ionchannel.portal"),
+            &portal_file(&format!("{CURRENT_DESKTOP};")),
+        )?;
+        write_file(
+            &self
+                .paths
+                .config_home
+                .join("xdg-desktop-portal")
+                .join("portals.conf"),
+            PORTALS_CONF,
+        )?;
+        let program = std::env::var_os("IONLAB_PORTAL_BIN")
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| FRONTEND_PATH.into());
+        let mut command = self.command(program);
+        command
+            .arg("-v")
+            .env("XDG_DESKTOP_PORTAL_DIR", &self.paths.portals)
+            .env("XDG_CURRENT_DESKTOP", CURRENT_DESKTOP);
+        self.spawn_component(Component::Frontend, command)?;
+        self.wait_for(
+            &format!("the frontend to own {FRONTEND_NAME}"),
+            &[Component::Bus, Component::Frontend],
+            || self.name_has_owner(FRONTEND_NAME),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_files_match_what_the_testbed_writes() {
+        let canonical = include_str!("../../../../data/ionchannel.portal");
+        assert_eq!(
+            canonical,
+            portal_file("wlroots;sway;labwc;Hyprland;river;wayfire;COSMIC;")
+        );
+        let example = include_str!("../../../../data/portals.conf");
+        assert!(example.ends_with(PORTALS_CONF), "{example}");
+    }
+}

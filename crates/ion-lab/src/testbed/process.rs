@@ -1,0 +1,374 @@
+//! Spawning, signalling and reaping the testbed's processes, and the final
+//! sweep that finds stray processes by the marker variable in their
+//! environment.
+//!
+//! Every child:
+//! - gets `PR_SET_PDEATHSIG(SIGKILL)`, so it dies with us even when we are
+//!   killed without running any destructor;
+//! - runs in its own process group (`process_group(0)`), so one signal
+//!   reaches everything it started (and a Ctrl-C at the terminal does not);
+//! - carries `IONLAB_MARKER=<temp root>` in its environment, which activated
+//!   D-Bus services and compositor-spawned clients inherit, so teardown can
+//!   find them in `/proc` even when they left the process group.
+//!
+//! The parent-death signal fires when the *thread* that forked the child
+//! exits, not the process. All children are therefore forked from one
+//! spawner thread that lives as long as the process: a testbed may be moved
+//! between threads, and a test thread that ends does not take its children
+//! down before the testbed's `Drop` runs.
+
+use std::ffi::c_int;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::logs;
+
+/// The environment variable that marks every process of a testbed; its value
+/// is the testbed's temp root, unique per testbed.
+pub const MARKER_VAR: &str = "IONLAB_MARKER";
+
+type SpawnReply = mpsc::Sender<io::Result<Child>>;
+type SpawnRequest = (Command, SpawnReply);
+
+/// The channel to the process-wide spawner thread (started on first use),
+/// or `None` when the thread could not be started.
+fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
+    static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    SPAWNER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<SpawnRequest>();
+            thread::Builder::new()
+                .name("ionlab-spawner".into())
+                .spawn(move || {
+                    // The sender lives in a static: this loop never ends, and
+                    // so the children's parent-death signal fires only when
+                    // the whole process goes away.
+                    for (mut command, reply) in rx {
+                        // The requester may have gone; nothing to do then.
+                        let _ = reply.send(command.spawn());
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Spawns `command` from the long-lived spawner thread (falling back to the
+/// calling thread if that thread is unavailable).
+pub fn spawn_command(command: Command) -> io::Result<Child> {
+    let mut command = command;
+    if let Some(tx) = spawner() {
+        let (reply_tx, reply_rx) = mpsc::channel();
+        match tx.send((command, reply_tx)) {
+            Ok(()) => {
+                return reply_rx
+                    .recv()
+                    .unwrap_or_else(|_| Err(io::Error::other("the spawner thread is gone")));
+            }
+            Err(mpsc::SendError((back, _))) => command = back,
+        }
+    }
+    tracing::warn!("spawner thread unavailable; spawning from the current thread");
+    command.spawn()
+}
+
+/// Marks `command` as ours: marker variable, own process group, no stdin and
+/// `PR_SET_PDEATHSIG(SIGKILL)`.
+pub fn isolate(command: &mut Command, marker: &str) {
+    command
+        .env(MARKER_VAR, marker)
+        .process_group(0)
+        .stdin(Stdio::null());
+    // SAFETY: the closure runs between fork and exec; it only calls prctl,
+    // which is async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            let sig = libc::SIGKILL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0_u64, 0_u64, 0_u64) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `program arg arg…` for messages.
+pub fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Sends `sig` to the process group `pgid`.
+fn signal_group(pgid: u32, sig: c_int) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    // SAFETY: kill(2) has no memory-safety requirements. A failure (ESRCH:
+    // the group is already empty) is what we want anyway.
+    unsafe {
+        libc::kill(-pgid, sig);
+    }
+}
+
+/// Whether the child `pid` has exited, *without* reaping it (so its pid, and
+/// with it the process group id, cannot be reused yet). Returns how it ended.
+fn exited_nowait(pid: u32) -> Option<String> {
+    let pid = libc::id_t::try_from(pid).ok()?;
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value and is what
+    // waitid(WNOHANG) leaves when no child changed state.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable siginfo_t.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if rc == -1 {
+        // ECHILD: already reaped (or not ours): it is gone.
+        return Some("gone".into());
+    }
+    // SAFETY: waitid filled in the SIGCHLD fields when si_pid is non-zero.
+    let (child, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if child == 0 {
+        return None;
+    }
+    Some(match info.si_code {
+        libc::CLD_EXITED => format!("exit status {status}"),
+        libc::CLD_KILLED | libc::CLD_DUMPED => format!("killed by signal {status}"),
+        other => format!("ended (code {other}, status {status})"),
+    })
+}
+
+/// A long-running child process of the testbed, with its log file.
+#[derive(Debug)]
+pub struct Proc {
+    label: String,
+    child: Child,
+    log: PathBuf,
+    reaped: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Starts `command` (marked with [`isolate`]) with stdout and stderr
+    /// appended to `log`.
+    pub fn spawn(label: &str, mut command: Command, marker: &str, log: &Path) -> Result<Proc> {
+        isolate(&mut command, marker);
+        let line = describe(&command);
+        let (out, err) = logs::open(log, label, &line)?;
+        command.stdout(out).stderr(err);
+        let child = spawn_command(command).with_context(|| format!("starting {label}: {line}"))?;
+        tracing::debug!(label, pid = child.id(), "started {line}");
+        Ok(Proc {
+            label: label.to_owned(),
+            child,
+            log: log.to_owned(),
+            reaped: None,
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// `None` while it runs; how it ended once it has exited.
+    pub fn exit_state(&self) -> Option<String> {
+        match self.reaped {
+            Some(status) => Some(status.to_string()),
+            None => exited_nowait(self.pid()),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.exit_state().is_none()
+    }
+
+    /// Sends `sig` to the whole process group (as long as the leader has not
+    /// been reaped, so the group id is still ours).
+    pub fn signal(&self, sig: c_int) {
+        if self.reaped.is_none() {
+            signal_group(self.pid(), sig);
+        }
+    }
+
+    /// SIGKILLs the group and reaps the leader.
+    pub fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+        self.reap();
+    }
+
+    /// SIGTERM, up to `grace` to exit, then SIGKILL; reaps.
+    pub fn stop(&mut self, grace: Duration) {
+        terminate_all(&mut [self], grace);
+    }
+
+    fn reap(&mut self) {
+        if self.reaped.is_none() {
+            match self.child.wait() {
+                Ok(status) => self.reaped = Some(status),
+                Err(err) => tracing::warn!(label = %self.label, "reaping failed: {err}"),
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// SIGTERMs every group at once, waits up to `grace` for the leaders to exit,
+/// SIGKILLs every group (stragglers included), then reaps the leaders.
+pub fn terminate_all(procs: &mut [&mut Proc], grace: Duration) {
+    for proc in procs.iter() {
+        proc.signal(libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && procs.iter().any(|p| p.is_running()) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    for proc in procs.iter_mut() {
+        proc.kill();
+    }
+}
+
+/// Runs a short-lived tool to completion (marked like every other child),
+/// capturing its output; kills it after `timeout`.
+pub fn run(mut command: Command, marker: &str, timeout: Duration) -> Result<Output> {
+    isolate(&mut command, marker);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let line = describe(&command);
+    let mut child = spawn_command(command).with_context(|| format!("running {line}"))?;
+    let pid = child.id();
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    while exited_nowait(pid).is_none() {
+        if Instant::now() >= deadline {
+            timed_out = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    // Kill whatever the tool left in its group (or the tool itself on time
+    // out) so the pipes close, then reap.
+    signal_group(pid, libc::SIGKILL);
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {line}"))?;
+    let collect = |reader: Option<thread::JoinHandle<Vec<u8>>>| {
+        reader.and_then(|r| r.join().ok()).unwrap_or_default()
+    };
+    let output = Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    };
+    if timed_out {
+        bail!(
+            "`{line}` did not finish within {timeout:?}; stderr: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output)
+}
+
+/// Like [`run`], but fails unless the tool exits with success; returns stdout.
+pub fn run_ok(command: Command, marker: &str, timeout: Duration) -> Result<String> {
+    let line = describe(&command);
+    let output = run(command, marker, timeout)?;
+    if !output.status.success() {
+        bail!(
+            "`{line}` failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim(),
+            String::from_utf8_lossy(&output.stdout).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn drain(mut reader: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        // A read error just truncates what we report.
+        let _ = reader.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// Pids of the live processes whose environment holds
+/// `IONLAB_MARKER=<marker>` (zombies have an empty environment and are not
+/// listed; processes of other users are invisible unless we are root).
+pub fn processes_with_marker(marker: &str) -> Vec<u32> {
+    let needle = format!("{MARKER_VAR}={marker}");
+    let own = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != own)
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|&b| b == 0)
+                    .any(|entry| entry == needle.as_bytes())
+            })
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// SIGKILLs every process carrying the marker until none is left (or
+/// `timeout` passes). Returns the pids it found.
+pub fn kill_marked(marker: &str, timeout: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + timeout;
+    let mut found = Vec::new();
+    loop {
+        let pids = processes_with_marker(marker);
+        if pids.is_empty() || Instant::now() >= deadline {
+            if !pids.is_empty() {
+                tracing::warn!(?pids, "processes with the testbed marker survived SIGKILL");
+            }
+            return found;
+        }
+        for &pid in &pids {
+            if !found.contains(&pid) {
+                found.push(pid);
+            }
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill(2) has no memory-safety requirements.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,267 @@
+//! The testbed itself: it comes up with the requested outputs, its parts
+//! answer, and it leaves no process behind — also when a test panics.
+//!
+//! These tests do not need ionChannel (started with `without_ionchannel`).
+//! Run as root they create the `ionchannel-lab` user sway runs as (what
+//! scripts/setup.sh does).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use ion_lab::testbed::{
+    ensure_lab_user, processes_with_marker, Component, OutputSpec, Testbed, TestbedBuilder,
+};
+
+fn bare_testbed() -> TestbedBuilder {
+    ensure_lab_user().expect("creating the ionchannel-lab user");
+    Testbed::builder().without_ionchannel().without_frontend()
+}
+
+#[test]
+fn comes_up_answers_and_leaves_nothing_behind() {
+    let first = OutputSpec::new(1920, 1080);
+    let second = OutputSpec::new(1280, 720).at(1920, 0).with_scale(1.5);
+    let tb = bare_testbed()
+        .output(first)
+        .output(second)
+        .start()
+        .expect("starting the testbed");
+    let marker = tb.marker().to_owned();
+
+    // sway: exactly the two outputs, with the requested geometry.
+    let outputs = tb.outputs().unwrap();
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    let by_name = |name: &str| outputs.iter().find(|o| o.name == name).unwrap();
+    assert!(by_name("HEADLESS-1").matches(&first), "{outputs:?}");
+    assert!(by_name("HEADLESS-2").matches(&second), "{outputs:?}");
+    assert_eq!(by_name("HEADLESS-2").logical_width, 853);
+    assert!(tb.runtime_dir().join(tb.wayland_display()).exists());
+
+    // PipeWire answers, and WirePlumber is connected to it.
+    let info = tb.pw_cli(&["info", "0"]).unwrap();
+    assert!(info.contains("PipeWire:Interface:Core"), "{info}");
+    assert!(tb.pw_dump().unwrap().contains("WirePlumber"));
+
+    // The bus answers, and activates services from the standard dirs with
+    // our marker in their environment.
+    assert!(tb.name_has_owner("org.freedesktop.DBus").unwrap());
+    assert!(!tb
+        .name_has_owner("org.freedesktop.impl.portal.desktop.ionchannel")
+        .unwrap());
+    tb.dbus_send(&[
+        "--dest=org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.StartServiceByName",
+        "string:org.freedesktop.impl.portal.PermissionStore",
+        "uint32:0",
+    ])
+    .unwrap();
+    tb.wait_for_name("org.freedesktop.impl.portal.PermissionStore", true)
+        .unwrap();
+    // …but not the frontend nor ionChannel: the testbed starts those itself.
+    for name in [
+        "org.freedesktop.portal.Desktop",
+        "org.freedesktop.impl.portal.desktop.ionchannel",
+    ] {
+        let activation = tb.dbus_send(&[
+            &format!("--dest={name}"),
+            "/org/freedesktop/portal/desktop",
+            "org.freedesktop.DBus.Peer.Ping",
+        ]);
+        assert!(activation.is_err(), "{name} was activated");
+        assert!(!tb.name_has_owner(name).unwrap());
+    }
+
+    // Every component plus the activated service carry the marker.
+    let marked = processes_with_marker(&marker);
+    for component in [
+        Component::Bus,
+        Component::PipeWire,
+        Component::WirePlumber,
+        Component::Sway,
+    ] {
+        let pid = tb.pid(component).unwrap();
+        assert!(
+            marked.contains(&pid),
+            "{component} ({pid}) not in {marked:?}"
+        );
+    }
+    assert!(marked.len() > 4, "no activated service in {marked:?}");
+    assert!(tb.dead_components().is_empty());
+
+    drop(tb);
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+#[test]
+fn outputs_change_at_run_time() {
+    let tb = bare_testbed().start().expect("starting the testbed");
+    let marker = tb.marker().to_owned();
+    assert_eq!(tb.requested_outputs(), &[OutputSpec::new(1920, 1080)]);
+
+    let added = OutputSpec::new(1024, 768).at(1920, 0).with_scale(2.0);
+    let name = tb.add_output(&added).unwrap();
+    assert_eq!(name, "HEADLESS-2");
+    let moved = OutputSpec::new(1280, 1024).at(0, 1080);
+    tb.set_output(&name, &moved).unwrap();
+    let outputs = tb.outputs().unwrap();
+    assert_eq!(outputs.len(), 2, "{outputs:?}");
+    assert!(outputs.iter().any(|o| o.name == name && o.matches(&moved)));
+
+    // (`output <name> disable` fails on sway 1.7's headless backend:
+    // "Failed to commit output", so the testbed offers no way to unplug.)
+
+    drop(tb);
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+}
+
+#[test]
+fn components_can_be_killed_and_stopped() {
+    let mut tb = bare_testbed().start().expect("starting the testbed");
+    let marker = tb.marker().to_owned();
+    let pid = tb.pid(Component::WirePlumber).unwrap();
+    tb.kill(Component::WirePlumber).unwrap();
+    assert!(!tb.is_running(Component::WirePlumber));
+    assert!(!processes_with_marker(&marker).contains(&pid));
+    assert!(tb.kill(Component::WirePlumber).is_err());
+    tb.stop(Component::PipeWire).unwrap();
+    assert!(tb.pid(Component::PipeWire).is_none());
+    assert!(tb.is_running(Component::Sway));
+    drop(tb);
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+}
+
+#[test]
+fn a_panic_while_holding_a_testbed_leaves_nothing_behind() {
+    let marker = Mutex::new(None::<String>);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let tb = bare_testbed().start().expect("starting the testbed");
+        *marker.lock().unwrap() = Some(tb.marker().to_owned());
+        assert!(!processes_with_marker(tb.marker()).is_empty());
+        panic!("deliberate panic with a live testbed");
+    }));
+    assert!(result.is_err());
+    let marker = marker.lock().unwrap().clone().expect("the testbed came up");
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+/// Mount points under `root` in this process's mount table.
+fn mounts_under(root: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(1))
+        .filter(|point| point.starts_with(root))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn frontend_comes_up_and_its_helpers_are_cleaned_up() {
+    let mut tb = Testbed::builder()
+        .without_ionchannel()
+        .start()
+        .expect("starting the testbed with the frontend");
+    let marker = tb.marker().to_owned();
+    assert!(tb.name_has_owner("org.freedesktop.portal.Desktop").unwrap());
+    assert!(tb.is_running(Component::Frontend));
+    let portal = std::fs::read_to_string(tb.paths().portals.join("ionchannel.portal")).unwrap();
+    assert!(portal.contains("UseIn=ionlab;"), "{portal}");
+
+    // The frontend activates the document portal, which mounts a FUSE file
+    // system in the runtime dir (where /dev/fuse is usable). Kill it hard so
+    // that its mount stays behind: teardown must still clean up.
+    let documents = processes_with_marker(&marker).into_iter().find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.starts_with("xdg-document"))
+    });
+    if let Some(pid) = documents {
+        let doc = tb.runtime_dir().join("doc");
+        tb.wait_for("the document portal's mount", &[], || {
+            Ok(!mounts_under(doc.to_str().unwrap()).is_empty())
+        })
+        .unwrap();
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+
+    tb.stop(Component::Frontend).unwrap();
+    tb.wait_for_name("org.freedesktop.portal.Desktop", false)
+        .unwrap();
+    tb.start_frontend().unwrap();
+
+    drop(tb);
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+    assert_eq!(mounts_under(&marker), Vec::<String>::new());
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+#[test]
+fn probe_runs_in_the_session() {
+    let tb = bare_testbed()
+        .output(OutputSpec::new(640, 480))
+        .output(OutputSpec::new(800, 600).at(640, 0).with_scale(2.0))
+        .start()
+        .expect("starting the testbed");
+    let marker = tb.marker().to_owned();
+    let probe = tb.start_probe().expect("starting ion-probe");
+    assert!(probe.is_running());
+    assert!(probe.ready_path().exists());
+    assert!(probe.events_path().starts_with(tb.log_dir()));
+    assert!(processes_with_marker(&marker).contains(&probe.pid()));
+    let pid = probe.pid();
+    drop(probe);
+    assert!(!processes_with_marker(&marker).contains(&pid));
+    drop(tb);
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+}
+
+/// The whole stack, when the `ionchannel` binary has been built (it is
+/// another package: `cargo build -p ionchannel`, or `IONCHANNEL_BIN`).
+#[test]
+fn full_stack_when_ionchannel_is_built() {
+    if let Err(err) = ion_lab::testbed::find_workspace_bin("ionchannel") {
+        eprintln!("skipped: {err:#}");
+        return;
+    }
+    ensure_lab_user().unwrap();
+    let backend = "org.freedesktop.impl.portal.desktop.ionchannel";
+    let mut tb = Testbed::builder()
+        .policy("# test policy\n")
+        .start()
+        .expect("starting the whole stack");
+    let marker = tb.marker().to_owned();
+    assert_eq!(
+        std::fs::read_to_string(tb.policy_path()).unwrap(),
+        "# test policy\n"
+    );
+    assert!(tb.name_has_owner(backend).unwrap());
+    assert!(tb.name_has_owner("org.freedesktop.portal.Desktop").unwrap());
+    let version = tb
+        .dbus_send(&[
+            "--dest=org.freedesktop.portal.Desktop",
+            "/org/freedesktop/portal/desktop",
+            "org.freedesktop.DBus.Properties.Get",
+            "string:org.freedesktop.portal.RemoteDesktop",
+            "string:version",
+        ])
+        .unwrap();
+    assert!(version.contains("uint32"), "{version}");
+
+    let before = tb.pid(Component::IonChannel).unwrap();
+    tb.restart_ionchannel().unwrap();
+    assert_ne!(tb.pid(Component::IonChannel).unwrap(), before);
+    tb.kill(Component::IonChannel).unwrap();
+    tb.wait_for_name(backend, false).unwrap();
+    tb.start_ionchannel().unwrap();
+    assert!(
+        tb.dead_components().is_empty(),
+        "{:?}",
+        tb.dead_components()
+    );
+
+    drop(tb);
+    assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+}
