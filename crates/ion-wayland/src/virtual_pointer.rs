@@ -52,25 +52,47 @@ impl VirtualPointer {
                 // Smooth scroll from the portal is finger scrolling (what
                 // mutter makes of it too): `finish` becomes axis_stop so
                 // clients end kinetic scrolling.
-                p.axis_source(wl_pointer::AxisSource::Finger);
-                if dy != 0.0 {
-                    p.axis(time, wl_pointer::Axis::VerticalScroll, dy);
-                }
-                if dx != 0.0 {
-                    p.axis(time, wl_pointer::Axis::HorizontalScroll, dx);
+                for (axis, value) in [
+                    (wl_pointer::Axis::VerticalScroll, dy),
+                    (wl_pointer::Axis::HorizontalScroll, dx),
+                ] {
+                    if value != 0.0 {
+                        p.axis(time, axis, value);
+                        self.source_and_frame(wl_pointer::AxisSource::Finger);
+                    }
                 }
                 if finish {
-                    p.axis_stop(time, wl_pointer::Axis::VerticalScroll);
-                    p.axis_stop(time, wl_pointer::Axis::HorizontalScroll);
+                    for axis in [
+                        wl_pointer::Axis::VerticalScroll,
+                        wl_pointer::Axis::HorizontalScroll,
+                    ] {
+                        p.axis_stop(time, axis);
+                        self.source_and_frame(wl_pointer::AxisSource::Finger);
+                    }
                 }
+                return;
             }
             InputEvent::PointerAxisDiscrete { axis, steps } => {
-                p.axis_source(wl_pointer::AxisSource::Wheel);
                 p.axis_discrete(time, wl_axis(axis), WHEEL_STEP * f64::from(steps), steps);
+                self.source_and_frame(wl_pointer::AxisSource::Wheel);
+                return;
             }
             _ => return,
         }
         p.frame();
+    }
+
+    /// Closes one axis event: its source, then the frame.
+    ///
+    /// wlroots 0.16 (sway 1.7) applies `axis_source` to the axis named by
+    /// the *last* axis request and keeps one pending event per axis until
+    /// `frame`; two axes with different sources in one frame abort sway
+    /// (an assertion in wlr_seat_pointer_send_axis), and an axis_stop in
+    /// the same frame overwrites the axis value. So each axis event gets
+    /// its own frame, with its source set after the axis request.
+    fn source_and_frame(&self, source: wl_pointer::AxisSource) {
+        self.obj.axis_source(source);
+        self.obj.frame();
     }
 
     pub fn destroy(&self) {

@@ -1,0 +1,106 @@
+//! Shared set-up of the end-to-end tests: a testbed with two outputs of
+//! different sizes, the probe on both, and a portal client.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use anyhow::Result;
+use ion_lab::client::{PortalClient, RemoteDesktop};
+use ion_lab::expect::ProbeLog;
+use ion_lab::probe::record::{Event, PressState, Record};
+use ion_lab::testbed::{OutputSpec, ProbeHandle, Testbed};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct World {
+    pub client: PortalClient,
+    pub log: ProbeLog,
+    pub probe: ProbeHandle,
+    // Dropped last: tears the session down.
+    pub testbed: Testbed,
+}
+
+pub fn two_outputs() -> Vec<OutputSpec> {
+    vec![
+        OutputSpec::new(1920, 1080).at(0, 0),
+        OutputSpec::new(1280, 720).at(1920, 0),
+    ]
+}
+
+pub async fn world() -> Result<World> {
+    world_with(Testbed::builder().outputs(two_outputs())).await
+}
+
+pub async fn world_with(builder: ion_lab::testbed::TestbedBuilder) -> Result<World> {
+    let testbed = builder.start()?;
+    let probe = testbed.start_probe()?;
+    let log = ProbeLog::new(probe.events_path());
+    let client = PortalClient::connect(testbed.bus_address()).await?;
+    Ok(World {
+        client,
+        log,
+        probe,
+        testbed,
+    })
+}
+
+/// CreateSession → SelectDevices(types) → Start, as RustDesk does; waits
+/// until the probe has bound the new devices.
+pub async fn started(w: &World, types: u32) -> Result<RemoteDesktop<'_>> {
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(types).await?.ok()?;
+    let (resp, results) = rd.start().await?;
+    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
+    let devices = results.map(|r| r.devices).unwrap_or(0);
+    anyhow::ensure!(
+        devices & types & 3 == types & 3,
+        "granted devices {devices}"
+    );
+    w.log
+        .wait_capabilities(types & 2 != 0, types & 1 != 0)
+        .await?;
+    Ok(rd)
+}
+
+/// Keys the probe saw after `since`: (keycode, pressed, utf8, mods).
+pub fn keys(recs: &[Record]) -> Vec<(u32, bool, String, Vec<String>)> {
+    recs.iter()
+        .filter_map(|r| match &r.event {
+            Event::Key {
+                keycode,
+                state,
+                utf8,
+                mods,
+                ..
+            } => Some((
+                *keycode,
+                *state == PressState::Pressed,
+                utf8.clone(),
+                mods.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Pointer positions the probe saw: (output, x, y).
+pub fn motions(recs: &[Record]) -> Vec<(String, f64, f64)> {
+    recs.iter()
+        .filter_map(|r| match &r.event {
+            Event::Motion { output, x, y, .. } | Event::PointerEnter { output, x, y } => {
+                Some((output.clone(), *x, *y))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn buttons(recs: &[Record]) -> Vec<(u32, bool)> {
+    recs.iter()
+        .filter_map(|r| match &r.event {
+            Event::Button { button, state, .. } => Some((*button, *state == PressState::Pressed)),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,483 @@
+//! RemoteDesktop end to end on headless sway 1.7, through the real
+//! xdg-desktop-portal frontend, as RustDesk drives it; the probe client
+//! reports what really arrived.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use common::*;
+use ion_lab::client::{PortalClient, RemoteDesktop, BTN_LEFT, BTN_RIGHT, KEY_A, KEY_LEFTSHIFT};
+use ion_lab::probe::record::{AxisName, Event};
+use ion_lab::testbed::Component;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_motion_buttons_and_scrolling_arrive() -> Result<()> {
+    let w = world().await?;
+    let rd = started(&w, 7).await?;
+
+    // Relative motion: the first move brings the pointer onto a surface;
+    // after that each move must show up as exactly its delta.
+    let mark = w.log.mark()?;
+    rd.pointer_motion(40.0, 30.0).await?;
+    let first = w
+        .log
+        .wait_since(mark, WAIT, "first motion", |r| motions(r).last().cloned())
+        .await?;
+    let mark = w.log.mark()?;
+    rd.pointer_motion(25.0, -10.5).await?;
+    let second = w
+        .log
+        .wait_since(mark, WAIT, "second motion", |r| motions(r).last().cloned())
+        .await?;
+    assert_eq!(second.0, first.0);
+    assert!(
+        (second.1 - first.1 - 25.0).abs() < 1e-6,
+        "{first:?} → {second:?}"
+    );
+    assert!(
+        (second.2 - first.2 + 10.5).abs() < 1e-6,
+        "{first:?} → {second:?}"
+    );
+
+    let mark = w.log.mark()?;
+    rd.pointer_button(BTN_LEFT, true).await?;
+    rd.pointer_button(BTN_LEFT, false).await?;
+    rd.pointer_button(BTN_RIGHT, true).await?;
+    rd.pointer_button(BTN_RIGHT, false).await?;
+    let seen = w
+        .log
+        .wait_since(mark, WAIT, "four button events", |r| {
+            let b = buttons(r);
+            (b.len() >= 4).then_some(b)
+        })
+        .await?;
+    assert_eq!(
+        seen,
+        vec![(0x110, true), (0x110, false), (0x111, true), (0x111, false)]
+    );
+
+    // Smooth scroll with finish: axis then axis_stop.
+    let mark = w.log.mark()?;
+    rd.pointer_axis(0.0, 12.5, true).await?;
+    let (value, stopped) = w
+        .log
+        .wait_since(mark, WAIT, "axis and axis_stop", |r| {
+            let v = r.iter().find_map(|r| match r.event {
+                Event::Axis {
+                    axis: AxisName::Vertical,
+                    value,
+                    ..
+                } => Some(value),
+                _ => None,
+            })?;
+            let stop = r.iter().any(|r| {
+                matches!(
+                    r.event,
+                    Event::AxisStop {
+                        axis: AxisName::Vertical,
+                        ..
+                    }
+                )
+            });
+            stop.then_some((v, stop))
+        })
+        .await?;
+    assert!((value - 12.5).abs() < 1e-6, "axis value {value}");
+    assert!(stopped);
+
+    // Discrete scroll: two wheel clicks down, one left.
+    let mark = w.log.mark()?;
+    rd.pointer_axis_discrete(0, 2).await?;
+    rd.pointer_axis_discrete(1, -1).await?;
+    let steps = w
+        .log
+        .wait_since(mark, WAIT, "two discrete scrolls", |r| {
+            let d: Vec<(AxisName, i32)> = r
+                .iter()
+                .filter_map(|r| match r.event {
+                    Event::AxisDiscrete { axis, discrete } => Some((axis, discrete)),
+                    Event::AxisValue120 { axis, value120 } => Some((axis, value120 / 120)),
+                    _ => None,
+                })
+                .collect();
+            (d.len() >= 2).then_some(d)
+        })
+        .await?;
+    assert_eq!(
+        steps,
+        vec![(AxisName::Vertical, 2), (AxisName::Horizontal, -1)]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keycodes_with_modifiers_and_keysyms_on_and_off_the_layout() -> Result<()> {
+    let w = world().await?;
+    let rd = started(&w, 3).await?;
+
+    let mark = w.log.mark()?;
+    rd.keycode(KEY_LEFTSHIFT, true).await?;
+    rd.keycode(KEY_A, true).await?;
+    rd.keycode(KEY_A, false).await?;
+    rd.keycode(KEY_LEFTSHIFT, false).await?;
+    rd.keycode(KEY_A, true).await?;
+    rd.keycode(KEY_A, false).await?;
+    let typed = w
+        .log
+        .wait_since(mark, WAIT, "Shift+a then a", |r| {
+            let k: Vec<_> = keys(r).into_iter().filter(|k| k.0 == 30 && k.1).collect();
+            (k.len() >= 2).then_some(k)
+        })
+        .await?;
+    assert_eq!(typed[0].2, "A", "Shift+a must arrive as A: {typed:?}");
+    assert!(typed[0].3.iter().any(|m| m == "Shift"));
+    assert_eq!(typed[1].2, "a", "Shift must be released: {typed:?}");
+
+    // Keysyms: on the layout ("a", and "A" which needs Shift), off the us
+    // layout ("é", "€"), and a Unicode keysym (U+263A).
+    for (keysym, text) in [
+        (0x61, "a"),
+        (0x41, "A"),
+        (0xe9, "é"),
+        (0x20ac, "€"),
+        (0x0100_263a, "☺"),
+    ] {
+        let mark = w.log.mark()?;
+        rd.keysym(keysym, true).await?;
+        rd.keysym(keysym, false).await?;
+        let got = w
+            .log
+            .wait_since(mark, WAIT, &format!("keysym {keysym:#x}"), |r| {
+                let k = keys(r);
+                let press = k.iter().find(|k| k.1)?.clone();
+                k.iter().any(|k| !k.1 && k.0 == press.0).then_some(press)
+            })
+            .await?;
+        assert_eq!(got.2, text, "keysym {keysym:#x}: {got:?}");
+        // Whatever modifier the keysym needed is gone afterwards.
+        let mods = w
+            .log
+            .wait_since(mark, WAIT, "modifiers after the keysym", |r| {
+                r.iter()
+                    .rev()
+                    .find_map(|r| match &r.event {
+                        Event::Modifiers { mods, .. } => Some(mods.clone()),
+                        _ => None,
+                    })
+                    .or(Some(Vec::new()))
+            })
+            .await?;
+        assert!(
+            mods.is_empty(),
+            "modifiers left active after {text}: {mods:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_mixed_events_arrive_complete_and_in_order() -> Result<()> {
+    let w = world().await?;
+    let rd = started(&w, 3).await?;
+    // Park the pointer well inside the first output.
+    let mark = w.log.mark()?;
+    rd.pointer_motion(300.0, 300.0).await?;
+    w.log
+        .wait_since(mark, WAIT, "parking motion", |r| motions(r).last().cloned())
+        .await?;
+
+    // 1000 events: 500 motions of +1 px interleaved with 250 key presses
+    // and releases cycling through the letter keys.
+    const LETTERS: [i32; 10] = [30, 48, 46, 32, 18, 33, 34, 35, 23, 36];
+    let mark = w.log.mark()?;
+    let mut expected_keys = Vec::new();
+    for i in 0..500 {
+        rd.pointer_motion(1.0, if i % 2 == 0 { 1.0 } else { -1.0 })
+            .await?;
+        let key = LETTERS[(i / 2) % LETTERS.len()];
+        let pressed = i % 2 == 0;
+        rd.keycode(key, pressed).await?;
+        expected_keys.push((key as u32, pressed));
+    }
+    let recs = w
+        .log
+        .wait_since(mark, Duration::from_secs(30), "1000 events", |r| {
+            let n = motions(r).len() + keys(r).len();
+            (n >= 1000).then(|| r.to_vec())
+        })
+        .await?;
+    let seen_keys: Vec<(u32, bool)> = keys(&recs).iter().map(|k| (k.0, k.1)).collect();
+    assert_eq!(seen_keys, expected_keys);
+    let m = motions(&recs);
+    assert_eq!(m.len(), 500);
+    for pair in m.windows(2) {
+        assert!(
+            (pair[1].1 - pair[0].1 - 1.0).abs() < 1e-6,
+            "x steps by 1: {pair:?}"
+        );
+    }
+    // Interleaving: each key event comes right after its motion.
+    let kinds: Vec<char> = recs
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::Motion { .. } => Some('m'),
+            Event::Key { .. } => Some('k'),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        kinds.chunks(2).all(|c| c == ['m', 'k']),
+        "events interleave in order"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_with_keys_and_buttons_held_releases_them() -> Result<()> {
+    let w = world().await?;
+    let rd = started(&w, 3).await?;
+    let mark = w.log.mark()?;
+    rd.pointer_motion(50.0, 50.0).await?;
+    rd.keycode(KEY_LEFTSHIFT, true).await?;
+    rd.keycode(KEY_A, true).await?;
+    rd.keysym(0xe9, true).await?;
+    rd.pointer_button(BTN_LEFT, true).await?;
+    w.log
+        .wait_since(mark, WAIT, "presses", |r| {
+            (keys(r).len() >= 3 && !buttons(r).is_empty()).then_some(())
+        })
+        .await?;
+    rd.close().await?;
+    let recs = w
+        .log
+        .wait_since(mark, WAIT, "every release", |r| {
+            let k = keys(r);
+            let released = |code: u32| k.iter().any(|k| k.0 == code && !k.1);
+            let b = buttons(r);
+            (released(42)
+                && released(30)
+                && k.iter().filter(|k| !k.1).count() >= 3
+                && b.contains(&(0x110, false)))
+            .then(|| r.to_vec())
+        })
+        .await?;
+    let last_mods = recs.iter().rev().find_map(|r| match &r.event {
+        Event::Modifiers { mods, .. } => Some(mods.clone()),
+        _ => None,
+    });
+    assert_eq!(last_mods, Some(vec![]), "Shift must not stay active");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_without_close_leaves_nothing_held() -> Result<()> {
+    let w = world().await?;
+    let other = PortalClient::connect(w.testbed.bus_address()).await?;
+    let rd = RemoteDesktop::create(&other).await?;
+    rd.select_devices(3).await?.ok()?;
+    assert_eq!(rd.start().await?.0.code, 0);
+    w.log.wait_capabilities(true, true).await?;
+    let mark = w.log.mark()?;
+    rd.pointer_motion(20.0, 20.0).await?;
+    rd.keycode(KEY_LEFTSHIFT, true).await?;
+    rd.pointer_button(BTN_RIGHT, true).await?;
+    w.log
+        .wait_since(mark, WAIT, "presses", |r| {
+            (!keys(r).is_empty() && !buttons(r).is_empty()).then_some(())
+        })
+        .await?;
+    drop(rd);
+    other.conn.close().await?;
+    w.log
+        .wait_since(mark, WAIT, "releases after the client vanished", |r| {
+            let k = keys(r);
+            (k.iter().any(|k| k.0 == 42 && !k.1) && buttons(r).contains(&(0x111, false)))
+                .then_some(())
+        })
+        .await?;
+    assert!(w.testbed.is_running(Component::IonChannel));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_shutdown_releases_held_input() -> Result<()> {
+    let mut w = world().await?;
+    let rd = started(&w, 3).await?;
+    let mark = w.log.mark()?;
+    rd.keycode(KEY_LEFTSHIFT, true).await?;
+    w.log
+        .wait_since(mark, WAIT, "shift press", |r| {
+            (!keys(r).is_empty()).then_some(())
+        })
+        .await?;
+    w.testbed.stop(Component::IonChannel)?;
+    w.log
+        .wait_since(mark, WAIT, "shift release at shutdown", |r| {
+            keys(r).iter().any(|k| k.0 == 42 && !k.1).then_some(())
+        })
+        .await?;
+    let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
+    assert!(!log.contains("panicked"), "{log}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compositor_death_ends_sessions_without_a_panic() -> Result<()> {
+    let mut w = world().await?;
+    let rd = started(&w, 3).await?;
+    rd.keycode(KEY_LEFTSHIFT, true).await?;
+    w.testbed.kill(Component::Sway)?;
+    let path = w.testbed.log_path(Component::IonChannel);
+    w.testbed
+        .wait_for("ionchannel to notice the compositor is gone", &[], || {
+            Ok(std::fs::read_to_string(&path)?.contains("compositor gone"))
+        })?;
+    let log = std::fs::read_to_string(&path)?;
+    assert!(log.contains("session closed"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_policy_rule_start_is_cancelled() -> Result<()> {
+    let w = world_with(
+        ion_lab::testbed::Testbed::builder()
+            .outputs(two_outputs())
+            .policy("# no rules\n"),
+    )
+    .await?;
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    let (resp, _) = rd.start().await?;
+    assert_eq!(resp.code, 1, "no rule must answer cancelled");
+    let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
+    assert!(
+        log.contains("To allow it, add to"),
+        "the log must say how to allow it"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_through_the_frontend_leaves_the_daemon_and_other_sessions_fine() -> Result<()> {
+    let w = world().await?;
+    let good = started(&w, 3).await?;
+    let bad = RemoteDesktop::create(&w.client).await?;
+    bad.select_devices(3).await?.ok()?;
+    assert_eq!(bad.start().await?.0.code, 0);
+
+    let mark = w.log.mark()?;
+    // The frontend passes these on (it checks little); ionChannel refuses
+    // each one. None of them may reach the compositor.
+    let _ = bad.pointer_motion(f64::NAN, 1.0).await;
+    let _ = bad.pointer_motion(1.0, f64::INFINITY).await;
+    let _ = bad.pointer_motion(1e12, 0.0).await;
+    let _ = bad.pointer_button(30, true).await;
+    let _ = bad.pointer_button(-5, true).await;
+    let _ = bad.pointer_axis(f64::NEG_INFINITY, 0.0, false).await;
+    let _ = bad.pointer_axis_discrete(7, 1).await;
+    let _ = bad.keycode(0, true).await;
+    let _ = bad.keycode(1 << 20, true).await;
+    let _ = bad.keysym(-1, true).await;
+    let _ = bad.keysym(0x1fff_fff0, true).await;
+    let _ = bad.pointer_motion_absolute(12345, 1.0, 1.0).await;
+
+    // The good session still works, and it is the only thing the probe saw.
+    good.keycode(KEY_A, true).await?;
+    good.keycode(KEY_A, false).await?;
+    let recs = w
+        .log
+        .wait_since(mark, WAIT, "the good session's key", |r| {
+            (keys(r).len() >= 2).then(|| r.to_vec())
+        })
+        .await?;
+    assert!(
+        motions(&recs).is_empty(),
+        "bad motion reached the compositor"
+    );
+    assert!(
+        buttons(&recs).is_empty(),
+        "bad button reached the compositor"
+    );
+    assert_eq!(keys(&recs).len(), 2, "{:?}", keys(&recs));
+    assert!(w.testbed.is_running(Component::IonChannel));
+    let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
+    for reason in ["not a finite number", "out of range", "not a known keysym"] {
+        assert!(
+            log.contains(reason),
+            "ionchannel's log must name `{reason}`"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_frontend_may_call_the_backend() -> Result<()> {
+    let w = world().await?;
+    // A client calling the backend directly, as if it were the frontend.
+    let err = w
+        .client
+        .conn
+        .call_method(
+            Some("org.freedesktop.impl.portal.desktop.ionchannel"),
+            "/org/freedesktop/portal/desktop",
+            Some("org.freedesktop.impl.portal.RemoteDesktop"),
+            "CreateSession",
+            &(
+                zbus::zvariant::ObjectPath::try_from(
+                    "/org/freedesktop/portal/desktop/request/x/y",
+                )?,
+                zbus::zvariant::ObjectPath::try_from(
+                    "/org/freedesktop/portal/desktop/session/x/y",
+                )?,
+                "",
+                std::collections::HashMap::<String, zbus::zvariant::Value>::new(),
+            ),
+        )
+        .await
+        .expect_err("a non-frontend caller must be refused");
+    assert!(err.to_string().contains("NotAllowed"), "{err}");
+    // And the frontend still works.
+    started(&w, 3).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_scrolling_on_both_axes_keeps_the_compositor_alive() -> Result<()> {
+    // sway 1.7 aborts when one frame carries two axes with different
+    // sources: ionChannel must never send such a frame, whatever the
+    // client's sequence.
+    let w = world().await?;
+    let rd = started(&w, 3).await?;
+    rd.pointer_motion(100.0, 100.0).await?;
+    let mark = w.log.mark()?;
+    for i in 0..20 {
+        rd.pointer_axis(3.0 + f64::from(i), -4.0, i % 3 == 0)
+            .await?;
+        rd.pointer_axis_discrete((i % 2) as u32, if i % 2 == 0 { 1 } else { -1 })
+            .await?;
+        rd.pointer_axis(0.0, 0.0, true).await?;
+    }
+    rd.pointer_button(BTN_LEFT, true).await?;
+    rd.pointer_button(BTN_LEFT, false).await?;
+    let recs = w
+        .log
+        .wait_since(mark, WAIT, "the button after the scrolling", |r| {
+            (buttons(r).len() >= 2).then(|| r.to_vec())
+        })
+        .await?;
+    let discrete = recs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                Event::AxisDiscrete { .. } | Event::AxisValue120 { .. }
+            )
+        })
+        .count();
+    assert_eq!(discrete, 20);
+    assert!(w.testbed.is_running(Component::Sway));
+    Ok(())
+}
