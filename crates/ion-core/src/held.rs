@@ -175,7 +175,7 @@ mod tests {
         fn release_all_always_returns_to_rest(ops in proptest::collection::vec((0u32..6, any::<bool>(), 0u32..3), 0..200)) {
             let mut h = HeldInput::new();
             let mut compositor: BTreeSet<(u32, u32)> = BTreeSet::new();
-            let mut apply = |ev: &InputEvent, c: &mut BTreeSet<(u32, u32)>| match *ev {
+            let apply = |ev: &InputEvent, c: &mut BTreeSet<(u32, u32)>| match *ev {
                 InputEvent::KeyboardKeycode { keycode, state } => { if state.is_pressed() { prop_assert!(c.insert((0, keycode))); } else { prop_assert!(c.remove(&(0, keycode))); } Ok(()) }
                 InputEvent::PointerButton { button, state } => { if state.is_pressed() { prop_assert!(c.insert((1, button))); } else { prop_assert!(c.remove(&(1, button))); } Ok(()) }
                 InputEvent::KeyboardKeysym { keysym, state } => { if state.is_pressed() { prop_assert!(c.insert((2, keysym))); } else { prop_assert!(c.remove(&(2, keysym))); } Ok(()) }

@@ -193,11 +193,11 @@ async fn a_thousand_mixed_events_arrive_complete_and_in_order() -> Result<()> {
     const LETTERS: [i32; 10] = [30, 48, 46, 32, 18, 33, 34, 35, 23, 36];
     let mark = w.log.mark()?;
     let mut expected_keys = Vec::new();
-    for i in 0..500 {
-        rd.pointer_motion(1.0, if i % 2 == 0 { 1.0 } else { -1.0 })
+    for i in 0..500usize {
+        rd.pointer_motion(1.0, if i.is_multiple_of(2) { 1.0 } else { -1.0 })
             .await?;
         let key = LETTERS[(i / 2) % LETTERS.len()];
-        let pressed = i % 2 == 0;
+        let pressed = i.is_multiple_of(2);
         rd.keycode(key, pressed).await?;
         expected_keys.push((key as u32, pressed));
     }
@@ -453,10 +453,10 @@ async fn mixed_scrolling_on_both_axes_keeps_the_compositor_alive() -> Result<()>
     let rd = started(&w, 3).await?;
     rd.pointer_motion(100.0, 100.0).await?;
     let mark = w.log.mark()?;
-    for i in 0..20 {
-        rd.pointer_axis(3.0 + f64::from(i), -4.0, i % 3 == 0)
+    for i in 0..20u8 {
+        rd.pointer_axis(3.0 + f64::from(i), -4.0, i.is_multiple_of(3))
             .await?;
-        rd.pointer_axis_discrete((i % 2) as u32, if i % 2 == 0 { 1 } else { -1 })
+        rd.pointer_axis_discrete(u32::from(i % 2), if i.is_multiple_of(2) { 1 } else { -1 })
             .await?;
         rd.pointer_axis(0.0, 0.0, true).await?;
     }

@@ -124,7 +124,7 @@ impl<T: Interface> Interface for Ordered<T> {
         DispatchResult2::Async(Box::pin(async move {
             tokio::spawn(async move {
                 let server = conn.object_server();
-                let outcome = match inner.call(&server, &conn, &msg, name.as_ref()) {
+                let outcome = match inner.call(server, &conn, &msg, name.as_ref()) {
                     DispatchResult2::Async(f) => f.await,
                     _ => Err(fdo::Error::UnknownMethod(format!("unknown method {name}"))),
                 };

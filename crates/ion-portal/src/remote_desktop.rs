@@ -28,6 +28,8 @@ impl RemoteDesktop {
     }
 }
 
+// The D-Bus signatures fix the argument lists.
+#[allow(clippy::too_many_arguments)]
 #[interface(name = "org.freedesktop.impl.portal.RemoteDesktop")]
 impl RemoteDesktop {
     async fn create_session(

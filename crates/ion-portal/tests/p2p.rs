@@ -4,6 +4,8 @@
 //! error each bad argument gets, that input keeps its order through the
 //! dispatch, and that sessions are guarded by state and owner.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,7 +195,7 @@ async fn a_thousand_events_keep_their_order() {
         let s = path(&session("a")).to_owned();
         let builder = Message::method_call(
             DESKTOP_PATH,
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 "NotifyPointerMotion"
             } else {
                 "NotifyKeyboardKeycode"
@@ -204,7 +206,7 @@ async fn a_thousand_events_keep_their_order() {
         .unwrap()
         .with_flags(Flags::NoReplyExpected)
         .unwrap();
-        let msg = if i % 2 == 0 {
+        let msg = if i.is_multiple_of(2) {
             builder
                 .build(&(s, no_opts(), f64::from(i), 0.0f64))
                 .unwrap()
@@ -219,7 +221,7 @@ async fn a_thousand_events_keep_their_order() {
     assert_eq!(got.len(), 1000);
     for (i, (_, ev)) in got.iter().enumerate() {
         let i = i as u32;
-        let want = if i % 2 == 0 {
+        let want = if i.is_multiple_of(2) {
             InputEvent::PointerMotion {
                 dx: f64::from(i),
                 dy: 0.0,

@@ -125,11 +125,7 @@ impl Dispatch<WlOutput, u32> for State {
             wl_output::Event::Scale { factor } => p.scale = factor,
             wl_output::Event::Name { name } => p.name = name,
             wl_output::Event::Description { description } => p.description = description,
-            wl_output::Event::Done => {
-                if out.commit() {
-                    state.outputs_dirty = true;
-                }
-            }
+            wl_output::Event::Done if out.commit() => state.outputs_dirty = true,
             _ => {}
         }
     }
@@ -159,20 +155,13 @@ impl Dispatch<ZxdgOutputV1, u32> for State {
                 p.logical.height = height;
                 out.xdg_seen = true;
             }
-            zxdg_output_v1::Event::Name { name } => {
-                if p.name.is_empty() {
-                    p.name = name;
-                }
+            // wl_output v4 names win; xdg-output's are the fallback.
+            zxdg_output_v1::Event::Name { name } if p.name.is_empty() => p.name = name,
+            zxdg_output_v1::Event::Description { description } if p.description.is_empty() => {
+                p.description = description
             }
-            zxdg_output_v1::Event::Description { description } => {
-                if p.description.is_empty() {
-                    p.description = description;
-                }
-            }
-            zxdg_output_v1::Event::Done => {
-                if out.xdg_done_needed && out.commit() {
-                    state.outputs_dirty = true;
-                }
+            zxdg_output_v1::Event::Done if out.xdg_done_needed && out.commit() => {
+                state.outputs_dirty = true
             }
             _ => {}
         }
