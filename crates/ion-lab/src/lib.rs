@@ -4,7 +4,9 @@
 //! known picture and records the input it receives, and the scenarios and
 //! benchmarks built on both.
 
+pub mod bench;
 pub mod client;
+pub mod demo;
 pub mod expect;
 pub mod probe;
 pub mod testbed;

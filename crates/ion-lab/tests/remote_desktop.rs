@@ -156,23 +156,23 @@ async fn keycodes_with_modifiers_and_keysyms_on_and_off_the_layout() -> Result<(
             })
             .await?;
         assert_eq!(got.2, text, "keysym {keysym:#x}: {got:?}");
-        // Whatever modifier the keysym needed is gone afterwards.
-        let mods = w
-            .log
-            .wait_since(mark, WAIT, "modifiers after the keysym", |r| {
-                r.iter()
-                    .rev()
-                    .find_map(|r| match &r.event {
-                        Event::Modifiers { mods, .. } => Some(mods.clone()),
+        // Whatever modifier the keysym needed is gone afterwards: if the
+        // press carried modifiers, a modifiers event after the release
+        // clears them.
+        if !got.3.is_empty() {
+            w.log
+                .wait_since(mark, WAIT, &format!("modifiers cleared after {text}"), |r| {
+                    let release = r.iter().position(|r| {
+                        matches!(&r.event, Event::Key { keycode, state, .. }
+                            if *keycode == got.0 && *state == ion_lab::probe::record::PressState::Released)
+                    })?;
+                    r[release..].iter().find_map(|r| match &r.event {
+                        Event::Modifiers { mods, .. } if mods.is_empty() => Some(()),
                         _ => None,
                     })
-                    .or(Some(Vec::new()))
-            })
-            .await?;
-        assert!(
-            mods.is_empty(),
-            "modifiers left active after {text}: {mods:?}"
-        );
+                })
+                .await?;
+        }
     }
     Ok(())
 }
@@ -479,5 +479,108 @@ async fn mixed_scrolling_on_both_axes_keeps_the_compositor_alive() -> Result<()>
         .count();
     assert_eq!(discrete, 20);
     assert!(w.testbed.is_running(Component::Sway));
+    Ok(())
+}
+
+/// RustDesk's full set-up: SelectDevices(7) and SelectSources(monitor,
+/// multiple) on one RemoteDesktop session; Start returns a stream per
+/// output with its logical position and size.
+async fn started_with_streams(
+    w: &World,
+) -> Result<(RemoteDesktop<'_>, Vec<ion_lab::client::Stream>)> {
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(7).await?.ok()?;
+    rd.select_sources(1, true, 1).await?.ok()?;
+    let (resp, results) = rd.start().await?;
+    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
+    let streams = results.map(|r| r.streams).unwrap_or_default();
+    w.log.wait_capabilities(true, true).await?;
+    Ok((rd, streams))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_motion_lands_exactly_on_each_output() -> Result<()> {
+    let w = world().await?;
+    let (rd, mut streams) = started_with_streams(&w).await?;
+    streams.sort_by_key(|s| s.position);
+    assert_eq!(streams.len(), 2, "{streams:?}");
+    assert_eq!(streams[0].position, Some((0, 0)));
+    assert_eq!(streams[0].size, Some((1920, 1080)));
+    assert_eq!(streams[1].position, Some((1920, 0)));
+    assert_eq!(streams[1].size, Some((1280, 720)));
+    assert_ne!(streams[0].node_id, streams[1].node_id);
+
+    // Points on each stream, including edges and fractions; the probe's
+    // surface covers its output, so surface coordinates equal stream
+    // coordinates.
+    let cases = [
+        (0usize, 100.0, 200.0, "HEADLESS-1"),
+        (0, 1919.0, 1079.0, "HEADLESS-1"),
+        (0, 0.0, 0.0, "HEADLESS-1"),
+        (1, 640.5, 360.25, "HEADLESS-2"),
+        (1, 0.0, 719.0, "HEADLESS-2"),
+        (1, 1279.0, 0.0, "HEADLESS-2"),
+        (0, 960.0, 540.0, "HEADLESS-1"),
+    ];
+    for (stream, x, y, output) in cases {
+        let mark = w.log.mark()?;
+        rd.pointer_motion_absolute(streams[stream].node_id, x, y)
+            .await?;
+        let seen = w
+            .log
+            .wait_since(mark, WAIT, &format!("motion to {x},{y} on {output}"), |r| {
+                motions(r).last().cloned()
+            })
+            .await?;
+        assert_eq!(seen.0, output, "({x}, {y}) on stream {stream}");
+        assert!(
+            (seen.1 - x).abs() < 1.0 / 256.0 + 1e-9 && (seen.2 - y).abs() < 1.0 / 256.0 + 1e-9,
+            "({x}, {y}) on {output} arrived at ({}, {})",
+            seen.1,
+            seen.2
+        );
+    }
+
+    // A click where the pointer is, then relative motion from there.
+    let mark = w.log.mark()?;
+    rd.pointer_button(BTN_LEFT, true).await?;
+    rd.pointer_button(BTN_LEFT, false).await?;
+    rd.pointer_motion(10.0, 0.0).await?;
+    let seen = w
+        .log
+        .wait_since(mark, WAIT, "relative after absolute", |r| {
+            motions(r).last().cloned()
+        })
+        .await?;
+    assert_eq!(
+        (seen.0.as_str(), seen.1, seen.2),
+        ("HEADLESS-1", 970.0, 540.0)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_motion_outside_its_stream_or_on_a_foreign_stream_goes_nowhere() -> Result<()> {
+    let w = world().await?;
+    let (rd, mut streams) = started_with_streams(&w).await?;
+    streams.sort_by_key(|s| s.position);
+    let small = streams[1].node_id;
+    let mark = w.log.mark()?;
+    // Inside the big stream's size but outside the small one's: the
+    // frontend lets it through (it checks against *a* stream), ionChannel
+    // must refuse it.
+    let _ = rd.pointer_motion_absolute(small, 1500.0, 900.0).await;
+    // A node id that is not this session's stream.
+    let _ = rd.pointer_motion_absolute(small + 1000, 10.0, 10.0).await;
+    let _ = rd.pointer_motion_absolute(small, f64::NAN, 1.0).await;
+    rd.keycode(KEY_A, true).await?;
+    rd.keycode(KEY_A, false).await?;
+    let recs = w
+        .log
+        .wait_since(mark, WAIT, "the key after the refused motions", |r| {
+            (keys(r).len() >= 2).then(|| r.to_vec())
+        })
+        .await?;
+    assert!(motions(&recs).is_empty(), "{:?}", motions(&recs));
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod ordered;
 pub mod portal;
 pub mod remote_desktop;
 pub mod request;
+pub mod screen_cast;
 pub mod service;
 pub mod session;
 pub mod sessions;

@@ -2,7 +2,7 @@
 //! are ignored, as the portal specification asks; a known key with the
 //! wrong type is an error that zbus returns to the caller.
 
-use zbus::zvariant::{DeserializeDict, OwnedValue, SerializeDict, Type};
+use zbus::zvariant::{DeserializeDict, OwnedValue, Type};
 
 #[derive(Debug, Default, DeserializeDict, Type)]
 #[zvariant(signature = "dict")]
@@ -14,17 +14,16 @@ pub struct SelectDevicesOptions {
 
 #[derive(Debug, Default, DeserializeDict, Type)]
 #[zvariant(signature = "dict")]
-pub struct NotifyOptions {
-    pub finish: Option<bool>,
-}
-
-#[derive(Debug, Default, SerializeDict, Type)]
-#[zvariant(signature = "dict")]
-pub struct RemoteDesktopStartResults {
-    pub devices: Option<u32>,
-    pub clipboard_enabled: Option<bool>,
+pub struct SelectSourcesOptions {
+    pub types: Option<u32>,
+    pub multiple: Option<bool>,
+    pub cursor_mode: Option<u32>,
+    pub restore_data: Option<(String, u32, OwnedValue)>,
+    pub persist_mode: Option<u32>,
 }
 
 #[derive(Debug, Default, DeserializeDict, Type)]
 #[zvariant(signature = "dict")]
-pub struct Ignored {}
+pub struct NotifyOptions {
+    pub finish: Option<bool>,
+}

@@ -122,18 +122,24 @@ impl<T: Interface> Interface for Ordered<T> {
         let msg = msg.clone();
         let name = name.to_owned();
         DispatchResult2::Async(Box::pin(async move {
-            tokio::spawn(async move {
-                let server = conn.object_server();
-                let outcome = match inner.call(server, &conn, &msg, name.as_ref()) {
-                    DispatchResult2::Async(f) => f.await,
-                    _ => Err(fdo::Error::UnknownMethod(format!("unknown method {name}"))),
-                };
-                if let Err(e) = outcome {
-                    if let Err(e) = conn.reply_dbus_error(&msg.header(), e).await {
-                        tracing::debug!("cannot send an error reply: {e}");
-                    }
-                }
-            });
+            let executor = conn.executor().clone();
+            executor
+                .spawn(
+                    async move {
+                        let server = conn.object_server();
+                        let outcome = match inner.call(server, &conn, &msg, name.as_ref()) {
+                            DispatchResult2::Async(f) => f.await,
+                            _ => Err(fdo::Error::UnknownMethod(format!("unknown method {name}"))),
+                        };
+                        if let Err(e) = outcome {
+                            if let Err(e) = conn.reply_dbus_error(&msg.header(), e).await {
+                                tracing::debug!("cannot send an error reply: {e}");
+                            }
+                        }
+                    },
+                    "portal call",
+                )
+                .detach();
             Ok(())
         }))
     }

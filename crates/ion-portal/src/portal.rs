@@ -9,19 +9,28 @@ use std::time::Instant;
 use ion_core::policy::Decision;
 use ion_core::session::Lifecycle;
 use ion_core::validate::{validate, Grant, NotifyCall};
-use ion_core::{DeviceTypes, InputEvent, Policy, RateLimiter};
+use ion_core::{DeviceTypes, InputEvent, Policy, RateLimiter, StreamRegion};
 use ion_wayland::keymap::keysym_is_known;
-use ion_wayland::WaylandHandle;
+use ion_wayland::{OutputInfo, StreamInfo, WaylandHandle};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
-use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue};
+use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::Connection;
 
 use crate::caller::{sender_of, Trust};
 use crate::error::PortalError;
+use crate::options::SelectSourcesOptions;
 use crate::request::RequestGuard;
 use crate::session::SessionObject;
-use crate::sessions::{SessionEntry, SessionKind, SessionTable};
+use crate::sessions::{SessionEntry, SessionKind, SessionTable, SourceSelection};
+
+/// ScreenCast source types and cursor modes.
+pub const SOURCE_MONITOR: u32 = 1;
+pub const SOURCE_WINDOW: u32 = 2;
+pub const SOURCE_VIRTUAL: u32 = 4;
+pub const CURSOR_HIDDEN: u32 = 1;
+pub const CURSOR_EMBEDDED: u32 = 2;
+pub const CURSOR_METADATA: u32 = 4;
 
 /// Portal response codes.
 pub const RESPONSE_SUCCESS: u32 = 0;
@@ -37,6 +46,9 @@ pub struct PortalConfig {
     pub policy_path: PathBuf,
     /// Device types the compositor can inject (AvailableDeviceTypes).
     pub available_devices: DeviceTypes,
+    /// ScreenCast source types (AvailableSourceTypes) and cursor modes.
+    pub available_sources: u32,
+    pub available_cursor_modes: u32,
     /// Per-session input rate limit: sustained events per second and burst.
     pub rate_per_second: u32,
     pub rate_burst: u32,
@@ -53,6 +65,8 @@ pub enum CloseReason {
     CompositorGone,
     /// The daemon is shutting down.
     Shutdown,
+    /// Its streams failed, or PipeWire went away.
+    StreamsEnded,
 }
 
 impl CloseReason {
@@ -130,6 +144,21 @@ impl Portal {
         f(entry)
     }
 
+    /// Like `with_session`, for calls valid on both kinds of session.
+    fn with_session_any<T>(
+        &self,
+        path: &str,
+        sender: &str,
+        f: impl FnOnce(&mut SessionEntry) -> Result<T, PortalError>,
+    ) -> Result<T, PortalError> {
+        let kind = self
+            .table()
+            .get(path)
+            .map(|e| e.kind)
+            .ok_or_else(|| PortalError::NotFound(format!("no session {path}")))?;
+        self.with_session(path, sender, kind, f)
+    }
+
     pub async fn create_session(
         self: &std::sync::Arc<Self>,
         conn: &Connection,
@@ -155,7 +184,9 @@ impl Portal {
             requested_devices: DeviceTypes::ALL,
             granted_devices: DeviceTypes::EMPTY,
             devices_created: false,
+            sources: None,
             streams: Vec::new(),
+            stream_infos: Vec::new(),
             rate: RateLimiter::new(self.config.rate_per_second, self.config.rate_burst),
             eis_active: false,
         };
@@ -213,94 +244,222 @@ impl Portal {
         result.map(|()| (RESPONSE_SUCCESS, Results::new()))
     }
 
-    /// RemoteDesktop.Start: consent, then the session's virtual devices.
-    pub async fn start_remote_desktop(
+    /// ScreenCast.SelectSources, on a ScreenCast session or (as the frontend
+    /// sends it) on a RemoteDesktop session.
+    pub async fn select_sources(
         &self,
         conn: &Connection,
         header: &Header<'_>,
         handle: ObjectPath<'_>,
         session_handle: ObjectPath<'_>,
+        options: SelectSourcesOptions,
+    ) -> Result<(u32, Results), PortalError> {
+        let sender = self.config.trust.check(conn, header).await?;
+        let handle = check_path("handle", &handle)?;
+        let types = options.types.unwrap_or(SOURCE_MONITOR);
+        if types == 0 || types & !(SOURCE_MONITOR | SOURCE_WINDOW | SOURCE_VIRTUAL) != 0 {
+            return Err(PortalError::InvalidArgument(format!(
+                "source types {types:#x}: known are 1 monitor, 2 window, 4 virtual"
+            )));
+        }
+        if types & self.config.available_sources == 0 {
+            return Err(PortalError::InvalidArgument(format!(
+                "source types {types:#x} are not available here (AvailableSourceTypes {:#x})",
+                self.config.available_sources
+            )));
+        }
+        let cursor_mode = options.cursor_mode.unwrap_or(CURSOR_HIDDEN);
+        if !cursor_mode.is_power_of_two() || cursor_mode & self.config.available_cursor_modes == 0 {
+            return Err(PortalError::InvalidArgument(format!(
+                "cursor mode {cursor_mode} is not available (AvailableCursorModes {:#x})",
+                self.config.available_cursor_modes
+            )));
+        }
+        let selection = SourceSelection {
+            types: types & self.config.available_sources,
+            multiple: options.multiple.unwrap_or(false),
+            cursor_mode,
+        };
+        let request = RequestGuard::export(conn, handle, &sender).await?;
+        let result = self.with_session_any(session_handle.as_str(), &sender, |entry| {
+            entry.lifecycle.select_sources()?;
+            entry.sources = Some(selection);
+            tracing::info!(session = entry.id, ?selection, "sources selected");
+            Ok(())
+        });
+        request.finish().await;
+        result.map(|()| (RESPONSE_SUCCESS, Results::new()))
+    }
+
+    /// Start of either kind: consent, then the session's virtual devices
+    /// (RemoteDesktop) and streams (if sources were selected).
+    pub async fn start(
+        &self,
+        conn: &Connection,
+        header: &Header<'_>,
+        handle: ObjectPath<'_>,
+        session_handle: ObjectPath<'_>,
+        kind: SessionKind,
     ) -> Result<(u32, Results), PortalError> {
         let sender = self.config.trust.check(conn, header).await?;
         let handle = check_path("handle", &handle)?;
         let path = session_handle.as_str().to_string();
         let request = RequestGuard::export(conn, handle, &sender).await?;
-        let begun = self.with_session(&path, &sender, SessionKind::RemoteDesktop, |entry| {
+        let begun = self.with_session(&path, &sender, kind, |entry| {
+            if kind == SessionKind::ScreenCast && entry.sources.is_none() {
+                return Err(PortalError::Failed(
+                    "Start needs SelectSources first".into(),
+                ));
+            }
             entry.lifecycle.begin_start()?;
-            Ok((entry.id, entry.app_id.clone(), entry.requested_devices))
+            let devices = match kind {
+                SessionKind::RemoteDesktop => entry.requested_devices,
+                SessionKind::ScreenCast => DeviceTypes::EMPTY,
+            };
+            Ok((entry.id, entry.app_id.clone(), devices, entry.sources))
         });
-        let (id, app_id, requested) = match begun {
+        let (id, app_id, requested, sources) = match begun {
             Ok(v) => v,
             Err(e) => {
                 request.finish().await;
                 return Err(e);
             }
         };
-
-        let decision = tokio::select! {
-            d = self.decide(&app_id, requested, 0) => d,
-            () = request.cancelled() => {
-                self.with_session(&path, &sender, SessionKind::RemoteDesktop, |e| {
-                    e.lifecycle.abandon_start();
-                    Ok(())
-                }).ok();
-                request.finish().await;
-                return Ok((RESPONSE_CANCELLED, Results::new()));
-            }
+        let outcome = tokio::select! {
+            r = self.grant(id, &app_id, kind, requested, sources) => r,
+            () = request.cancelled() => Err(RESPONSE_CANCELLED),
         };
-        let granted = match decision {
-            Decision::Allow { devices, .. } => devices,
-            Decision::Deny { reason } => {
-                tracing::warn!(
-                    session = id,
-                    "RemoteDesktop refused: {reason}. To allow it, add to {}:\n{}",
-                    self.config.policy_path.display(),
-                    Policy::example_rule(&app_id)
-                );
-                self.with_session(&path, &sender, SessionKind::RemoteDesktop, |e| {
-                    Ok(e.lifecycle.finish_start(false)?)
+        let (devices, streams) = match outcome {
+            Ok(granted) => granted,
+            Err(code) => {
+                // Undo whatever was made before the refusal or the close.
+                self.release_media(id, true).await;
+                self.with_session(&path, &sender, kind, |e| {
+                    if code == RESPONSE_CANCELLED && request.is_cancelled() {
+                        e.lifecycle.abandon_start();
+                    } else {
+                        e.lifecycle.finish_start(false)?;
+                    }
+                    Ok(())
                 })
                 .ok();
                 request.finish().await;
-                return Ok((RESPONSE_CANCELLED, Results::new()));
+                return Ok((code, Results::new()));
             }
         };
-
-        // Devices are created now, not at the first event: the seat
-        // announces the pointer capability only once a pointer exists, and
-        // clients bind wl_pointer only after that announcement.
-        let wanted = granted.intersection(self.config.available_devices);
-        let made = match self.wayland.create_devices(id, wanted).await {
-            Ok(Ok(made)) => made,
-            Ok(Err(e)) | Err(ion_wayland::WaylandError::Setup(e)) => {
-                tracing::error!(session = id, "cannot create virtual devices: {e}");
-                request.finish().await;
-                return Ok((RESPONSE_OTHER, Results::new()));
-            }
-            Err(e) => {
-                tracing::error!(session = id, "cannot create virtual devices: {e}");
-                request.finish().await;
-                return Ok((RESPONSE_OTHER, Results::new()));
-            }
-        };
-        let started = self.with_session(&path, &sender, SessionKind::RemoteDesktop, |e| {
-            e.devices_created = true;
-            e.granted_devices = made;
+        let started = self.with_session(&path, &sender, kind, |e| {
+            e.devices_created = kind == SessionKind::RemoteDesktop;
+            e.granted_devices = devices;
+            e.streams = streams
+                .iter()
+                .map(|s| StreamRegion {
+                    stream_id: s.node_id,
+                    logical: s.output.logical.into(),
+                })
+                .collect();
+            e.stream_infos = streams.clone();
             e.lifecycle.finish_start(true)?;
             Ok(())
         });
         request.finish().await;
         if let Err(e) = started {
-            // Closed while we were creating devices: undo.
-            let _ = self.wayland.destroy_devices(id).await;
+            // Closed while we were starting: undo.
+            self.release_media(id, true).await;
             tracing::info!(session = id, "session ended during Start: {e:?}");
             return Ok((RESPONSE_CANCELLED, Results::new()));
         }
-        tracing::info!(session = id, devices = %made, "RemoteDesktop session started");
+        tracing::info!(session = id, kind = kind.name(), devices = %devices, streams = streams.len(), "session started");
         let mut results = Results::new();
-        results.insert("devices".into(), OwnedValue::from(made.bits()));
-        results.insert("clipboard_enabled".into(), OwnedValue::from(false));
+        if kind == SessionKind::RemoteDesktop {
+            results.insert("devices".into(), OwnedValue::from(devices.bits()));
+            results.insert("clipboard_enabled".into(), OwnedValue::from(false));
+        }
+        if sources.is_some() {
+            results.insert("streams".into(), streams_value(&streams)?);
+        }
         Ok((RESPONSE_SUCCESS, results))
+    }
+
+    /// Consent, then devices and streams. Err is the response code.
+    async fn grant(
+        &self,
+        id: u64,
+        app_id: &str,
+        kind: SessionKind,
+        requested: DeviceTypes,
+        sources: Option<SourceSelection>,
+    ) -> Result<(DeviceTypes, Vec<StreamInfo>), u32> {
+        let source_types = sources.map_or(0, |s| s.types);
+        let granted = match self.decide(app_id, requested, source_types).await {
+            Decision::Allow { devices, .. } => devices,
+            Decision::Deny { reason } => {
+                tracing::warn!(
+                    session = id,
+                    "{} refused: {reason}. To allow it, add to {}:\n{}",
+                    kind.name(),
+                    self.config.policy_path.display(),
+                    Policy::example_rule(app_id)
+                );
+                return Err(RESPONSE_CANCELLED);
+            }
+        };
+        let mut made = DeviceTypes::EMPTY;
+        if kind == SessionKind::RemoteDesktop {
+            // Devices are created now, not at the first event: the seat
+            // announces the pointer capability only once a pointer exists,
+            // and clients bind wl_pointer only after that announcement.
+            let wanted = granted.intersection(self.config.available_devices);
+            made = match self.wayland.create_devices(id, wanted).await {
+                Ok(Ok(made)) => made,
+                Ok(Err(e)) => {
+                    tracing::error!(session = id, "cannot create virtual devices: {e}");
+                    return Err(RESPONSE_OTHER);
+                }
+                Err(e) => {
+                    tracing::error!(session = id, "cannot create virtual devices: {e}");
+                    return Err(RESPONSE_OTHER);
+                }
+            };
+        }
+        let mut streams = Vec::new();
+        if let Some(sel) = sources {
+            let outputs = match self.wayland.snapshot().await {
+                Ok(s) => s.outputs,
+                Err(e) => {
+                    tracing::error!(session = id, "cannot list outputs: {e}");
+                    return Err(RESPONSE_OTHER);
+                }
+            };
+            let chosen = choose_outputs(&outputs, sel.multiple);
+            if chosen.is_empty() {
+                tracing::error!(session = id, "no output to share");
+                return Err(RESPONSE_OTHER);
+            }
+            streams = match self.wayland.create_streams(id, chosen).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::error!(session = id, "cannot create streams: {e}");
+                    return Err(RESPONSE_OTHER);
+                }
+                Err(e) => {
+                    tracing::error!(session = id, "cannot create streams: {e}");
+                    return Err(RESPONSE_OTHER);
+                }
+            };
+        }
+        Ok((made, streams))
+    }
+
+    /// Destroys a session's devices (releasing what they hold) and streams.
+    async fn release_media(&self, id: u64, devices: bool) {
+        if devices {
+            if let Err(e) = self.wayland.destroy_devices(id).await {
+                tracing::debug!(session = id, "devices already gone: {e}");
+            }
+        }
+        let _ = self
+            .wayland
+            .send(ion_wayland::Command::DestroyStreams { session: id });
     }
 
     async fn decide(&self, app_id: &str, devices: DeviceTypes, sources: u32) -> Decision {
@@ -372,11 +531,7 @@ impl Portal {
         entry.lifecycle.close();
         // Input already queued for this session is ahead of this command
         // in the Wayland thread's channel, so the releases come after it.
-        if entry.devices_created {
-            if let Err(e) = self.wayland.destroy_devices(entry.id).await {
-                tracing::debug!(session = entry.id, "devices already gone: {e}");
-            }
-        }
+        self.release_media(entry.id, entry.devices_created).await;
         if reason.emit_closed() {
             match SignalEmitter::new(conn, path.clone()) {
                 Ok(emitter) => {
@@ -387,10 +542,34 @@ impl Portal {
                 Err(e) => tracing::warn!(session = entry.id, "cannot emit Closed: {e}"),
             }
         }
-        if let Err(e) = conn.object_server().remove::<SessionObject, _>(path).await {
-            tracing::debug!(session = entry.id, "session object already gone: {e}");
-        }
+        // Unexported from its own task: Close runs inside a call on this
+        // very object, and zbus waits for that call's hold on the object
+        // before removing it (a deadlock if awaited here).
+        let (conn, path, id) = (conn.clone(), path.clone(), entry.id);
+        tokio::spawn(async move {
+            if let Err(e) = conn.object_server().remove::<SessionObject, _>(&path).await {
+                tracing::debug!(session = id, "session object already gone: {e}");
+            }
+        });
         tracing::info!(session = entry.id, ?reason, "session closed");
+    }
+
+    /// Closes the session with this id (its streams failed).
+    pub async fn close_by_id(&self, conn: &Connection, id: u64, reason: CloseReason) {
+        let path = self.table().path_of(id);
+        if let Some(p) = path.and_then(|p| OwnedObjectPath::try_from(p).ok()) {
+            self.close_session(conn, &p, reason).await;
+        }
+    }
+
+    /// Closes every session that has streams (PipeWire went away).
+    pub async fn close_streaming(&self, conn: &Connection, reason: CloseReason) {
+        let paths = self.table().paths_with_streams();
+        for p in paths {
+            if let Ok(path) = OwnedObjectPath::try_from(p) {
+                self.close_session(conn, &path, reason.clone()).await;
+            }
+        }
     }
 
     pub async fn close_owned_by(&self, conn: &Connection, owner: &str) {
@@ -411,4 +590,44 @@ impl Portal {
             }
         }
     }
+}
+
+/// Which outputs a session shares, until the dialog lets the user choose:
+/// all of them with `multiple`, else the one at the layout's origin (the
+/// primary, in wlroots' layouts), else the first by position.
+pub fn choose_outputs(outputs: &[OutputInfo], multiple: bool) -> Vec<String> {
+    let mut sorted: Vec<&OutputInfo> = outputs.iter().collect();
+    sorted.sort_by_key(|o| (o.logical.y, o.logical.x, o.name.clone()));
+    if multiple {
+        return sorted.iter().map(|o| o.name.clone()).collect();
+    }
+    sorted
+        .iter()
+        .find(|o| o.logical.x == 0 && o.logical.y == 0)
+        .or(sorted.first())
+        .map(|o| vec![o.name.clone()])
+        .unwrap_or_default()
+}
+
+/// Start's `streams`: `a(ua{sv})` with position, size (logical),
+/// source_type and mapping_id.
+fn streams_value(streams: &[StreamInfo]) -> Result<OwnedValue, PortalError> {
+    let list: Vec<(u32, HashMap<String, Value<'static>>)> = streams
+        .iter()
+        .map(|s| {
+            let r = s.output.logical;
+            let mut props: HashMap<String, Value<'static>> = HashMap::new();
+            props.insert("position".into(), Value::from((r.x, r.y)));
+            props.insert("size".into(), Value::from((r.width, r.height)));
+            props.insert("source_type".into(), Value::from(SOURCE_MONITOR));
+            // Matches the EIS region of this stream (ConnectToEIS, later).
+            props.insert(
+                "mapping_id".into(),
+                Value::from(format!("ionchannel-{}", s.output.name)),
+            );
+            (s.node_id, props)
+        })
+        .collect();
+    OwnedValue::try_from(Value::from(list))
+        .map_err(|e| PortalError::Failed(format!("cannot encode streams: {e}")))
 }

@@ -78,7 +78,13 @@ impl RemoteDesktop {
         _options: HashMap<String, OwnedValue>,
     ) -> Result<(u32, Results), PortalError> {
         self.portal
-            .start_remote_desktop(conn, &header, handle, session_handle)
+            .start(
+                conn,
+                &header,
+                handle,
+                session_handle,
+                SessionKind::RemoteDesktop,
+            )
             .await
     }
 

@@ -13,6 +13,7 @@ use zbus::Connection;
 use crate::ordered::Ordered;
 use crate::portal::{CloseReason, Portal, PortalConfig};
 use crate::remote_desktop::RemoteDesktop;
+use crate::screen_cast::ScreenCast;
 use crate::{BUS_NAME, DESKTOP_PATH};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +47,18 @@ pub struct ServeOptions {
 pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()> {
     let added = conn
         .object_server()
-        .at(DESKTOP_PATH, Ordered::new(RemoteDesktop { portal }))
+        .at(
+            DESKTOP_PATH,
+            Ordered::new(RemoteDesktop {
+                portal: portal.clone(),
+            }),
+        )
         .await?;
-    if !added {
+    let cast = conn
+        .object_server()
+        .at(DESKTOP_PATH, ScreenCast { portal })
+        .await?;
+    if !added || !cast {
         return Err(zbus::Error::Failure("interfaces registered twice".into()));
     }
     Ok(())
@@ -81,7 +91,8 @@ pub async fn serve(opts: ServeOptions, wayland: WaylandThread) -> Result<Ended, 
     tracing::info!(
         name = BUS_NAME,
         devices = %portal.config.available_devices,
-        "serving RemoteDesktop"
+        sources = portal.config.available_sources,
+        "serving RemoteDesktop and ScreenCast"
     );
 
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
@@ -93,6 +104,13 @@ pub async fn serve(opts: ServeOptions, wayland: WaylandThread) -> Result<Ended, 
             ev = events.recv() => match ev {
                 Some(Event::OutputsChanged(outputs)) => {
                     tracing::info!(count = outputs.len(), "outputs changed");
+                }
+                Some(Event::StreamsFailed { session }) => {
+                    portal.close_by_id(&conn, session, CloseReason::StreamsEnded).await;
+                }
+                Some(Event::PipeWireGone { reason }) => {
+                    tracing::warn!("PipeWire went away ({reason}): closing sessions with streams");
+                    portal.close_streaming(&conn, CloseReason::StreamsEnded).await;
                 }
                 Some(Event::Disconnected { reason }) => break Ended::CompositorGone(reason),
                 None => break Ended::CompositorGone("the Wayland thread ended".into()),

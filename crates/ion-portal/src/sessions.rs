@@ -37,9 +37,22 @@ pub struct SessionEntry {
     /// What Start granted and the compositor could provide.
     pub granted_devices: DeviceTypes,
     pub devices_created: bool,
+    /// What SelectSources asked for, if it was called.
+    pub sources: Option<SourceSelection>,
+    /// The streams Start made: their regions for absolute input, and what
+    /// Start returned about them.
     pub streams: Vec<StreamRegion>,
+    pub stream_infos: Vec<ion_wayland::StreamInfo>,
     pub rate: RateLimiter,
     pub eis_active: bool,
+}
+
+/// ScreenCast's SelectSources options, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceSelection {
+    pub types: u32,
+    pub multiple: bool,
+    pub cursor_mode: u32,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +85,21 @@ impl SessionTable {
         self.by_path
             .iter()
             .filter(|(_, e)| e.owner == owner)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    pub fn path_of(&self, id: u64) -> Option<String> {
+        self.by_path
+            .iter()
+            .find(|(_, e)| e.id == id)
+            .map(|(p, _)| p.clone())
+    }
+
+    pub fn paths_with_streams(&self) -> Vec<String> {
+        self.by_path
+            .iter()
+            .filter(|(_, e)| !e.stream_infos.is_empty())
             .map(|(p, _)| p.clone())
             .collect()
     }

@@ -29,6 +29,15 @@ pub enum Command {
         session: SessionId,
         reply: Option<oneshot::Sender<()>>,
     },
+    /// Create one ScreenCast stream per named output; replies once every
+    /// node has its PipeWire id.
+    CreateStreams {
+        session: SessionId,
+        outputs: Vec<String>,
+        reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
+    },
+    /// Destroy the session's streams.
+    DestroyStreams { session: SessionId },
     /// What the compositor offers, for `doctor` and `AvailableDeviceTypes`.
     Snapshot { reply: oneshot::Sender<Snapshot> },
     /// Release all input of all sessions and leave the thread.
@@ -39,8 +48,19 @@ pub enum Command {
 pub enum Event {
     /// The outputs changed (added, removed, moved, resized, rescaled).
     OutputsChanged(Vec<OutputInfo>),
+    /// A session's streams failed (PipeWire error): it must end.
+    StreamsFailed { session: SessionId },
+    /// The PipeWire daemon is gone: every session with streams must end.
+    PipeWireGone { reason: String },
     /// The compositor connection is gone; every session must end.
     Disconnected { reason: String },
+}
+
+/// A stream made for a session, with the output it shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamInfo {
+    pub node_id: u32,
+    pub output: OutputInfo,
 }
 
 /// One output as the layout sees it.
@@ -88,6 +108,8 @@ pub struct Snapshot {
     pub outputs: Vec<OutputInfo>,
     pub seat: Option<String>,
     pub keymap_layout: String,
+    /// Whether a PipeWire daemon is connected (ScreenCast needs it).
+    pub pipewire: bool,
 }
 
 impl Snapshot {

@@ -12,12 +12,13 @@ pub mod keymap;
 mod outputs;
 #[cfg(feature = "test-support")]
 pub mod recording;
+mod screencast;
 mod state;
 pub mod thread;
 mod virtual_keyboard;
 mod virtual_pointer;
 
-pub use command::{Command, Event, GlobalInfo, OutputInfo, SessionId, Snapshot};
+pub use command::{Command, Event, GlobalInfo, OutputInfo, SessionId, Snapshot, StreamInfo};
 pub use thread::{spawn, WaylandError, WaylandHandle, WaylandThread};
 
 /// Interface names the daemon looks for.

@@ -70,8 +70,13 @@ pub fn recording() -> (WaylandHandle, Log) {
                             outputs: Vec::new(),
                             seat: Some("seat0".into()),
                             keymap_layout: "us".into(),
+                            pipewire: false,
                         });
                     }
+                    channel::Event::Msg(Command::CreateStreams { reply, .. }) => {
+                        let _ = reply.send(Err("no PipeWire in the recording stand-in".into()));
+                    }
+                    channel::Event::Msg(Command::DestroyStreams { .. }) => {}
                     channel::Event::Msg(Command::Shutdown) | channel::Event::Closed => {
                         log.push(Recorded::Shutdown);
                         *exit = true;

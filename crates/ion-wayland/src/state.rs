@@ -39,6 +39,7 @@ pub struct State {
     pub sessions: HashMap<SessionId, SessionDevices>,
     pub events: UnboundedSender<Event>,
     pub keymap_names: KeymapNames,
+    pub casts: crate::screencast::ScreenCasts,
     /// Set when the thread must leave its loop.
     pub exit: bool,
 }
@@ -83,6 +84,21 @@ impl State {
             } else {
                 self.keymap_names.layout.clone()
             },
+            pipewire: self.casts.pipewire.is_some(),
+        }
+    }
+
+    /// Runs PipeWire's callbacks; reports failed sessions and a lost daemon.
+    pub fn dispatch_pipewire(&mut self) {
+        let (failed, gone) = self.casts.dispatch();
+        for session in failed {
+            self.casts.destroy(session);
+            let _ = self.events.send(Event::StreamsFailed { session });
+        }
+        if let Some(reason) = gone {
+            tracing::warn!("PipeWire is gone: {reason}");
+            self.casts = crate::screencast::ScreenCasts::new(None);
+            let _ = self.events.send(Event::PipeWireGone { reason });
         }
     }
 
@@ -116,6 +132,25 @@ impl State {
                     let _ = r.send(());
                 }
             }
+            Command::CreateStreams {
+                session,
+                outputs,
+                reply,
+            } => {
+                let infos = self.output_infos();
+                let mut chosen = Vec::new();
+                for name in &outputs {
+                    match infos.iter().find(|o| &o.name == name) {
+                        Some(o) => chosen.push(o.clone()),
+                        None => {
+                            let _ = reply.send(Err(format!("no output named {name}")));
+                            return;
+                        }
+                    }
+                }
+                self.casts.create(session, chosen, reply);
+            }
+            Command::DestroyStreams { session } => self.casts.destroy(session),
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
             }
@@ -124,6 +159,7 @@ impl State {
                 for id in ids {
                     self.destroy_devices(id);
                 }
+                self.casts.streams.clear();
                 self.exit = true;
             }
         }

@@ -75,6 +75,20 @@ impl WaylandHandle {
         rx.await.map_err(|_| WaylandError::Gone)
     }
 
+    pub async fn create_streams(
+        &self,
+        session: SessionId,
+        outputs: Vec<String>,
+    ) -> Result<Result<Vec<crate::command::StreamInfo>, String>, WaylandError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::CreateStreams {
+            session,
+            outputs,
+            reply,
+        })?;
+        rx.await.map_err(|_| WaylandError::Gone)
+    }
+
     /// Releases what the session holds and destroys its devices; waits
     /// until the Wayland thread has sent the releases.
     pub async fn destroy_devices(&self, session: SessionId) -> Result<(), WaylandError> {
@@ -181,6 +195,7 @@ fn setup(
         sessions: Default::default(),
         events,
         keymap_names,
+        casts: crate::screencast::ScreenCasts::new(None),
         exit: false,
     };
     for g in globals.contents().clone_list() {
@@ -209,6 +224,28 @@ fn setup(
     WaylandSource::new(conn.clone(), queue)
         .insert(event_loop.handle())
         .map_err(|e| WaylandError::Setup(e.to_string()))?;
+    // PipeWire's loop is polled by this loop: streams and capture share the
+    // thread. Without PipeWire, RemoteDesktop still works.
+    match ion_pipewire::PipeWire::connect().and_then(|pw| pw.poll_fd().map(|fd| (pw, fd))) {
+        Ok((pw, fd)) => {
+            state.casts = crate::screencast::ScreenCasts::new(Some(pw));
+            event_loop
+                .handle()
+                .insert_source(
+                    calloop::generic::Generic::new(
+                        fd,
+                        calloop::Interest::READ,
+                        calloop::Mode::Level,
+                    ),
+                    |_, _, state: &mut State| {
+                        state.dispatch_pipewire();
+                        Ok(calloop::PostAction::Continue)
+                    },
+                )
+                .map_err(|e| WaylandError::Setup(e.to_string()))?;
+        }
+        Err(e) => tracing::warn!("ScreenCast unavailable: {e}"),
+    }
     let (tx, rx) = channel::channel::<Command>();
     event_loop
         .handle()

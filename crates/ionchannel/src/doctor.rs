@@ -192,37 +192,48 @@ pub fn report(snap: &Snapshot, policy_path: &Path) -> Report {
     }
 }
 
-pub fn print_table(r: &Report) {
-    println!(
+/// Writes the report as a table. Errors (a closed pipe: `doctor | head`)
+/// end the output quietly instead of panicking as `println!` would.
+pub fn print_table(r: &Report) -> std::io::Result<()> {
+    use std::io::Write;
+    let out = &mut std::io::stdout().lock();
+    writeln!(
+        out,
         "ionChannel doctor — compositor at WAYLAND_DISPLAY={}",
         r.wayland_display
-    );
-    println!();
-    println!("{:<52} {:>7}  purpose", "global", "version");
+    )?;
+    writeln!(out)?;
+    writeln!(out, "{:<52} {:>7}  purpose", "global", "version")?;
     for g in &r.globals {
         let v = g.version.map_or("missing".to_string(), |v| format!("v{v}"));
-        println!("{:<52} {:>7}  {}", g.interface, v, g.purpose);
+        writeln!(out, "{:<52} {:>7}  {}", g.interface, v, g.purpose)?;
     }
-    println!();
-    println!("{:<28} {:<14} {:<36} note", "feature", "status", "uses");
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<28} {:<14} {:<36} note",
+        "feature", "status", "uses"
+    )?;
     for f in &r.features {
         let status = match f.status {
             Status::Ok => "ok",
             Status::Missing => "MISSING",
             Status::NotYetServed => "not served yet",
         };
-        println!(
+        writeln!(
+            out,
             "{:<28} {:<14} {:<36} {}",
             f.feature,
             status,
             f.uses.as_deref().unwrap_or("-"),
             f.note
-        );
+        )?;
     }
-    println!();
-    println!("outputs (logical layout):");
+    writeln!(out)?;
+    writeln!(out, "outputs (logical layout):")?;
     for o in &r.outputs {
-        println!(
+        writeln!(
+            out,
             "  {:<12} {}x{}+{}+{}  mode {}x{} scale {} transform {}",
             o.name,
             o.logical.width,
@@ -233,12 +244,13 @@ pub fn print_table(r: &Report) {
             o.mode_height,
             o.scale,
             o.transform
-        );
+        )?;
     }
-    println!("keyboard layout: {}", r.keyboard_layout);
+    writeln!(out, "keyboard layout: {}", r.keyboard_layout)?;
     match (&r.policy.rules, &r.policy.error) {
-        (Some(n), _) => println!("consent policy: {} ({n} rule(s))", r.policy.path),
-        (None, Some(e)) => println!("consent policy: {}: {e}", r.policy.path),
+        (Some(n), _) => writeln!(out, "consent policy: {} ({n} rule(s))", r.policy.path)?,
+        (None, Some(e)) => writeln!(out, "consent policy: {}: {e}", r.policy.path)?,
         _ => {}
     }
+    Ok(())
 }

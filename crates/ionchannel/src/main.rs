@@ -77,10 +77,20 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
         .await
         .context("error reading the compositor's globals")?;
     let available: DeviceTypes = snapshot.available_devices();
+    let can_capture = snapshot.has(ion_wayland::WLR_SCREENCOPY)
+        || snapshot.has(ion_wayland::EXT_IMAGE_COPY_CAPTURE);
+    let available_sources = if snapshot.pipewire && can_capture {
+        ion_portal::portal::SOURCE_MONITOR
+    } else {
+        0
+    };
     let config = PortalConfig {
         trust: Trust::NameOwner(FRONTEND_NAME.to_string()),
         policy_path: paths::policy_file(),
         available_devices: available,
+        available_sources,
+        available_cursor_modes: ion_portal::portal::CURSOR_HIDDEN
+            | ion_portal::portal::CURSOR_EMBEDDED,
         rate_per_second: rate,
         rate_burst: burst,
     };
@@ -96,10 +106,18 @@ async fn doctor(json: bool) -> anyhow::Result<()> {
         .context("error connecting to the compositor")?;
     let snapshot = wayland.handle.snapshot().await?;
     let report = doctor::report(&snapshot, &paths::policy_file());
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let printed = if json {
+        use std::io::Write;
+        serde_json::to_string_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|text| writeln!(std::io::stdout().lock(), "{text}"))
     } else {
-        doctor::print_table(&report);
+        doctor::print_table(&report)
+    };
+    if let Err(e) = printed {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("error writing the report");
+        }
     }
     let _ = wayland.handle.send(ion_wayland::Command::Shutdown);
     Ok(())

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ion_lab::testbed::{self, Component, OutputSpec, Testbed};
+use ion_lab::{bench, demo};
 
 #[derive(Debug, Parser)]
 #[command(name = "ionchannel-lab", version, about)]
@@ -21,10 +22,11 @@ enum Cmd {
     /// sway, ionChannel, the portal frontend), print its environment and wait
     /// for Ctrl-C.
     Up(UpArgs),
-    /// Run a demo scenario (not yet written).
-    Demo,
-    /// Run the benchmarks (not yet written).
-    Bench,
+    /// Run a RemoteDesktop session through the real frontend on a sandboxed
+    /// headless sway, as RustDesk does, and show what the probe client got.
+    Demo(DemoArgs),
+    /// Run a benchmark on the sandboxed session and print its figures.
+    Bench(BenchArgs),
     /// Create the unprivileged `ionchannel-lab` user that runs sway when the
     /// testbed is started as root (idempotent).
     Setup,
@@ -56,6 +58,59 @@ struct UpArgs {
     timeout: u64,
 }
 
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// An output as WxH+X+Y[@scale]; repeat for several
+    /// [default: 1920x1080+0+0 1280x720+1920+0]
+    #[arg(long = "output", value_name = "WxH+X+Y[@scale]")]
+    outputs: Vec<OutputSpec>,
+    /// The text to type.
+    #[arg(long, default_value = demo::DEMO_TEXT)]
+    text: String,
+    /// Print the tail of every log when shutting down.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    bench: BenchCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// Input latency and throughput through the frontend, with ionChannel's
+    /// CPU time and memory.
+    Input(InputArgs),
+}
+
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// Calls per latency run (pointer, then keyboard).
+    #[arg(long, default_value_t = 2000)]
+    latency_events: usize,
+    /// Microseconds between two latency calls.
+    #[arg(long, default_value_t = 1000)]
+    interval_us: u64,
+    /// Events per throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Events per second of the paced pipelined run [default: 95% of the
+    /// daemon's limit].
+    #[arg(long)]
+    paced_rate: Option<u32>,
+    /// Print JSON on stdout instead of the table (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+    /// An output as WxH+X+Y[@scale]; repeat for several.
+    #[arg(long = "output", value_name = "WxH+X+Y[@scale]")]
+    outputs: Vec<OutputSpec>,
+    /// Print the tail of every log when shutting down.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -67,8 +122,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Up(args) => up(args),
-        Cmd::Demo => bail!("not yet"),
-        Cmd::Bench => bail!("not yet"),
+        Cmd::Demo(args) => run_demo(args),
+        Cmd::Bench(BenchArgs {
+            bench: BenchCmd::Input(args),
+        }) => bench_input(args),
         Cmd::Setup => {
             testbed::ensure_lab_user()?;
             match testbed::lookup_user(testbed::LAB_USER)? {
@@ -78,6 +135,54 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_demo(args: DemoArgs) -> Result<()> {
+    let mut opts = demo::DemoOptions {
+        text: args.text,
+        keep_logs: args.keep_logs,
+        ..demo::DemoOptions::default()
+    };
+    if !args.outputs.is_empty() {
+        opts.outputs = args.outputs;
+    }
+    let mut stdout = std::io::stdout();
+    let report = demo::run(&opts, &mut stdout)?;
+    println!();
+    print!("{report}");
+    println!("{}", report.verdict());
+    if !report.ok() {
+        // Everything is torn down already; only stdout needs flushing.
+        std::io::Write::flush(&mut std::io::stdout()).context("flushing stdout")?;
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn bench_input(args: InputArgs) -> Result<()> {
+    let mut opts = bench::InputBenchOptions {
+        latency_events: args.latency_events,
+        interval: Duration::from_micros(args.interval_us),
+        throughput_events: args.events,
+        keep_logs: args.keep_logs,
+        ..bench::InputBenchOptions::default()
+    };
+    if let Some(rate) = args.paced_rate {
+        opts.paced_rate = rate;
+    }
+    if !args.outputs.is_empty() {
+        opts.outputs = args.outputs;
+    }
+    let report = bench::run(&opts, &mut std::io::stderr())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serializing the report")?
+        );
+    } else {
+        print!("{report}");
+    }
+    Ok(())
 }
 
 fn up(args: UpArgs) -> Result<()> {

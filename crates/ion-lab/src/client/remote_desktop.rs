@@ -83,6 +83,30 @@ impl<'a> RemoteDesktop<'a> {
             .await
     }
 
+    /// ScreenCast.SelectSources on this RemoteDesktop session, as RustDesk
+    /// does (types 1 monitor; multiple; cursor_mode 1 hidden, 2 embedded).
+    pub async fn select_sources(
+        &self,
+        types: u32,
+        multiple: bool,
+        cursor_mode: u32,
+    ) -> Result<Response> {
+        let mut options = opts();
+        options.insert("types", Value::from(types));
+        options.insert("multiple", Value::from(multiple));
+        options.insert("cursor_mode", Value::from(cursor_mode));
+        let session = self.path().to_owned();
+        self.client
+            .request(
+                "org.freedesktop.portal.ScreenCast",
+                "SelectSources",
+                move |o| (session, o),
+                options,
+                CALL_TIMEOUT,
+            )
+            .await
+    }
+
     pub async fn start(&self) -> Result<(Response, Option<StartResults>)> {
         let session = self.path().to_owned();
         let resp = self

@@ -1,0 +1,178 @@
+//! What a process costs: CPU time from `/proc/PID/stat`, memory from
+//! `/proc/PID/status`.
+
+use anyhow::{anyhow, Context, Result};
+use serde::Serialize;
+
+/// User plus system CPU time of `pid` (all its threads), in microseconds.
+/// The kernel counts in clock ticks (usually 10 ms), so short phases read
+/// coarse.
+pub fn cpu_us(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks.saturating_mul(1_000_000) / clock_ticks_per_second())
+        .with_context(|| format!("parsing {path}"))
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line.
+fn parse_cpu_ticks(stat: &str) -> Result<u64> {
+    // The command name (field 2) may contain spaces and parentheses: the
+    // fields we want are counted from the last ')'.
+    let rest = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .ok_or_else(|| anyhow!("no ')' in {stat:?}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    let field = |n: usize| -> Result<u64> {
+        fields
+            .get(n - 3)
+            .ok_or_else(|| anyhow!("field {n} missing"))?
+            .parse::<u64>()
+            .with_context(|| format!("field {n}"))
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no memory-safety requirements.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
+/// Resident memory of a process, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the peak resident size so far.
+    pub peak_kib: u64,
+}
+
+/// `VmRSS` and `VmHWM` of `pid`.
+pub fn memory(pid: u32) -> Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_memory(&status).with_context(|| format!("parsing {path}"))
+}
+
+fn parse_memory(status: &str) -> Result<Memory> {
+    let kib = |key: &str| -> Result<u64> {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .ok_or_else(|| anyhow!("no {key} line"))?;
+        line.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .with_context(|| format!("{key} {line:?}"))
+    };
+    Ok(Memory {
+        rss_kib: kib("VmRSS:")?,
+        peak_kib: kib("VmHWM:")?,
+    })
+}
+
+/// CPU readings of the processes a benchmark watches.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    ionchannel: u32,
+    frontend: Option<u32>,
+    sway: Option<u32>,
+}
+
+/// One reading of a [`Meter`], in CPU microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    ionchannel: u64,
+    frontend: u64,
+    sway: u64,
+}
+
+/// CPU time spent during a phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Cpu {
+    /// `ionchannel serve`, user + system, microseconds.
+    pub ionchannel_us: u64,
+    /// The same per event sent.
+    pub ionchannel_us_per_event: f64,
+    /// The xdg-desktop-portal frontend, microseconds.
+    pub frontend_us: u64,
+    /// sway, microseconds.
+    pub sway_us: u64,
+}
+
+impl Meter {
+    pub fn new(ionchannel: u32, frontend: Option<u32>, sway: Option<u32>) -> Meter {
+        Meter {
+            ionchannel,
+            frontend,
+            sway,
+        }
+    }
+
+    pub fn ionchannel_pid(&self) -> u32 {
+        self.ionchannel
+    }
+
+    pub fn read(&self) -> Result<Reading> {
+        let optional =
+            |pid: Option<u32>| pid.map(cpu_us).transpose().map(Option::unwrap_or_default);
+        Ok(Reading {
+            ionchannel: cpu_us(self.ionchannel).context("ionchannel's CPU time")?,
+            frontend: optional(self.frontend).context("the frontend's CPU time")?,
+            sway: optional(self.sway).context("sway's CPU time")?,
+        })
+    }
+
+    /// The CPU time spent since `start`, `events` being what was sent.
+    pub fn since(&self, start: &Reading, events: usize) -> Result<Cpu> {
+        let now = self.read()?;
+        let ionchannel_us = now.ionchannel.saturating_sub(start.ionchannel);
+        Ok(Cpu {
+            ionchannel_us,
+            ionchannel_us_per_event: if events == 0 {
+                0.0
+            } else {
+                ionchannel_us as f64 / events as f64
+            },
+            frontend_us: now.frontend.saturating_sub(start.frontend),
+            sway_us: now.sway.saturating_sub(start.sway),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_utime_and_stime_after_an_odd_name() {
+        let stat = "1234 (ion (x) y) S 1 1234 1234 0 -1 4194560 1200 0 0 0 \
+                    70 30 0 0 20 0 3 0 12345 1000000 500 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat).unwrap(), 100);
+        assert!(parse_cpu_ticks("12 (x) S 1").is_err());
+    }
+
+    #[test]
+    fn reads_rss_and_peak() {
+        let status = "Name:\tionchannel\nVmHWM:\t   12345 kB\nVmRSS:\t    9876 kB\n";
+        assert_eq!(
+            parse_memory(status).unwrap(),
+            Memory {
+                rss_kib: 9876,
+                peak_kib: 12345
+            }
+        );
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        cpu_us(pid).unwrap();
+        assert!(memory(pid).unwrap().rss_kib > 0);
+    }
+}

@@ -1,0 +1,197 @@
+//! Throughput: many mixed events (motion and key press/release) as fast as
+//! the client can send them, awaited one by one or pipelined.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::input::Rig;
+use super::procstat::Cpu;
+use super::send::{self, Input};
+use crate::probe::record::{monotonic_us, Event, PressState, Record};
+
+/// What ionChannel logs (at debug) for each event its rate limiter refuses.
+const RATE_LIMITED: &str = "rate limit exceeded";
+/// What it logs (at debug) for a press of a held key or a release of a key
+/// that is not down, as calls that arrive out of order produce.
+const REDUNDANT: &str = "redundant input dropped";
+
+/// How the events are sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Each call awaited before the next.
+    Awaited,
+    /// Prebuilt `NoReplyExpected` messages written back to back.
+    Pipelined,
+    /// Pipelined, spread to this many events per second.
+    Paced(u32),
+}
+
+impl Mode {
+    fn name(self) -> String {
+        match self {
+            Mode::Awaited => "sequential, each awaited".to_owned(),
+            Mode::Pipelined => "pipelined, no reply".to_owned(),
+            Mode::Paced(rate) => format!("pipelined, paced at {rate}/s"),
+        }
+    }
+}
+
+/// One throughput run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub mode: String,
+    /// Events sent.
+    pub sent: usize,
+    /// Events the probe received.
+    pub arrived: usize,
+    /// `sent - arrived`.
+    pub lost: usize,
+    /// Events ionChannel's log says its rate limiter refused (a refused
+    /// press also makes its release a no-op, so `lost` can be larger).
+    pub rate_limited: usize,
+    /// Presses and releases ionChannel's log says it dropped as redundant
+    /// (a press of a held key, a release of a key not down): what calls
+    /// reaching it out of order leave behind.
+    pub dropped_redundant: usize,
+    /// Whether the probe saw exactly the sequence sent (kinds, motion
+    /// directions and key states, in order).
+    pub in_order: bool,
+    /// Time the client took to send everything, milliseconds.
+    pub send_ms: f64,
+    /// First send → the probe's last record, milliseconds.
+    pub total_ms: f64,
+    /// `arrived` per second over `total_ms`.
+    pub events_per_s: f64,
+    /// CPU time during the run (including the wait for the last event).
+    pub cpu: Cpu,
+}
+
+fn is_input(e: &Event) -> bool {
+    matches!(e, Event::Motion { .. } | Event::Key { .. })
+}
+
+/// Sends `m` mixed events (rounded up to a multiple of four) in `mode` and
+/// counts what arrives.
+pub async fn measure(rig: &mut Rig<'_>, mode: Mode, m: usize) -> Result<Throughput> {
+    let m = m.max(4).next_multiple_of(4);
+    let messages = match mode {
+        Mode::Awaited => Vec::new(),
+        Mode::Pipelined | Mode::Paced(_) => {
+            let session = rig.rd.session.as_ref();
+            (0..m)
+                .map(|i| send::message(&session, send::mixed(i)))
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+    let counts_before = log_counts(&rig.ionchannel_log)?;
+    let mark = rig.tail.mark()?;
+    let start_x = rig.tail.records().iter().rev().find_map(|r| match r.event {
+        Event::Motion { x, .. } | Event::PointerEnter { x, .. } => Some(x),
+        _ => None,
+    });
+    let cpu_start = rig.meter.read()?;
+    let first_send = monotonic_us();
+    let start = Instant::now();
+    let conn = rig.rd.client.conn.clone();
+    match mode {
+        Mode::Awaited => {
+            for i in 0..m {
+                send::call(&rig.rd, send::mixed(i)).await?;
+            }
+        }
+        Mode::Pipelined => {
+            for msg in &messages {
+                conn.send(msg).await.context("sending an input message")?;
+            }
+        }
+        Mode::Paced(rate) => {
+            let mut pending = messages.iter();
+            let mut sent = 0;
+            while sent < m {
+                let due = ((start.elapsed().as_secs_f64() * f64::from(rate)) as usize + 1).min(m);
+                for msg in pending.by_ref().take(due.saturating_sub(sent)) {
+                    conn.send(msg).await.context("sending an input message")?;
+                    sent += 1;
+                }
+                if sent < m {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    }
+    let send_time = start.elapsed();
+    let records = rig
+        .tail
+        .wait_for(mark, m, is_input, rig.quiet, rig.max_wait)
+        .await?;
+    let cpu = rig.meter.since(&cpu_start, m)?;
+    let counts = log_counts(&rig.ionchannel_log)?;
+    let expected: String = (0..m).map(|i| symbol(send::mixed(i))).collect();
+    let arrived = records.len().min(m);
+    let total_us = records
+        .last()
+        .map(|r| r.t_us.saturating_sub(first_send))
+        .unwrap_or(0);
+    Ok(Throughput {
+        mode: mode.name(),
+        sent: m,
+        arrived,
+        lost: m - arrived,
+        rate_limited: counts.0.saturating_sub(counts_before.0),
+        dropped_redundant: counts.1.saturating_sub(counts_before.1),
+        in_order: start_x.is_some_and(|x| observed(&records, x) == expected),
+        send_ms: send_time.as_secs_f64() * 1e3,
+        total_ms: total_us as f64 / 1e3,
+        events_per_s: if total_us == 0 {
+            0.0
+        } else {
+            arrived as f64 * 1e6 / total_us as f64
+        },
+        cpu,
+    })
+}
+
+/// How many refusals by the rate limiter, and how many redundant presses
+/// and releases, ionChannel's log holds.
+fn log_counts(log: &Path) -> Result<(usize, usize)> {
+    let text = std::fs::read(log).with_context(|| format!("reading {}", log.display()))?;
+    let text = String::from_utf8_lossy(&text);
+    Ok((
+        text.matches(RATE_LIMITED).count(),
+        text.matches(REDUNDANT).count(),
+    ))
+}
+
+/// `+`/`-` for a motion right/left, `P`/`R` for a press/release.
+fn symbol(input: Input) -> char {
+    match input {
+        Input::Motion(dx) if dx > 0.0 => '+',
+        Input::Motion(_) => '-',
+        Input::Key(true) => 'P',
+        Input::Key(false) => 'R',
+    }
+}
+
+/// The probe's records as [`symbol`]s, motion directions read from the
+/// positions (starting at `x`).
+fn observed(records: &[Record], mut x: f64) -> String {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Motion { x: new, .. } => {
+                let c = if *new > x { '+' } else { '-' };
+                x = *new;
+                Some(c)
+            }
+            Event::Key { state, .. } => Some(if *state == PressState::Pressed {
+                'P'
+            } else {
+                'R'
+            }),
+            _ => None,
+        })
+        .collect()
+}

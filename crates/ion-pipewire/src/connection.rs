@@ -1,0 +1,91 @@
+//! The connection to the user's PipeWire daemon.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use pipewire as pw;
+
+use crate::format::VideoParams;
+use crate::stream::{StreamEvent, StreamKey, VideoStream};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipeWireError {
+    #[error("cannot connect to PipeWire (is it running in this session?): {0}")]
+    Connect(String),
+    #[error("PipeWire stream: {0}")]
+    Stream(String),
+}
+
+pub struct PipeWire {
+    // Field order is drop order: streams' owner (the caller) drops them
+    // first; the core before the context before the loop.
+    core: pw::core::Core,
+    _core_listener: pw::core::Listener,
+    _context: pw::context::Context,
+    main_loop: pw::main_loop::MainLoop,
+    events: Rc<RefCell<VecDeque<StreamEvent>>>,
+}
+
+impl PipeWire {
+    /// Connects to the PipeWire daemon named by the environment
+    /// (PIPEWIRE_REMOTE, XDG_RUNTIME_DIR).
+    pub fn connect() -> Result<Self, PipeWireError> {
+        pw::init();
+        let err = |e: pw::Error| PipeWireError::Connect(e.to_string());
+        let main_loop = pw::main_loop::MainLoop::new(None).map_err(err)?;
+        let context = pw::context::Context::new(&main_loop).map_err(err)?;
+        let core = context.connect(None).map_err(err)?;
+        let events: Rc<RefCell<VecDeque<StreamEvent>>> = Rc::default();
+        let on_error = events.clone();
+        let core_listener = core
+            .add_listener_local()
+            .error(move |id, _seq, res, message| {
+                // id 0 is the core itself: the daemon is gone or refused us.
+                if id == pw::core::PW_ID_CORE {
+                    on_error.borrow_mut().push_back(StreamEvent::Disconnected {
+                        reason: format!("{message} ({res})"),
+                    });
+                } else {
+                    tracing::debug!(id, res, "PipeWire object error: {message}");
+                }
+            })
+            .register();
+        Ok(Self {
+            core,
+            _core_listener: core_listener,
+            _context: context,
+            main_loop,
+            events,
+        })
+    }
+
+    /// A descriptor to poll for readability; then call [`Self::iterate`].
+    pub fn poll_fd(&self) -> Result<OwnedFd, PipeWireError> {
+        rustix::io::dup(self.main_loop.loop_().fd().as_fd())
+            .map_err(|e| PipeWireError::Connect(format!("cannot dup the loop fd: {e}")))
+    }
+
+    /// Runs PipeWire's ready callbacks without blocking.
+    pub fn iterate(&self) {
+        self.main_loop.loop_().iterate(Duration::ZERO);
+    }
+
+    /// What happened during the last iterations.
+    pub fn drain_events(&self) -> Vec<StreamEvent> {
+        self.events.borrow_mut().drain(..).collect()
+    }
+
+    /// Creates a `Video/Source` node offering `params`. Its node id arrives
+    /// as [`StreamEvent::NodeId`].
+    pub fn create_stream(
+        &self,
+        key: StreamKey,
+        name: &str,
+        params: VideoParams,
+    ) -> Result<VideoStream, PipeWireError> {
+        VideoStream::new(&self.core, key, name, params, self.events.clone())
+    }
+}

@@ -1,0 +1,320 @@
+//! One `Video/Source` stream: its node, its negotiated format, and the
+//! memfd buffers we allocate for it (so the compositor can copy straight
+//! into the memory the consumer maps).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+
+use pipewire as pw;
+use pw::spa;
+use pw::stream::{StreamFlags, StreamState};
+
+use crate::connection::PipeWireError;
+use crate::format::{self, ShmFormat, VideoParams};
+
+/// The owner's name for a stream.
+pub type StreamKey = u64;
+
+/// What a stream reports, drained by the owner after each iteration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The node exists in the graph with this id.
+    NodeId {
+        key: StreamKey,
+        node_id: u32,
+    },
+    /// A consumer agreed on a format.
+    Format {
+        key: StreamKey,
+        format: ShmFormat,
+        width: u32,
+        height: u32,
+        max_fps: u32,
+    },
+    /// A consumer is linked and frames may flow (true), or not (false).
+    Streaming {
+        key: StreamKey,
+        active: bool,
+    },
+    /// The consumer can take a frame.
+    Process {
+        key: StreamKey,
+    },
+    /// A buffer was added: its memory, for the compositor to copy into.
+    BufferAdded {
+        key: StreamKey,
+        buffer: usize,
+        fd: i32,
+        size: u32,
+    },
+    BufferRemoved {
+        key: StreamKey,
+        buffer: usize,
+    },
+    /// The stream failed.
+    Error {
+        key: StreamKey,
+        message: String,
+    },
+    /// The PipeWire daemon went away.
+    Disconnected {
+        reason: String,
+    },
+}
+
+struct StreamData {
+    key: StreamKey,
+    events: Rc<RefCell<VecDeque<StreamEvent>>>,
+    /// Negotiated buffer size in bytes.
+    frame_bytes: Option<u32>,
+    /// Memory we allocated, by pw_buffer address.
+    buffers: HashMap<usize, OwnedFd>,
+    node_announced: bool,
+}
+
+impl StreamData {
+    fn push(&self, ev: StreamEvent) {
+        self.events.borrow_mut().push_back(ev);
+    }
+}
+
+pub struct VideoStream {
+    // The listener goes before the stream it is attached to.
+    _listener: pw::stream::StreamListener<StreamData>,
+    stream: pw::stream::Stream,
+    key: StreamKey,
+}
+
+impl VideoStream {
+    pub(crate) fn new(
+        core: &pw::core::Core,
+        key: StreamKey,
+        name: &str,
+        params: VideoParams,
+        events: Rc<RefCell<VecDeque<StreamEvent>>>,
+    ) -> Result<Self, PipeWireError> {
+        let err = |e: pw::Error| PipeWireError::Stream(e.to_string());
+        let props = pw::properties::properties! {
+            *pw::keys::MEDIA_CLASS => "Video/Source",
+            *pw::keys::MEDIA_TYPE => "Video",
+            *pw::keys::MEDIA_CATEGORY => "Capture",
+            *pw::keys::MEDIA_ROLE => "Screen",
+            *pw::keys::NODE_NAME => name,
+            *pw::keys::NODE_DESCRIPTION => "ionChannel screen cast",
+        };
+        let stream = pw::stream::Stream::new(core, name, props).map_err(err)?;
+        let data = StreamData {
+            key,
+            events,
+            frame_bytes: None,
+            buffers: HashMap::new(),
+            node_announced: false,
+        };
+        let listener = stream
+            .add_local_listener_with_user_data(data)
+            .state_changed(on_state)
+            .param_changed(on_param)
+            .add_buffer(|_, data, buffer| on_add_buffer(data, buffer))
+            .remove_buffer(|_, data, buffer| on_remove_buffer(data, buffer))
+            .process(|_, data| data.push(StreamEvent::Process { key: data.key }))
+            .register()
+            .map_err(err)?;
+        let enum_format = format::enum_format(&params).map_err(PipeWireError::Stream)?;
+        let pod = spa::pod::Pod::from_bytes(&enum_format)
+            .ok_or_else(|| PipeWireError::Stream("bad EnumFormat pod".into()))?;
+        stream
+            .connect(
+                spa::utils::Direction::Output,
+                None,
+                // DRIVER: we produce frames when something changed, not on
+                // a graph clock. ALLOC_BUFFERS: we allocate the memory.
+                StreamFlags::DRIVER | StreamFlags::ALLOC_BUFFERS,
+                &mut [pod],
+            )
+            .map_err(err)?;
+        Ok(Self {
+            _listener: listener,
+            stream,
+            key,
+        })
+    }
+
+    pub fn key(&self) -> StreamKey {
+        self.key
+    }
+
+    pub fn node_id(&self) -> u32 {
+        self.stream.node_id()
+    }
+
+    pub fn raw(&self) -> &pw::stream::StreamRef {
+        &self.stream
+    }
+}
+
+fn on_state(
+    stream: &pw::stream::StreamRef,
+    data: &mut StreamData,
+    old: StreamState,
+    new: StreamState,
+) {
+    tracing::debug!(stream = data.key, ?old, ?new, "stream state");
+    match new {
+        StreamState::Paused | StreamState::Streaming if !data.node_announced => {
+            data.node_announced = true;
+            data.push(StreamEvent::NodeId {
+                key: data.key,
+                node_id: stream.node_id(),
+            });
+        }
+        StreamState::Error(message) => data.push(StreamEvent::Error {
+            key: data.key,
+            message,
+        }),
+        _ => {}
+    }
+    match (old, stream.state()) {
+        (StreamState::Streaming, s) if s != StreamState::Streaming => {
+            data.push(StreamEvent::Streaming {
+                key: data.key,
+                active: false,
+            })
+        }
+        (o, StreamState::Streaming) if o != StreamState::Streaming => {
+            data.push(StreamEvent::Streaming {
+                key: data.key,
+                active: true,
+            })
+        }
+        _ => {}
+    }
+}
+
+fn on_param(
+    stream: &pw::stream::StreamRef,
+    data: &mut StreamData,
+    id: u32,
+    pod: Option<&spa::pod::Pod>,
+) {
+    let Some(pod) = pod else { return };
+    if id != spa::param::ParamType::Format.as_raw() {
+        return;
+    }
+    let mut info = spa::param::video::VideoInfoRaw::new();
+    if let Err(e) = info.parse(pod) {
+        tracing::warn!(
+            stream = data.key,
+            "unreadable format from the consumer: {e:?}"
+        );
+        return;
+    }
+    let Some(format) = ShmFormat::from_spa(info.format()) else {
+        tracing::warn!(stream = data.key, format = ?info.format(), "consumer chose a format we did not offer");
+        return;
+    };
+    let size = info.size();
+    data.frame_bytes = size
+        .width
+        .checked_mul(ShmFormat::BYTES_PER_PIXEL)
+        .and_then(|s| s.checked_mul(size.height));
+    let max_fps = info.max_framerate();
+    let max_fps = max_fps.num.checked_div(max_fps.denom).unwrap_or(0);
+    data.push(StreamEvent::Format {
+        key: data.key,
+        format,
+        width: size.width,
+        height: size.height,
+        max_fps,
+    });
+    // Buffers and their metadata, now that the size is known.
+    let pods = [
+        format::buffers(size.width, size.height),
+        format::meta(
+            spa::sys::SPA_META_Header,
+            std::mem::size_of::<spa::sys::spa_meta_header>(),
+        ),
+        format::meta(
+            spa::sys::SPA_META_VideoDamage,
+            // Room for 16 damage rectangles.
+            16 * std::mem::size_of::<spa::sys::spa_meta_region>(),
+        ),
+    ];
+    let mut bytes = Vec::new();
+    for p in pods {
+        match p {
+            Ok(b) => bytes.push(b),
+            Err(e) => {
+                tracing::error!(stream = data.key, "{e}");
+                return;
+            }
+        }
+    }
+    let mut params: Vec<&spa::pod::Pod> = bytes
+        .iter()
+        .filter_map(|b| spa::pod::Pod::from_bytes(b))
+        .collect();
+    if let Err(e) = stream.update_params(&mut params) {
+        tracing::error!(stream = data.key, "cannot set buffer parameters: {e}");
+    }
+}
+
+/// Allocates one buffer's memory as a memfd.
+///
+/// SAFETY of the raw accesses: PipeWire hands us a valid `pw_buffer` whose
+/// `spa_buffer` has the data blocks our Buffers param asked for (one); we
+/// fill in its memory description as the ALLOC_BUFFERS contract asks.
+fn on_add_buffer(data: &mut StreamData, buffer: *mut pw::sys::pw_buffer) {
+    let Some(bytes) = data.frame_bytes else {
+        tracing::warn!(stream = data.key, "buffer added before a format");
+        return;
+    };
+    let fd = match rustix::fs::memfd_create(
+        "ionchannel-frame",
+        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+    )
+    .and_then(|fd| rustix::fs::ftruncate(&fd, u64::from(bytes)).map(|()| fd))
+    {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!(stream = data.key, "cannot allocate a frame buffer: {e}");
+            return;
+        }
+    };
+    // Shrinking would let a peer fault the other side's mapping.
+    let _ = rustix::fs::fcntl_add_seals(&fd, rustix::fs::SealFlags::SHRINK);
+    unsafe {
+        let spa_buf = (*buffer).buffer;
+        if spa_buf.is_null() || (*spa_buf).n_datas < 1 || (*spa_buf).datas.is_null() {
+            tracing::error!(stream = data.key, "buffer without data blocks");
+            return;
+        }
+        let d = &mut *(*spa_buf).datas;
+        d.type_ = spa::sys::SPA_DATA_MemFd;
+        d.flags = spa::sys::SPA_DATA_FLAG_READWRITE;
+        d.fd = i64::from(fd.as_raw_fd());
+        d.mapoffset = 0;
+        d.maxsize = bytes;
+        d.data = std::ptr::null_mut();
+    }
+    let key = buffer as usize;
+    data.push(StreamEvent::BufferAdded {
+        key: data.key,
+        buffer: key,
+        fd: fd.as_raw_fd(),
+        size: bytes,
+    });
+    data.buffers.insert(key, fd);
+}
+
+fn on_remove_buffer(data: &mut StreamData, buffer: *mut pw::sys::pw_buffer) {
+    let key = buffer as usize;
+    // Dropping the OwnedFd closes our descriptor; the consumer's mapping
+    // and the compositor's pool keep their own references.
+    data.buffers.remove(&key);
+    data.push(StreamEvent::BufferRemoved {
+        key: data.key,
+        buffer: key,
+    });
+}

@@ -1,0 +1,185 @@
+//! ScreenCast streams on the media thread: one PipeWire `Video/Source` node
+//! per selected output, created for a session and destroyed with it.
+//!
+//! Capture into the streams' buffers (wlr-screencopy, ext-image-copy-
+//! capture) plugs in here; until it does, a stream negotiates its format
+//! and allocates its buffers but carries no frames.
+
+use std::collections::HashMap;
+
+use ion_pipewire::{PipeWire, ShmFormat, StreamEvent, StreamKey, VideoParams, VideoStream};
+use tokio::sync::oneshot;
+
+use crate::command::{OutputInfo, SessionId, StreamInfo};
+
+/// Streams of one session being created: answered when every node has its id.
+pub struct PendingStreams {
+    pub session: SessionId,
+    pub keys: Vec<StreamKey>,
+    pub reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
+}
+
+pub struct CastStream {
+    pub session: SessionId,
+    pub output: OutputInfo,
+    /// Kept alive with the session: dropping it removes the node.
+    pub _stream: VideoStream,
+    pub node_id: Option<u32>,
+}
+
+#[derive(Default)]
+pub struct ScreenCasts {
+    pub pipewire: Option<PipeWire>,
+    pub streams: HashMap<StreamKey, CastStream>,
+    pub pending: Vec<PendingStreams>,
+    next_key: StreamKey,
+}
+
+/// Frame rate cap offered to consumers.
+pub const MAX_FPS: u32 = 60;
+
+impl ScreenCasts {
+    pub fn new(pipewire: Option<PipeWire>) -> Self {
+        Self {
+            pipewire,
+            ..Default::default()
+        }
+    }
+
+    pub fn create(
+        &mut self,
+        session: SessionId,
+        outputs: Vec<OutputInfo>,
+        reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
+    ) {
+        let Some(pw) = self.pipewire.as_ref() else {
+            let _ = reply.send(Err("PipeWire is not available".into()));
+            return;
+        };
+        let mut keys = Vec::new();
+        for output in outputs {
+            self.next_key += 1;
+            let key = self.next_key;
+            let params = VideoParams {
+                width: u32::try_from(output.mode_width).unwrap_or(0),
+                height: u32::try_from(output.mode_height).unwrap_or(0),
+                // What every wlroots shm capture offers; the capture backend
+                // narrows this to the compositor's real list.
+                formats: vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
+                max_fps: MAX_FPS,
+            };
+            let name = format!("ionchannel-{}-{}", session, output.name);
+            match pw.create_stream(key, &name, params) {
+                Ok(stream) => {
+                    keys.push(key);
+                    self.streams.insert(
+                        key,
+                        CastStream {
+                            session,
+                            output,
+                            _stream: stream,
+                            node_id: None,
+                        },
+                    );
+                }
+                Err(e) => {
+                    // All or nothing: undo what was made.
+                    for k in keys {
+                        self.streams.remove(&k);
+                    }
+                    let _ = reply.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        }
+        self.pending.push(PendingStreams {
+            session,
+            keys,
+            reply,
+        });
+    }
+
+    pub fn destroy(&mut self, session: SessionId) {
+        let before = self.streams.len();
+        self.streams.retain(|_, s| s.session != session);
+        let removed = before - self.streams.len();
+        if removed > 0 {
+            tracing::info!(session, streams = removed, "streams destroyed");
+        }
+        self.pending.retain(|p| p.session != session);
+    }
+
+    /// Runs PipeWire's callbacks and acts on what they reported. Returns
+    /// the sessions whose streams failed (the caller closes them), and
+    /// whether PipeWire itself is gone.
+    pub fn dispatch(&mut self) -> (Vec<SessionId>, Option<String>) {
+        let Some(pw) = self.pipewire.as_ref() else {
+            return (Vec::new(), None);
+        };
+        pw.iterate();
+        let mut failed = Vec::new();
+        let mut gone = None;
+        for ev in pw.drain_events() {
+            match ev {
+                StreamEvent::NodeId { key, node_id } => {
+                    if let Some(s) = self.streams.get_mut(&key) {
+                        s.node_id = Some(node_id);
+                        tracing::info!(session = s.session, output = %s.output.name, node_id, "stream node ready");
+                    }
+                }
+                StreamEvent::Error { key, message } => {
+                    if let Some(s) = self.streams.get(&key) {
+                        tracing::warn!(session = s.session, "stream failed: {message}");
+                        failed.push(s.session);
+                    }
+                }
+                StreamEvent::Disconnected { reason } => gone = Some(reason),
+                StreamEvent::Format {
+                    key,
+                    format,
+                    width,
+                    height,
+                    max_fps,
+                } => {
+                    tracing::info!(
+                        stream = key,
+                        ?format,
+                        width,
+                        height,
+                        max_fps,
+                        "consumer format"
+                    );
+                }
+                other => tracing::trace!(?other, "stream event"),
+            }
+        }
+        self.answer_pending();
+        (failed, gone)
+    }
+
+    fn answer_pending(&mut self) {
+        let streams = &self.streams;
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| {
+                p.keys
+                    .iter()
+                    .all(|k| streams.get(k).is_some_and(|s| s.node_id.is_some()))
+            });
+        self.pending = waiting;
+        for p in done {
+            let infos = p
+                .keys
+                .iter()
+                .filter_map(|k| streams.get(k))
+                .filter_map(|s| {
+                    Some(StreamInfo {
+                        node_id: s.node_id?,
+                        output: s.output.clone(),
+                    })
+                })
+                .collect();
+            let _ = p.reply.send(Ok(infos));
+        }
+    }
+}
