@@ -584,3 +584,38 @@ async fn absolute_motion_outside_its_stream_or_on_a_foreign_stream_goes_nowhere(
     assert!(motions(&recs).is_empty(), "{:?}", motions(&recs));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_motion_on_a_scaled_output_uses_logical_coordinates() -> Result<()> {
+    // HEADLESS-2: a 1280x720 mode at scale 2 is 640x360 logical pixels,
+    // placed left of HEADLESS-1 (negative position).
+    let w = world_with(ion_lab::testbed::Testbed::builder().outputs(vec![
+        ion_lab::testbed::OutputSpec::new(1920, 1080).at(0, 0),
+        ion_lab::testbed::OutputSpec::new(1280, 720).at(-640, 200).with_scale(2.0),
+    ]))
+    .await?;
+    let (rd, streams) = started_with_streams(&w).await?;
+    let scaled = streams
+        .iter()
+        .find(|s| s.position == Some((-640, 200)))
+        .ok_or_else(|| anyhow::anyhow!("no stream at -640,200: {streams:?}"))?;
+    assert_eq!(scaled.size, Some((640, 360)));
+    for (x, y) in [(320.5, 180.25), (0.0, 0.0), (639.0, 359.0)] {
+        let mark = w.log.mark()?;
+        rd.pointer_motion_absolute(scaled.node_id, x, y).await?;
+        let seen = w
+            .log
+            .wait_since(mark, WAIT, &format!("motion to {x},{y}"), |r| {
+                motions(r).last().cloned()
+            })
+            .await?;
+        assert_eq!(seen.0, "HEADLESS-2");
+        assert!(
+            (seen.1 - x).abs() < 1.0 / 256.0 + 1e-9 && (seen.2 - y).abs() < 1.0 / 256.0 + 1e-9,
+            "({x}, {y}) arrived at ({}, {})",
+            seen.1,
+            seen.2
+        );
+    }
+    Ok(())
+}
