@@ -25,9 +25,19 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Package splits differ between releases (Ubuntu 22.04 has no separate
+  # dbus-daemon package, for one): install what this release has.
+  installable=()
+  for p in "${missing[@]}"; do
+    if apt-cache show "$p" >/dev/null 2>&1; then
+      installable+=("$p")
+    else
+      echo "setup: $p is not a package here; skipped"
+    fi
+  done
+  echo "setup: installing ${installable[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${installable[@]}"
 else
   echo "setup: system packages already installed"
 fi
