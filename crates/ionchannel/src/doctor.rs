@@ -38,7 +38,8 @@ pub struct Feature {
 pub enum Status {
     Ok,
     Missing,
-    NotYetServed,
+    /// Offered in part: what is missing is in the note.
+    Partial,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,12 +133,15 @@ pub fn report(snap: &Snapshot, policy_path: &Path) -> Report {
         feature: "ScreenCast monitor capture",
         uses: capture.map(str::to_string),
         status: if capture.is_some() {
-            Status::NotYetServed
+            Status::Partial
         } else {
             Status::Missing
         },
         note: match capture {
-            Some(_) => "ScreenCast is not served by this version yet".into(),
+            Some(_) if snap.pipewire => {
+                "streams are created (PipeWire nodes, positions for absolute input); frames are not captured yet".into()
+            }
+            Some(_) => "no PipeWire in this session: ScreenCast is unavailable".into(),
             None => "no capture protocol: neither ext-image-copy-capture nor wlr-screencopy".into(),
         },
     });
@@ -154,7 +158,7 @@ pub fn report(snap: &Snapshot, policy_path: &Path) -> Report {
         } else {
             "shm (memfd shared with PipeWire)".into()
         }),
-        status: Status::NotYetServed,
+        status: Status::Partial,
         note: if dri {
             String::new()
         } else {
@@ -218,7 +222,7 @@ pub fn print_table(r: &Report) -> std::io::Result<()> {
         let status = match f.status {
             Status::Ok => "ok",
             Status::Missing => "MISSING",
-            Status::NotYetServed => "not served yet",
+            Status::Partial => "partial",
         };
         writeln!(
             out,

@@ -1,0 +1,96 @@
+//! `ionchannel doctor` against a real headless sway: the table and the JSON
+//! say what the compositor offers and what each feature uses.
+
+use anyhow::{Context, Result};
+use ion_lab::testbed::{find_workspace_bin, OutputSpec, Testbed};
+
+#[test]
+fn doctor_reports_globals_features_and_outputs() -> Result<()> {
+    let testbed = Testbed::builder()
+        .outputs(vec![
+            OutputSpec::new(1920, 1080).at(0, 0),
+            OutputSpec::new(1280, 720).at(1920, 0).with_scale(2.0),
+        ])
+        .without_frontend()
+        .without_ionchannel()
+        .start()?;
+    let bin = find_workspace_bin("ionchannel")?;
+
+    let out = testbed.command(&bin).args(["doctor", "--json"]).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "doctor failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("doctor --json")?;
+    let global = |name: &str| {
+        report["globals"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["interface"] == name))
+            .and_then(|g| g["version"].as_u64())
+    };
+    assert_eq!(global("zwlr_virtual_pointer_manager_v1"), Some(2));
+    assert_eq!(global("zwp_virtual_keyboard_manager_v1"), Some(1));
+    assert!(global("zwlr_screencopy_manager_v1").is_some());
+    assert_eq!(
+        global("ext_image_copy_capture_manager_v1"),
+        None,
+        "sway 1.7 has none"
+    );
+    let feature = |name: &str| {
+        report["features"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["feature"] == name))
+            .map(|f| f["status"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(feature("RemoteDesktop pointer").as_deref(), Some("ok"));
+    assert_eq!(feature("RemoteDesktop keyboard").as_deref(), Some("ok"));
+    assert_eq!(
+        feature("RemoteDesktop touchscreen").as_deref(),
+        Some("missing")
+    );
+    let outputs = report["outputs"].as_array().context("outputs")?;
+    let logical: Vec<(String, i64, i64, i64, i64)> = outputs
+        .iter()
+        .map(|o| {
+            let l = &o["logical"];
+            (
+                o["name"].as_str().unwrap_or_default().to_string(),
+                l["x"].as_i64().unwrap_or(-1),
+                l["y"].as_i64().unwrap_or(-1),
+                l["width"].as_i64().unwrap_or(-1),
+                l["height"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logical,
+        vec![
+            ("HEADLESS-1".into(), 0, 0, 1920, 1080),
+            ("HEADLESS-2".into(), 1920, 0, 640, 360)
+        ]
+    );
+
+    // The human table names the same things, and a closed pipe is no crash.
+    let table = testbed.command(&bin).arg("doctor").output()?;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("zwlr_virtual_pointer_manager_v1") && text.contains("MISSING"),
+        "{text}"
+    );
+    let mut child = testbed
+        .command(&bin)
+        .arg("doctor")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take());
+    let done = child.wait_with_output()?;
+    assert!(
+        done.status.success(),
+        "doctor must end cleanly on a closed pipe: {} {}",
+        done.status,
+        String::from_utf8_lossy(&done.stderr)
+    );
+    Ok(())
+}
