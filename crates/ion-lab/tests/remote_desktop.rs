@@ -109,7 +109,7 @@ async fn relative_motion_buttons_and_scrolling_arrive() -> Result<()> {
         steps,
         vec![(AxisName::Vertical, 2), (AxisName::Horizontal, -1)]
     );
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +174,7 @@ async fn keycodes_with_modifiers_and_keysyms_on_and_off_the_layout() -> Result<(
                 .await?;
         }
     }
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +231,7 @@ async fn a_thousand_mixed_events_arrive_complete_and_in_order() -> Result<()> {
         kinds.chunks(2).all(|c| c == ['m', 'k']),
         "events interleave in order"
     );
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,7 +268,7 @@ async fn closing_with_keys_and_buttons_held_releases_them() -> Result<()> {
         _ => None,
     });
     assert_eq!(last_mods, Some(vec![]), "Shift must not stay active");
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +298,7 @@ async fn a_client_that_disconnects_without_close_leaves_nothing_held() -> Result
         })
         .await?;
     assert!(w.testbed.is_running(Component::IonChannel));
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,7 +320,7 @@ async fn daemon_shutdown_releases_held_input() -> Result<()> {
         .await?;
     let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
     assert!(!log.contains("panicked"), "{log}");
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +337,7 @@ async fn compositor_death_ends_sessions_without_a_panic() -> Result<()> {
     let log = std::fs::read_to_string(&path)?;
     assert!(log.contains("session closed"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,7 +357,7 @@ async fn without_a_policy_rule_start_is_cancelled() -> Result<()> {
         log.contains("To allow it, add to"),
         "the log must say how to allow it"
     );
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -410,7 +410,7 @@ async fn bad_input_through_the_frontend_leaves_the_daemon_and_other_sessions_fin
             "ionchannel's log must name `{reason}`"
         );
     }
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,7 +441,7 @@ async fn only_the_frontend_may_call_the_backend() -> Result<()> {
     assert!(err.to_string().contains("NotAllowed"), "{err}");
     // And the frontend still works.
     started(&w, 3).await?;
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -479,7 +479,7 @@ async fn mixed_scrolling_on_both_axes_keeps_the_compositor_alive() -> Result<()>
         .count();
     assert_eq!(discrete, 20);
     assert!(w.testbed.is_running(Component::Sway));
-    Ok(())
+    w.done()
 }
 
 /// RustDesk's full set-up: SelectDevices(7) and SelectSources(monitor,
@@ -556,7 +556,7 @@ async fn absolute_motion_lands_exactly_on_each_output() -> Result<()> {
         (seen.0.as_str(), seen.1, seen.2),
         ("HEADLESS-1", 970.0, 540.0)
     );
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -582,7 +582,7 @@ async fn absolute_motion_outside_its_stream_or_on_a_foreign_stream_goes_nowhere(
         })
         .await?;
     assert!(motions(&recs).is_empty(), "{:?}", motions(&recs));
-    Ok(())
+    w.done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -617,5 +617,5 @@ async fn absolute_motion_on_a_scaled_output_uses_logical_coordinates() -> Result
             seen.2
         );
     }
-    Ok(())
+    w.done()
 }

@@ -14,6 +14,9 @@ use ion_lab::testbed::{OutputSpec, ProbeHandle, Testbed};
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct World {
+    /// Set by [`World::done`]; a World dropped without it (a test that
+    /// returned an error or panicked) dumps every component's log.
+    passed: bool,
     pub client: PortalClient,
     pub log: ProbeLog,
     pub probe: ProbeHandle,
@@ -38,6 +41,7 @@ pub async fn world_with(builder: ion_lab::testbed::TestbedBuilder) -> Result<Wor
     let log = ProbeLog::new(probe.events_path());
     let client = PortalClient::connect(testbed.bus_address()).await?;
     Ok(World {
+        passed: false,
         client,
         log,
         probe,
@@ -103,4 +107,23 @@ pub fn buttons(recs: &[Record]) -> Vec<(u32, bool)> {
             _ => None,
         })
         .collect()
+}
+
+impl World {
+    /// Ends a test that passed.
+    pub fn done(mut self) -> Result<()> {
+        self.passed = true;
+        Ok(())
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        // A panic dumps through the testbed's own Drop; an Err does not.
+        if !self.passed && !std::thread::panicking() {
+            eprintln!("test failed: logs of every component follow");
+            self.testbed.dump_logs();
+            eprintln!("probe events: {}", self.probe.events_path().display());
+        }
+    }
 }
