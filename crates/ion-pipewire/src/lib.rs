@@ -17,4 +17,4 @@ mod stream;
 
 pub use connection::{PipeWire, PipeWireError};
 pub use format::{ShmFormat, VideoParams};
-pub use stream::{StreamEvent, StreamKey, VideoStream};
+pub use stream::{Frame, StreamEvent, StreamKey, VideoStream};

@@ -152,6 +152,131 @@ impl VideoStream {
     pub fn raw(&self) -> &pw::stream::StreamRef {
         &self.stream
     }
+
+    /// Asks the graph to call `process` (we drive this stream).
+    pub fn trigger(&self) {
+        if let Err(e) = self.stream.trigger_process() {
+            tracing::debug!(stream = self.key, "trigger_process: {e}");
+        }
+    }
+
+    /// A free buffer, by its pw_buffer address, if the consumer left one.
+    pub fn dequeue(&self) -> Option<usize> {
+        // SAFETY: called on the loop's thread; the pointer is handed back
+        // with `queue_frame` or `queue_empty`.
+        let b = unsafe { self.stream.dequeue_raw_buffer() };
+        (!b.is_null()).then_some(b as usize)
+    }
+
+    /// Describes the frame now in `buffer` (chunk, header, damage) and
+    /// hands it to the consumer.
+    pub fn queue_frame(&self, buffer: usize, frame: &Frame<'_>) {
+        let b = buffer as *mut pw::sys::pw_buffer;
+        // SAFETY: `buffer` came from `dequeue` on this stream and was not
+        // queued since; its spa_buffer has the one data block and the
+        // metas our params asked for (each looked up, never assumed).
+        unsafe {
+            let spa_buf = (*b).buffer;
+            if !spa_buf.is_null() && (*spa_buf).n_datas >= 1 && !(*spa_buf).datas.is_null() {
+                let d = &mut *(*spa_buf).datas;
+                if !d.chunk.is_null() {
+                    let c = &mut *d.chunk;
+                    c.offset = 0;
+                    c.size = frame.size;
+                    c.stride = frame.stride;
+                    c.flags = 0;
+                }
+                if let Some(h) =
+                    find_meta::<spa::sys::spa_meta_header>(spa_buf, spa::sys::SPA_META_Header)
+                {
+                    (*h).flags = 0;
+                    (*h).offset = 0;
+                    (*h).pts = i64::try_from(frame.pts_ns).unwrap_or(i64::MAX);
+                    (*h).dts_offset = 0;
+                    (*h).seq = frame.seq;
+                }
+                write_damage(spa_buf, frame.damage);
+            }
+            self.stream.queue_raw_buffer(b);
+        }
+    }
+
+    /// Hands a buffer back without a frame (capture failed).
+    pub fn queue_empty(&self, buffer: usize) {
+        let b = buffer as *mut pw::sys::pw_buffer;
+        // SAFETY: as in `queue_frame`.
+        unsafe {
+            let spa_buf = (*b).buffer;
+            if !spa_buf.is_null() && (*spa_buf).n_datas >= 1 && !(*spa_buf).datas.is_null() {
+                let d = &mut *(*spa_buf).datas;
+                if !d.chunk.is_null() {
+                    (*d.chunk).size = 0;
+                    (*d.chunk).flags = spa::sys::SPA_CHUNK_FLAG_CORRUPTED as i32;
+                }
+            }
+            self.stream.queue_raw_buffer(b);
+        }
+    }
+}
+
+/// A captured frame's description.
+pub struct Frame<'a> {
+    pub size: u32,
+    pub stride: i32,
+    pub pts_ns: u64,
+    pub seq: u64,
+    /// Damaged rectangles (x, y, width, height) in pixels.
+    pub damage: &'a [(u32, u32, u32, u32)],
+}
+
+/// The meta block of `kind`, if the buffer has one large enough for `T`.
+/// (libspa's spa_buffer_find_meta_data is an inline C function the
+/// bindings do not carry.)
+unsafe fn find_meta<T>(buf: *mut spa::sys::spa_buffer, kind: u32) -> Option<*mut T> {
+    let n = (*buf).n_metas as usize;
+    if (*buf).metas.is_null() {
+        return None;
+    }
+    for i in 0..n {
+        let m = &*(*buf).metas.add(i);
+        if m.type_ == kind && m.size as usize >= std::mem::size_of::<T>() && !m.data.is_null() {
+            return Some(m.data.cast());
+        }
+    }
+    None
+}
+
+/// Fills the VideoDamage meta: the regions, then a zero-sized terminator
+/// if there is room. No meta, no damage information (consumers then take
+/// the whole frame as changed).
+unsafe fn write_damage(buf: *mut spa::sys::spa_buffer, damage: &[(u32, u32, u32, u32)]) {
+    let n = (*buf).n_metas as usize;
+    if (*buf).metas.is_null() {
+        return;
+    }
+    for i in 0..n {
+        let m = &*(*buf).metas.add(i);
+        if m.type_ != spa::sys::SPA_META_VideoDamage || m.data.is_null() {
+            continue;
+        }
+        let cap = m.size as usize / std::mem::size_of::<spa::sys::spa_meta_region>();
+        let regions = m.data.cast::<spa::sys::spa_meta_region>();
+        let mut written = 0;
+        for &(x, y, w, h) in damage.iter().take(cap) {
+            let r = &mut *regions.add(written);
+            r.region.position.x = i32::try_from(x).unwrap_or(i32::MAX);
+            r.region.position.y = i32::try_from(y).unwrap_or(i32::MAX);
+            r.region.size.width = w;
+            r.region.size.height = h;
+            written += 1;
+        }
+        if written < cap {
+            let r = &mut *regions.add(written);
+            r.region.size.width = 0;
+            r.region.size.height = 0;
+        }
+        return;
+    }
 }
 
 fn on_state(

@@ -5,6 +5,8 @@
 //! virtual pointer and keyboard. The rest of the daemon talks to it with
 //! [`Command`]s and hears [`Event`]s.
 
+mod capture;
+mod cast_stream;
 pub mod clock;
 pub mod command;
 mod devices;

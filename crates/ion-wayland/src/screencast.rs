@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use ion_pipewire::{PipeWire, ShmFormat, StreamEvent, StreamKey, VideoParams, VideoStream};
 use tokio::sync::oneshot;
 
+use crate::capture::SharedBuffer;
 use crate::command::{OutputInfo, SessionId, StreamInfo};
+use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1;
 
 /// Streams of one session being created: answered when every node has its id.
 pub struct PendingStreams {
@@ -22,9 +24,29 @@ pub struct PendingStreams {
 pub struct CastStream {
     pub session: SessionId,
     pub output: OutputInfo,
-    /// Kept alive with the session: dropping it removes the node.
-    pub _stream: VideoStream,
+    /// Dropping it removes the node.
+    pub stream: VideoStream,
     pub node_id: Option<u32>,
+    /// Negotiated format and pixel size.
+    pub format: Option<(ShmFormat, u32, u32)>,
+    /// The stream's buffers as wl_buffers, by pw_buffer address.
+    pub buffers: HashMap<usize, SharedBuffer>,
+    pub streaming: bool,
+    /// The capture in flight, if any.
+    pub capture: Option<InFlight>,
+    /// The compositor offered a buffer matching ours for this capture.
+    pub offer_matched: bool,
+    pub cursor_embedded: bool,
+    pub frames: u64,
+}
+
+/// A screencopy frame being copied into a stream buffer.
+pub struct InFlight {
+    pub frame: ZwlrScreencopyFrameV1,
+    pub buffer: usize,
+    pub damage: Vec<(u32, u32, u32, u32)>,
+    pub copied: bool,
+    pub y_invert: bool,
 }
 
 #[derive(Default)]
@@ -77,8 +99,15 @@ impl ScreenCasts {
                         CastStream {
                             session,
                             output,
-                            _stream: stream,
+                            stream,
                             node_id: None,
+                            format: None,
+                            buffers: HashMap::new(),
+                            streaming: false,
+                            capture: None,
+                            offer_matched: false,
+                            cursor_embedded: false,
+                            frames: 0,
                         },
                     );
                 }
@@ -109,16 +138,23 @@ impl ScreenCasts {
         self.pending.retain(|p| p.session != session);
     }
 
+    pub fn set_y_invert(&mut self, key: StreamKey, y_invert: bool) {
+        if let Some(c) = self.streams.get_mut(&key).and_then(|s| s.capture.as_mut()) {
+            c.y_invert = y_invert;
+        }
+    }
+
     /// Runs PipeWire's callbacks and acts on what they reported. Returns
-    /// the sessions whose streams failed (the caller closes them), and
-    /// whether PipeWire itself is gone.
-    pub fn dispatch(&mut self) -> (Vec<SessionId>, Option<String>) {
+    /// the sessions whose streams failed (the caller closes them), whether
+    /// PipeWire itself is gone, and the events capture must act on.
+    pub fn dispatch(&mut self) -> (Vec<SessionId>, Option<String>, Vec<StreamEvent>) {
         let Some(pw) = self.pipewire.as_ref() else {
-            return (Vec::new(), None);
+            return (Vec::new(), None, Vec::new());
         };
         pw.iterate();
         let mut failed = Vec::new();
         let mut gone = None;
+        let mut for_capture = Vec::new();
         for ev in pw.drain_events() {
             match ev {
                 StreamEvent::NodeId { key, node_id } => {
@@ -149,12 +185,15 @@ impl ScreenCasts {
                         max_fps,
                         "consumer format"
                     );
+                    if let Some(s) = self.streams.get_mut(&key) {
+                        s.format = Some((format, width, height));
+                    }
                 }
-                other => tracing::trace!(?other, "stream event"),
+                other => for_capture.push(other),
             }
         }
         self.answer_pending();
-        (failed, gone)
+        (failed, gone, for_capture)
     }
 
     fn answer_pending(&mut self) {

@@ -40,6 +40,8 @@ pub struct State {
     pub events: UnboundedSender<Event>,
     pub keymap_names: KeymapNames,
     pub casts: crate::screencast::ScreenCasts,
+    pub shm: Option<wayland_client::protocol::wl_shm::WlShm>,
+    pub screencopy: Option<wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
     /// Set when the thread must leave its loop.
     pub exit: bool,
 }
@@ -90,7 +92,10 @@ impl State {
 
     /// Runs PipeWire's callbacks; reports failed sessions and a lost daemon.
     pub fn dispatch_pipewire(&mut self) {
-        let (failed, gone) = self.casts.dispatch();
+        let (failed, gone, events) = self.casts.dispatch();
+        for ev in events {
+            self.on_stream_event(ev);
+        }
         for session in failed {
             self.casts.destroy(session);
             let _ = self.events.send(Event::StreamsFailed { session });
@@ -270,3 +275,6 @@ delegate_noop!(State: ignore ZwlrVirtualPointerManagerV1);
 delegate_noop!(State: ignore ZwlrVirtualPointerV1);
 delegate_noop!(State: ignore ZwpVirtualKeyboardManagerV1);
 delegate_noop!(State: ignore ZwpVirtualKeyboardV1);
+
+wayland_client::delegate_noop!(State: ignore wayland_client::protocol::wl_shm::WlShm);
+wayland_client::delegate_noop!(State: ignore wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1);

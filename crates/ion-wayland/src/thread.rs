@@ -196,6 +196,8 @@ fn setup(
         events,
         keymap_names,
         casts: crate::screencast::ScreenCasts::new(None),
+        shm: globals.bind(&qh, 1..=1, ()).ok(),
+        screencopy: globals.bind(&qh, 1..=3, ()).ok(),
         exit: false,
     };
     for g in globals.contents().clone_list() {

@@ -1,0 +1,147 @@
+//! wlr-screencopy capture into the streams' own buffers: the compositor's
+//! copy is the only copy. A capture is started when the stream's consumer
+//! can take a frame; `copy_with_damage` makes the compositor wait for a
+//! change, so a static screen costs nothing.
+
+use std::os::fd::BorrowedFd;
+
+use wayland_client::protocol::wl_buffer::WlBuffer;
+use wayland_client::protocol::wl_shm::{self, WlShm};
+use wayland_client::protocol::wl_shm_pool::WlShmPool;
+use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
+use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_frame_v1::{
+    self, ZwlrScreencopyFrameV1,
+};
+
+use crate::state::State;
+
+/// A stream buffer shared with the compositor as a wl_buffer.
+pub struct SharedBuffer {
+    pub wl: WlBuffer,
+    /// Bytes of the shared memory (for checks against the offer).
+    #[allow(dead_code)]
+    pub size: u32,
+}
+
+impl SharedBuffer {
+    /// Wraps the stream buffer's memfd as a wl_buffer of the negotiated
+    /// format. SAFETY of the borrow: `fd` stays open in the stream's data
+    /// until its BufferRemoved event, which is handled after this.
+    pub fn new(
+        shm: &WlShm,
+        qh: &QueueHandle<State>,
+        fd: i32,
+        size: u32,
+        width: u32,
+        height: u32,
+        format: u32,
+    ) -> Option<Self> {
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let stride = width.checked_mul(4)?;
+        let pool: WlShmPool = shm.create_pool(fd, i32::try_from(size).ok()?, qh, ());
+        let format = wl_shm::Format::try_from(format).ok()?;
+        let wl = pool.create_buffer(
+            0,
+            i32::try_from(width).ok()?,
+            i32::try_from(height).ok()?,
+            i32::try_from(stride).ok()?,
+            format,
+            qh,
+            (),
+        );
+        // The buffer keeps the memory; the pool is not needed any more.
+        pool.destroy();
+        Some(Self { wl, size })
+    }
+}
+
+/// What a frame reported, for the stream to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameEvent {
+    /// The compositor's buffer requirements (checked against ours).
+    Buffer {
+        format: u32,
+        width: u32,
+        height: u32,
+        stride: u32,
+    },
+    /// All requirements sent (v3): copy now.
+    BufferDone,
+    Damage {
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+    },
+    /// The frame is in our buffer; `y_invert` if it is upside down.
+    Ready {
+        y_invert: bool,
+        nsec: u64,
+    },
+    Failed,
+}
+
+impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
+    fn event(
+        state: &mut Self,
+        _: &ZwlrScreencopyFrameV1,
+        event: zwlr_screencopy_frame_v1::Event,
+        key: &u64,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let ev = match event {
+            zwlr_screencopy_frame_v1::Event::Buffer {
+                format,
+                width,
+                height,
+                stride,
+            } => FrameEvent::Buffer {
+                format: match format {
+                    WEnum::Value(f) => f.into(),
+                    WEnum::Unknown(f) => f,
+                },
+                width,
+                height,
+                stride,
+            },
+            zwlr_screencopy_frame_v1::Event::BufferDone => FrameEvent::BufferDone,
+            zwlr_screencopy_frame_v1::Event::Damage {
+                x,
+                y,
+                width,
+                height,
+            } => FrameEvent::Damage {
+                x,
+                y,
+                width,
+                height,
+            },
+            zwlr_screencopy_frame_v1::Event::Flags { flags } => {
+                let y_invert = match flags {
+                    WEnum::Value(f) => f.contains(zwlr_screencopy_frame_v1::Flags::YInvert),
+                    WEnum::Unknown(f) => f & 1 != 0,
+                };
+                state.casts.set_y_invert(*key, y_invert);
+                return;
+            }
+            zwlr_screencopy_frame_v1::Event::Ready {
+                tv_sec_hi,
+                tv_sec_lo,
+                tv_nsec,
+            } => {
+                let secs = (u64::from(tv_sec_hi) << 32) | u64::from(tv_sec_lo);
+                FrameEvent::Ready {
+                    y_invert: false,
+                    nsec: secs.saturating_mul(1_000_000_000) + u64::from(tv_nsec),
+                }
+            }
+            zwlr_screencopy_frame_v1::Event::Failed => FrameEvent::Failed,
+            _ => return,
+        };
+        state.on_frame_event(*key, ev);
+    }
+}
+
+wayland_client::delegate_noop!(State: ignore WlShmPool);
+wayland_client::delegate_noop!(State: ignore WlBuffer);
