@@ -219,6 +219,25 @@ impl<'a> RemoteDesktop<'a> {
         .await
     }
 
+    /// ScreenCast.OpenPipeWireRemote: a PipeWire connection restricted by
+    /// the frontend to this session's streams.
+    pub async fn open_pipewire_remote(&self) -> Result<std::os::fd::OwnedFd> {
+        let reply = self
+            .client
+            .conn
+            .call_method(
+                Some(PORTAL_NAME),
+                PORTAL_PATH,
+                Some("org.freedesktop.portal.ScreenCast"),
+                "OpenPipeWireRemote",
+                &(self.path(), opts()),
+            )
+            .await
+            .context("OpenPipeWireRemote")?;
+        let fd: zbus::zvariant::OwnedFd = reply.body().deserialize()?;
+        Ok(fd.into())
+    }
+
     /// Session.Close on the frontend's session object.
     pub async fn close(&self) -> Result<()> {
         self.client
