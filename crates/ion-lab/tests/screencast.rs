@@ -140,3 +140,107 @@ async fn rustdesk_flow_frames_through_open_pipewire_remote() -> Result<()> {
     );
     w.done()
 }
+
+/// Runs a pipewiresrc consumer for `window` with `caps` after the source
+/// (e.g. a max-framerate) and returns when each buffer arrived, relative
+/// to the consumer's start.
+fn frame_times(
+    testbed: &ion_lab::testbed::Testbed,
+    node: u32,
+    caps: &str,
+    window: std::time::Duration,
+) -> Result<Vec<std::time::Duration>> {
+    use std::io::BufRead;
+    let start = std::time::Instant::now();
+    // Line-buffered: gst-launch writes to a pipe, and a killed process
+    // loses a block buffer's worth of lines.
+    let mut child = testbed
+        .command("stdbuf")
+        .args([
+            "-oL",
+            "gst-launch-1.0",
+            "-v",
+            "pipewiresrc",
+            &format!("path={node}"),
+            "!",
+        ])
+        .args(caps.split(' '))
+        .args(["!", "fakesink", "silent=false"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("gst stdout")?;
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("chain"))
+            .map(|_| start.elapsed())
+            .collect::<Vec<_>>()
+    });
+    std::thread::sleep(window);
+    let _ = child.kill();
+    let _ = child.wait();
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader thread panicked"))
+}
+
+async fn cast_first_output(w: &World) -> Result<u32> {
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    rd.select_sources(1, false, 1).await?.ok()?;
+    let (resp, results) = rd.start().await?;
+    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
+    let streams = results.map(|r| r.streams).unwrap_or_default();
+    Ok(streams.first().context("a stream")?.node_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_screen_sends_one_frame_changing_screen_sends_more_within_the_cap() -> Result<()> {
+    // A static picture: the first frame, then nothing.
+    let w = world().await?;
+    let node = cast_first_output(&w).await?;
+    let window = std::time::Duration::from_secs(2);
+    let still = frame_times(&w.testbed, node, "video/x-raw", window * 2)?;
+    assert!(!still.is_empty(), "the first frame must come");
+    // The first frame, and whatever the compositor repaints while the
+    // consumer starts; then nothing while nothing changes.
+    let late: Vec<_> = still.iter().filter(|t| t.as_secs_f64() > 1.5).collect();
+    assert!(
+        late.is_empty(),
+        "a static screen must cost nothing: frames at {still:?}"
+    );
+    // A consumer that comes back gets a first frame again.
+    let again = frame_times(&w.testbed, node, "video/x-raw", window)?;
+    assert!(
+        !again.is_empty(),
+        "a reconnecting consumer must get a frame"
+    );
+    w.done()?;
+
+    // An animated picture (the probe redraws every frame): frames flow,
+    // and a consumer's max-framerate of 10 holds.
+    let testbed = ion_lab::testbed::Testbed::builder()
+        .outputs(two_outputs())
+        .start()?;
+    let probe = testbed.start_probe_with_args(&["--animate"])?;
+    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
+    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
+    let w = World::from_parts(client, log, probe, testbed);
+    let node = cast_first_output(&w).await?;
+    let free = frame_times(&w.testbed, node, "video/x-raw", window)?.len();
+    assert!(
+        free > 10,
+        "an animated screen must stream ({free} frames in {window:?})"
+    );
+    let capped = frame_times(&w.testbed, node, "video/x-raw,max-framerate=10/1", window)?.len();
+    // 10 fps over the window, plus the first frame and one of slack for
+    // where the window's edges fall.
+    assert!(
+        capped <= 22,
+        "max-framerate 10 must hold ({capped} frames in {window:?})"
+    );
+    assert!(capped >= 5, "capped stream still streams ({capped})");
+    w.done()
+}

@@ -35,6 +35,14 @@ impl State {
             }
             StreamEvent::BufferRemoved { key, buffer } => {
                 if let Some(s) = self.casts.streams.get_mut(&key) {
+                    // A capture into a buffer that is going away is dropped
+                    // (the buffer is not ours to queue any more).
+                    if s.capture.as_ref().is_some_and(|c| c.buffer == buffer) {
+                        if let Some(c) = s.capture.take() {
+                            c.frame.destroy();
+                        }
+                        s.offer_matched = false;
+                    }
                     if let Some(b) = s.buffers.remove(&buffer) {
                         b.wl.destroy();
                     }
@@ -44,8 +52,18 @@ impl State {
                 if let Some(s) = self.casts.streams.get_mut(&key) {
                     s.streaming = active;
                     tracing::info!(stream = key, active, "consumer streaming");
+                    if !active {
+                        // The consumer left: stop the capture in flight and
+                        // give its buffer back; a new consumer starts over.
+                        if let Some(c) = s.capture.take() {
+                            c.frame.destroy();
+                            s.stream.queue_empty(c.buffer);
+                        }
+                        s.offer_matched = false;
+                    }
                     if active {
                         s.stream.trigger();
+                        // Drained by the dispatch that delivered this event.
                     }
                 }
             }
@@ -80,6 +98,7 @@ impl State {
             s.stream.queue_empty(buffer);
             return;
         }
+        s.last_capture = Some(std::time::Instant::now());
         // Embedded cursor: the compositor draws it into the frame.
         let overlay_cursor = i32::from(s.cursor_embedded);
         let frame = screencopy.capture_output(overlay_cursor, &wl_output, &self.qh, key);
@@ -173,14 +192,60 @@ impl State {
                         damage: &c.damage,
                     },
                 );
-                // Ask for the next one; the compositor answers it when the
-                // screen changes.
-                s.stream.trigger();
+                // Ask for the next one (the compositor answers it when the
+                // screen changes), no sooner than the consumer's cap allows.
+                self.schedule_next(key);
             }
             FrameEvent::Failed => {
                 tracing::warn!(stream = key, "screencopy failed");
                 fail(s);
             }
+        }
+    }
+}
+
+impl State {
+    /// Triggers the stream's next `process` now, or when the frame-rate
+    /// cap allows, with a calloop timer.
+    fn schedule_next(&mut self, key: StreamKey) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        let wait = match (s.max_fps, s.last_capture) {
+            (fps, Some(last)) if fps > 0 => {
+                let interval = std::time::Duration::from_secs(1) / fps;
+                interval.checked_sub(last.elapsed())
+            }
+            _ => None,
+        };
+        let Some(wait) = wait else {
+            s.stream.trigger();
+            // trigger_process may run the stream's callbacks right away,
+            // outside the loop's iteration: drain what they queued, or
+            // nothing would wake us for it.
+            self.dispatch_pipewire();
+            return;
+        };
+        if s.trigger_pending {
+            return;
+        }
+        let Some(handle) = self.loop_handle.clone() else {
+            s.stream.trigger();
+            return;
+        };
+        s.trigger_pending = true;
+        let timer = calloop::timer::Timer::from_duration(wait);
+        let inserted = handle.insert_source(timer, move |_, _, state: &mut State| {
+            if let Some(s) = state.casts.streams.get_mut(&key) {
+                s.trigger_pending = false;
+                s.stream.trigger();
+            }
+            state.dispatch_pipewire();
+            calloop::timer::TimeoutAction::Drop
+        });
+        if inserted.is_err() {
+            s.trigger_pending = false;
+            s.stream.trigger();
         }
     }
 }

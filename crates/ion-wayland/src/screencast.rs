@@ -29,6 +29,12 @@ pub struct CastStream {
     pub node_id: Option<u32>,
     /// Negotiated format and pixel size.
     pub format: Option<(ShmFormat, u32, u32)>,
+    /// The consumer's frame-rate cap (0: none).
+    pub max_fps: u32,
+    /// When the last capture started, for the cap.
+    pub last_capture: Option<std::time::Instant>,
+    /// A delayed trigger is pending (the cap held the next frame back).
+    pub trigger_pending: bool,
     /// The stream's buffers as wl_buffers, by pw_buffer address.
     pub buffers: HashMap<usize, SharedBuffer>,
     pub streaming: bool,
@@ -102,6 +108,9 @@ impl ScreenCasts {
                             stream,
                             node_id: None,
                             format: None,
+                            max_fps: 0,
+                            last_capture: None,
+                            trigger_pending: false,
                             buffers: HashMap::new(),
                             streaming: false,
                             capture: None,
@@ -187,6 +196,7 @@ impl ScreenCasts {
                     );
                     if let Some(s) = self.streams.get_mut(&key) {
                         s.format = Some((format, width, height));
+                        s.max_fps = max_fps;
                     }
                 }
                 other => for_capture.push(other),

@@ -198,6 +198,7 @@ fn setup(
         casts: crate::screencast::ScreenCasts::new(None),
         shm: globals.bind(&qh, 1..=1, ()).ok(),
         screencopy: globals.bind(&qh, 1..=3, ()).ok(),
+        loop_handle: None,
         exit: false,
     };
     for g in globals.contents().clone_list() {
@@ -223,6 +224,7 @@ fn setup(
 
     let event_loop: EventLoop<'static, State> =
         EventLoop::try_new().map_err(|e| WaylandError::Setup(e.to_string()))?;
+    state.loop_handle = Some(event_loop.handle());
     WaylandSource::new(conn.clone(), queue)
         .insert(event_loop.handle())
         .map_err(|e| WaylandError::Setup(e.to_string()))?;

@@ -110,6 +110,21 @@ pub fn buttons(recs: &[Record]) -> Vec<(u32, bool)> {
 }
 
 impl World {
+    pub fn from_parts(
+        client: PortalClient,
+        log: ProbeLog,
+        probe: ProbeHandle,
+        testbed: Testbed,
+    ) -> Self {
+        World {
+            passed: false,
+            client,
+            log,
+            probe,
+            testbed,
+        }
+    }
+
     /// Ends a test that passed.
     pub fn done(mut self) -> Result<()> {
         self.passed = true;
