@@ -244,3 +244,104 @@ async fn static_screen_sends_one_frame_changing_screen_sends_more_within_the_cap
     assert!(capped >= 5, "capped stream still streams ({capped})");
     w.done()
 }
+
+/// One frame of `node` as RGB bytes.
+fn first_frame(testbed: &ion_lab::testbed::Testbed, node: u32, name: &str) -> Result<Vec<u8>> {
+    let out = testbed.paths().root.join(name);
+    let gst = testbed
+        .command("gst-launch-1.0")
+        .args([
+            "-q",
+            "pipewiresrc",
+            &format!("path={node}"),
+            "num-buffers=1",
+            "!",
+            "videoconvert",
+            "!",
+            "video/x-raw,format=RGB",
+            "!",
+            "filesink",
+            &format!("location={}", out.display()),
+        ])
+        .output()?;
+    anyhow::ensure!(
+        gst.status.success(),
+        "gst-launch: {}",
+        String::from_utf8_lossy(&gst.stderr)
+    );
+    Ok(std::fs::read(&out)?)
+}
+
+/// Pixels around (cx, cy) on output 0 that differ from the probe's picture.
+fn differing_near(rgb: &[u8], width: u32, cx: u32, cy: u32) -> usize {
+    let mut n = 0;
+    for y in cy..cy + 24 {
+        for x in cx..cx + 24 {
+            let i = ((y * width + x) * 3) as usize;
+            if rgb[i..i + 3] != pattern_pixel(0, x, y) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_cursor_is_in_the_frame() -> Result<()> {
+    let testbed = ion_lab::testbed::Testbed::builder()
+        .outputs(two_outputs())
+        .start()?;
+    // The probe keeps the compositor's cursor over its surfaces.
+    let probe = testbed.start_probe_with_args(&["--keep-cursor"])?;
+    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
+    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
+    let w = World::from_parts(client, log, probe, testbed);
+    let mut counts = Vec::new();
+    // Each session moves the pointer somewhere new (a move to where it
+    // already is sends no event).
+    for (cursor_mode, cx, cy) in [(2u32, 500u32, 400u32), (1, 700, 300)] {
+        let rd = RemoteDesktop::create(&w.client).await?;
+        rd.select_devices(3).await?.ok()?;
+        rd.select_sources(1, false, cursor_mode).await?.ok()?;
+        let (resp, results) = rd.start().await?;
+        anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
+        let node = results
+            .map(|r| r.streams)
+            .unwrap_or_default()
+            .first()
+            .context("stream")?
+            .node_id;
+        w.log.wait_capabilities(true, true).await?;
+        let mark = w.log.mark()?;
+        let (fx, fy) = (f64::from(cx), f64::from(cy));
+        rd.pointer_motion_absolute(node, fx, fy).await?;
+        w.log
+            .wait_since(mark, WAIT, "the pointer at its new place", |r| {
+                motions(r)
+                    .last()
+                    .filter(|m| m.1 == fx && m.2 == fy)
+                    .cloned()
+            })
+            .await?;
+        let rgb = first_frame(&w.testbed, node, &format!("cursor-{cursor_mode}.rgb"))?;
+        // Away from the cursor the picture is exact in both modes.
+        assert_eq!(differing_near(&rgb, 1920, 1200, 800), 0);
+        counts.push(differing_near(&rgb, 1920, cx, cy));
+        rd.close().await?;
+    }
+    assert!(
+        counts[0] > 20,
+        "embedded: the cursor must be drawn at the pointer ({} pixels differ)",
+        counts[0]
+    );
+    // Hidden cannot be shown here: headless wlroots 0.16 has no cursor
+    // plane, so the cursor is drawn into the output itself and screencopy's
+    // overlay_cursor=0 cannot leave it out (measured: {counts[1]} pixels
+    // differ in hidden mode too). Documented in docs/ARCHITECTURE.md; the
+    // newer stack's ext-image-copy-capture is where hidden gets its test.
+    eprintln!(
+        "hidden mode, pixels differing at the pointer: {}",
+        counts[1]
+    );
+    w.done()
+}

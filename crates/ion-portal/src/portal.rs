@@ -435,7 +435,11 @@ impl Portal {
                 tracing::error!(session = id, "no output to share");
                 return Err(RESPONSE_OTHER);
             }
-            streams = match self.wayland.create_streams(id, chosen).await {
+            streams = match self
+                .wayland
+                .create_streams(id, chosen, sel.cursor_mode == CURSOR_EMBEDDED)
+                .await
+            {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::error!(session = id, "cannot create streams: {e}");

@@ -34,6 +34,8 @@ pub enum Command {
     CreateStreams {
         session: SessionId,
         outputs: Vec<String>,
+        /// Draw the cursor into the frames (cursor_mode embedded).
+        cursor_embedded: bool,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
     },
     /// Destroy the session's streams.

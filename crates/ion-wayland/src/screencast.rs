@@ -78,6 +78,7 @@ impl ScreenCasts {
         &mut self,
         session: SessionId,
         outputs: Vec<OutputInfo>,
+        cursor_embedded: bool,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
     ) {
         let Some(pw) = self.pipewire.as_ref() else {
@@ -115,7 +116,7 @@ impl ScreenCasts {
                             streaming: false,
                             capture: None,
                             offer_matched: false,
-                            cursor_embedded: false,
+                            cursor_embedded,
                             frames: 0,
                         },
                     );

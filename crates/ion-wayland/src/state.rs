@@ -142,6 +142,7 @@ impl State {
             Command::CreateStreams {
                 session,
                 outputs,
+                cursor_embedded,
                 reply,
             } => {
                 let infos = self.output_infos();
@@ -155,7 +156,7 @@ impl State {
                         }
                     }
                 }
-                self.casts.create(session, chosen, reply);
+                self.casts.create(session, chosen, cursor_embedded, reply);
             }
             Command::DestroyStreams { session } => self.casts.destroy(session),
             Command::Snapshot { reply } => {

@@ -79,11 +79,13 @@ impl WaylandHandle {
         &self,
         session: SessionId,
         outputs: Vec<String>,
+        cursor_embedded: bool,
     ) -> Result<Result<Vec<crate::command::StreamInfo>, String>, WaylandError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::CreateStreams {
             session,
             outputs,
+            cursor_embedded,
             reply,
         })?;
         rx.await.map_err(|_| WaylandError::Gone)
