@@ -345,3 +345,102 @@ async fn embedded_cursor_is_in_the_frame() -> Result<()> {
     );
     w.done()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_while_frames_flow_ends_the_consumer_cleanly() -> Result<()> {
+    let testbed = ion_lab::testbed::Testbed::builder()
+        .outputs(two_outputs())
+        .start()?;
+    let probe = testbed.start_probe_with_args(&["--animate"])?;
+    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
+    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
+    let w = World::from_parts(client, log, probe, testbed);
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    rd.select_sources(1, false, 1).await?.ok()?;
+    let (resp, results) = rd.start().await?;
+    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
+    let node = results
+        .map(|r| r.streams)
+        .unwrap_or_default()
+        .first()
+        .context("stream")?
+        .node_id;
+    let mut gst = w
+        .testbed
+        .command("gst-launch-1.0")
+        .args([
+            "-q",
+            "pipewiresrc",
+            &format!("path={node}"),
+            "!",
+            "fakesink",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    assert!(
+        w.testbed
+            .pw_dump()?
+            .contains("\"node.name\": \"ionchannel-"),
+        "the stream's node is in the graph while the session lives"
+    );
+    // Let frames flow, then close the session under the consumer.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    rd.close().await?;
+    // The node leaves the graph (the consumer, pipewiresrc, then waits for
+    // a node that will not come back: what it does is its own business).
+    // (Node ids are reused at once, so look for our node's name.)
+    let _ = node;
+    w.testbed
+        .wait_for("the stream's node to leave PipeWire", &[], || {
+            Ok(!w
+                .testbed
+                .pw_dump()?
+                .contains("\"node.name\": \"ionchannel-"))
+        })?;
+    let _ = gst.kill();
+    let _ = gst.wait();
+    // The daemon goes on: a new session streams again.
+    assert!(w
+        .testbed
+        .is_running(ion_lab::testbed::Component::IonChannel));
+    let again = RemoteDesktop::create(&w.client).await?;
+    again.select_devices(3).await?.ok()?;
+    again.select_sources(1, false, 1).await?.ok()?;
+    let (resp, results) = again.start().await?;
+    assert_eq!(resp.code, 0);
+    let node = results
+        .map(|r| r.streams)
+        .unwrap_or_default()
+        .first()
+        .context("stream")?
+        .node_id;
+    let rgb = first_frame(&w.testbed, node, "after-close.rgb")?;
+    assert_eq!(rgb.len(), 1920 * 1080 * 3);
+    w.done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipewire_going_away_closes_streaming_sessions_not_the_daemon() -> Result<()> {
+    let mut w = world().await?;
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    rd.select_sources(1, false, 1).await?.ok()?;
+    assert_eq!(rd.start().await?.0.code, 0);
+    w.testbed.kill(ion_lab::testbed::Component::PipeWire)?;
+    let path = w.testbed.log_path(ion_lab::testbed::Component::IonChannel);
+    w.testbed
+        .wait_for("ionchannel to close the streaming session", &[], || {
+            let log = std::fs::read_to_string(&path)?;
+            Ok(log.contains("PipeWire went away") && log.contains("session closed"))
+        })?;
+    let log = std::fs::read_to_string(&path)?;
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(w
+        .testbed
+        .is_running(ion_lab::testbed::Component::IonChannel));
+    // Input-only sessions still work without PipeWire.
+    started(&w, 3).await?;
+    w.done()
+}

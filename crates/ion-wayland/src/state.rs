@@ -157,8 +157,14 @@ impl State {
                     }
                 }
                 self.casts.create(session, chosen, cursor_embedded, reply);
+                // PipeWire sends what streams ask for when its loop turns;
+                // turn it now rather than at its next wakeup.
+                self.dispatch_pipewire();
             }
-            Command::DestroyStreams { session } => self.casts.destroy(session),
+            Command::DestroyStreams { session } => {
+                self.casts.destroy(session);
+                self.dispatch_pipewire();
+            }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
             }
