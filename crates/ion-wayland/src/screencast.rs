@@ -148,6 +148,31 @@ impl ScreenCasts {
         self.pending.retain(|p| p.session != session);
     }
 
+    /// Ends the streams of an unplugged output (by its wl_output global).
+    /// Returns the sessions left with no stream at all: they must close.
+    /// (Untested on the Debian 12 stack: sway 1.7's headless backend cannot
+    /// unplug an output.)
+    pub fn output_removed(&mut self, global: u32) -> Vec<SessionId> {
+        let mut touched = Vec::new();
+        self.streams.retain(|_, s| {
+            if s.output.global != global {
+                return true;
+            }
+            if let Some(c) = s.capture.take() {
+                c.frame.destroy();
+            }
+            tracing::info!(session = s.session, output = %s.output.name, "output gone: its stream ends");
+            touched.push(s.session);
+            false
+        });
+        touched.sort_unstable();
+        touched.dedup();
+        touched
+            .into_iter()
+            .filter(|session| !self.streams.values().any(|s| s.session == *session))
+            .collect()
+    }
+
     pub fn set_y_invert(&mut self, key: StreamKey, y_invert: bool) {
         if let Some(c) = self.streams.get_mut(&key).and_then(|s| s.capture.as_mut()) {
             c.y_invert = y_invert;

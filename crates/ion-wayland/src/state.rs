@@ -254,6 +254,12 @@ impl Dispatch<WlRegistry, GlobalListContents> for State {
             wl_registry::Event::GlobalRemove { name } => {
                 state.globals.retain(|(n, _)| *n != name);
                 if let Some(pos) = state.outputs.iter().position(|o| o.global == name) {
+                    // Streams of this output end first: a capture must
+                    // never name a released wl_output.
+                    for session in state.casts.output_removed(name) {
+                        let _ = state.events.send(Event::StreamsFailed { session });
+                    }
+                    state.dispatch_pipewire();
                     let out = state.outputs.remove(pos);
                     out.release();
                     state.outputs_dirty = true;
