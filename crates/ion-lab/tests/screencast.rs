@@ -11,40 +11,12 @@ use ion_lab::probe::pattern_pixel;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_frame_shows_the_probe_picture() -> Result<()> {
     let w = world().await?;
-    let rd = RemoteDesktop::create(&w.client).await?;
-    rd.select_devices(3).await?.ok()?;
-    rd.select_sources(1, true, 1).await?.ok()?;
-    let (resp, results) = rd.start().await?;
-    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
-    let streams = results.map(|r| r.streams).unwrap_or_default();
+    let (_rd, streams) = cast(&w, 3, true, 1).await?;
     let second = streams
         .iter()
         .find(|s| s.position == Some((1920, 0)))
         .context("stream of HEADLESS-2")?;
-    let out = w.testbed.paths().root.join("frame.rgb");
-    let gst = w
-        .testbed
-        .command("gst-launch-1.0")
-        .args([
-            "-q",
-            "pipewiresrc",
-            &format!("path={}", second.node_id),
-            "num-buffers=1",
-            "!",
-            "videoconvert",
-            "!",
-            "video/x-raw,format=RGB",
-            "!",
-            "filesink",
-            &format!("location={}", out.display()),
-        ])
-        .output()?;
-    anyhow::ensure!(
-        gst.status.success(),
-        "gst-launch: {}",
-        String::from_utf8_lossy(&gst.stderr)
-    );
-    let rgb = std::fs::read(&out)?;
+    let rgb = first_frame(&w.testbed, second.node_id, "frame.rgb")?;
     assert_eq!(rgb.len(), 1280 * 720 * 3, "frame size");
     // The probe's picture on output index 1, checked at a grid of points
     // away from the cursor.
@@ -71,12 +43,7 @@ async fn rustdesk_flow_frames_through_open_pipewire_remote() -> Result<()> {
     use std::os::unix::process::CommandExt;
 
     let w = world().await?;
-    let rd = RemoteDesktop::create(&w.client).await?;
-    rd.select_devices(7).await?.ok()?;
-    rd.select_sources(1, false, 1).await?.ok()?;
-    let (resp, results) = rd.start().await?;
-    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
-    let streams = results.map(|r| r.streams).unwrap_or_default();
+    let (rd, streams) = cast(&w, 7, false, 1).await?;
     assert_eq!(streams.len(), 1, "one monitor without `multiple`");
     let stream = &streams[0];
     assert_eq!(stream.position, Some((0, 0)));
@@ -186,13 +153,23 @@ fn frame_times(
         .map_err(|_| anyhow::anyhow!("reader thread panicked"))
 }
 
-async fn cast_first_output(w: &World) -> Result<u32> {
+/// RemoteDesktop with monitor sources, started: the session and its streams.
+async fn cast(
+    w: &World,
+    devices: u32,
+    multiple: bool,
+    cursor_mode: u32,
+) -> Result<(RemoteDesktop<'_>, Vec<ion_lab::client::Stream>)> {
     let rd = RemoteDesktop::create(&w.client).await?;
-    rd.select_devices(3).await?.ok()?;
-    rd.select_sources(1, false, 1).await?.ok()?;
+    rd.select_devices(devices).await?.ok()?;
+    rd.select_sources(1, multiple, cursor_mode).await?.ok()?;
     let (resp, results) = rd.start().await?;
     anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
-    let streams = results.map(|r| r.streams).unwrap_or_default();
+    Ok((rd, results.map(|r| r.streams).unwrap_or_default()))
+}
+
+async fn cast_first_output(w: &World) -> Result<u32> {
+    let (_, streams) = cast(w, 3, false, 1).await?;
     Ok(streams.first().context("a stream")?.node_id)
 }
 
