@@ -45,13 +45,38 @@ impl Rect {
 
 /// The part of the layout a stream shows, by the stream's id (the PipeWire
 /// node id the portal handed out).
+///
+/// Clients address a stream in the size Start announced (`space`), and
+/// cannot learn a new one: the interface has no signal for it. When the
+/// output later changes mode or scale, its current rectangle (`logical`)
+/// moves on and positions are scaled onto it, so the stream still spans the
+/// whole output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamRegion {
     pub stream_id: u32,
+    /// Width and height clients address, as Start announced them.
+    pub space: (i32, i32),
+    /// Where the stream's output is in the layout now.
     pub logical: Rect,
 }
 
 impl StreamRegion {
+    /// A stream as Start announces it: its space is its rectangle's size.
+    pub fn new(stream_id: u32, logical: Rect) -> Self {
+        Self {
+            stream_id,
+            space: (logical.width, logical.height),
+            logical,
+        }
+    }
+
+    /// The stream's output now covers `logical` (moved, resized, rescaled).
+    pub fn moved_to(&mut self, logical: Rect) {
+        if !logical.is_empty() {
+            self.logical = logical;
+        }
+    }
+
     /// Maps a stream-relative position to global logical coordinates.
     /// The position must lie inside the stream: `0 <= x < width` (the same
     /// rule the frontend applies).
@@ -61,21 +86,31 @@ impl StreamRegion {
                 return Err(InputError::NotFinite { what, value: v });
             }
         }
-        let r = self.logical;
-        if !(0.0..f64::from(r.width)).contains(&x) {
+        let (sw, sh) = self.space;
+        if !(0.0..f64::from(sw)).contains(&x) {
             return Err(InputError::OutOfRange {
                 what: "x",
                 value: x.to_string(),
                 range: "0 <= x < stream width",
             });
         }
-        if !(0.0..f64::from(r.height)).contains(&y) {
+        if !(0.0..f64::from(sh)).contains(&y) {
             return Err(InputError::OutOfRange {
                 what: "y",
                 value: y.to_string(),
                 range: "0 <= y < stream height",
             });
         }
+        let r = self.logical;
+        // Same size (the usual case): a plain translation, exact.
+        let (x, y) = if (r.width, r.height) == (sw, sh) {
+            (x, y)
+        } else {
+            (
+                x * f64::from(r.width) / f64::from(sw),
+                y * f64::from(r.height) / f64::from(sh),
+            )
+        };
         Ok((f64::from(r.x) + x, f64::from(r.y) + y))
     }
 }
@@ -176,15 +211,30 @@ mod tests {
 
     #[test]
     fn stream_point_lands_on_its_output() {
-        let s = StreamRegion {
-            stream_id: 42,
-            logical: Rect::new(1920, 0, 1280, 720),
-        };
+        let s = StreamRegion::new(42, Rect::new(1920, 0, 1280, 720));
         assert_eq!(s.to_global(100.0, 50.5).unwrap(), (2020.0, 50.5));
         assert!(s.to_global(1280.0, 0.0).is_err());
         assert!(s.to_global(-0.5, 0.0).is_err());
         assert!(s.to_global(f64::NAN, 0.0).is_err());
         assert!(s.to_global(0.0, f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn a_resized_output_keeps_the_announced_space() {
+        let mut s = StreamRegion::new(7, Rect::new(0, 0, 1920, 1080));
+        // Scale 2 (or a smaller mode): the output is now half as large.
+        s.moved_to(Rect::new(0, 0, 960, 540));
+        assert_eq!(s.to_global(1919.0, 1079.0).unwrap(), (959.5, 539.5));
+        assert_eq!(s.to_global(0.0, 0.0).unwrap(), (0.0, 0.0));
+        // Still addressed in the announced space.
+        assert!(s.to_global(1000.0, 0.0).is_ok());
+        assert!(s.to_global(1920.0, 0.0).is_err());
+        // Moved elsewhere in the layout.
+        s.moved_to(Rect::new(-960, 100, 960, 540));
+        assert_eq!(s.to_global(960.0, 540.0).unwrap(), (-480.0, 370.0));
+        // An empty rectangle (output being disabled) is ignored.
+        s.moved_to(Rect::new(0, 0, 0, 0));
+        assert_eq!(s.logical, Rect::new(-960, 100, 960, 540));
     }
 
     #[test]
@@ -205,7 +255,7 @@ mod tests {
             let out = Rect::new(ox, oy, w, h);
             let other = Rect::new(ox + w, oy, 640, 480);
             let b = LayoutBox::from_outputs(&[out, other]).unwrap();
-            let s = StreamRegion { stream_id: 1, logical: out };
+            let s = StreamRegion::new(1, out);
             let (gx, gy) = s.to_global(fx * f64::from(w), fy * f64::from(h)).unwrap();
             let p = b.to_extent(gx, gy).unwrap();
             prop_assert!(p.x <= p.x_extent && p.y <= p.y_extent);

@@ -9,6 +9,7 @@
 
 pub mod device;
 pub mod error;
+pub mod frame;
 pub mod held;
 pub mod input;
 pub mod layout;

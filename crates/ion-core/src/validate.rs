@@ -261,6 +261,7 @@ mod tests {
     const STREAMS: [StreamRegion; 2] = [
         StreamRegion {
             stream_id: 40,
+            space: (1920, 1080),
             logical: Rect {
                 x: 0,
                 y: 0,
@@ -270,6 +271,7 @@ mod tests {
         },
         StreamRegion {
             stream_id: 41,
+            space: (1280, 720),
             logical: Rect {
                 x: 1920,
                 y: 0,

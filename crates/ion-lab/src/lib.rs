@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod consumer;
 pub mod demo;
 pub mod expect;
 pub mod probe;

@@ -421,3 +421,69 @@ async fn pipewire_going_away_closes_streaming_sessions_not_the_daemon() -> Resul
     started(&w, 3).await?;
     w.done()
 }
+
+/// The output's mode changes while a consumer streams: the stream
+/// renegotiates to the new size (the consumer keeps running and gets the
+/// picture at 1280x720), and absolute input in the size Start announced
+/// is scaled onto the output's new extent. (The consumer is ours:
+/// pipewiresrc 0.3.65 does not follow a format change.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_change_renegotiates_and_input_follows() -> Result<()> {
+    use ion_lab::testbed::OutputSpec;
+    let w = world().await?;
+    let (rd, streams) = cast(&w, 3, false, 1).await?;
+    let stream = streams.first().context("a stream")?;
+    assert_eq!(stream.size, Some((1920, 1080)));
+
+    let consumer = w.testbed.start_consumer(stream.node_id, true, &[])?;
+    consumer.wait_for("a 1920x1080 frame", WAIT, |f| {
+        f.iter().find(|r| r.valid && r.width == 1920).cloned()
+    })?;
+    w.testbed
+        .set_output("HEADLESS-1", &OutputSpec::new(1280, 720).at(0, 0))?;
+    // The probe redraws at the new size; wait for its whole picture.
+    let rgb = consumer.wait_for("the probe's picture at 1280x720", WAIT, |frames| {
+        frames
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, r)| r.valid && (r.width, r.height) == (1280, 720))
+            .filter_map(|(i, _)| consumer.saved(i, 1280, 720).ok())
+            .find(|rgb| {
+                [
+                    (0u32, 0u32),
+                    (640, 360),
+                    (1279, 719),
+                    (100, 50),
+                    (1000, 700),
+                ]
+                .iter()
+                .all(|&(x, y)| {
+                    let i = ((y * 1280 + x) * 3) as usize;
+                    rgb.get(i..i + 3) == Some(&pattern_pixel(0, x, y)[..])
+                })
+            })
+    })?;
+    assert_eq!(rgb.len(), 1280 * 720 * 3);
+    assert!(
+        consumer.is_running(),
+        "the consumer must survive the renegotiation"
+    );
+
+    // Input in Start's 1920x1080 space lands on the 1280x720 output.
+    w.log.wait_capabilities(true, true).await?;
+    let mark = w.log.mark()?;
+    rd.pointer_motion_absolute(stream.node_id, 960.0, 540.0)
+        .await?;
+    let seen = w
+        .log
+        .wait_since(mark, WAIT, "motion scaled onto the new mode", |r| {
+            motions(r).last().cloned()
+        })
+        .await?;
+    assert_eq!(
+        (seen.0.as_str(), seen.1, seen.2),
+        ("HEADLESS-1", 640.0, 360.0)
+    );
+    w.done()
+}

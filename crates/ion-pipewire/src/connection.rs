@@ -36,6 +36,13 @@ impl PipeWire {
         pw::init();
         let err = |e: pw::Error| PipeWireError::Connect(e.to_string());
         let main_loop = pw::main_loop::MainLoop::new(None).map_err(err)?;
+        // Enter the loop for good on this thread: callbacks that PipeWire's
+        // data thread hands to the main loop (a stream's `process`) are then
+        // queued for our iteration. A loop that is not entered runs them at
+        // once on the data thread, racing with everything here.
+        // SAFETY: paired with the `leave` in Drop, on the same thread (the
+        // type is !Send).
+        unsafe { main_loop.loop_().enter() };
         let context = pw::context::Context::new(&main_loop).map_err(err)?;
         let core = context.connect(None).map_err(err)?;
         let events: Rc<RefCell<VecDeque<StreamEvent>>> = Rc::default();
@@ -63,6 +70,7 @@ impl PipeWire {
     }
 
     /// A descriptor to poll for readability; then call [`Self::iterate`].
+    /// (It also wakes up for calls the data thread queued.)
     pub fn poll_fd(&self) -> Result<OwnedFd, PipeWireError> {
         rustix::io::dup(self.main_loop.loop_().fd().as_fd())
             .map_err(|e| PipeWireError::Connect(format!("cannot dup the loop fd: {e}")))
@@ -70,7 +78,8 @@ impl PipeWire {
 
     /// Runs PipeWire's ready callbacks without blocking.
     pub fn iterate(&self) {
-        self.main_loop.loop_().iterate(Duration::ZERO);
+        // SAFETY: the loop was entered in `connect` and is left on drop.
+        unsafe { self.main_loop.loop_().iterate_unguarded(Duration::ZERO) };
     }
 
     /// What happened during the last iterations.
@@ -87,5 +96,13 @@ impl PipeWire {
         params: VideoParams,
     ) -> Result<VideoStream, PipeWireError> {
         VideoStream::new(&self.core, key, name, params, self.events.clone())
+    }
+}
+
+impl Drop for PipeWire {
+    fn drop(&mut self) {
+        // SAFETY: paired with the `enter` in `connect`; the fields (core,
+        // context, loop) are destroyed after this.
+        unsafe { self.main_loop.loop_().leave() };
     }
 }

@@ -153,6 +153,20 @@ impl VideoStream {
         &self.stream
     }
 
+    /// Offers a new format (the source changed size): the consumer
+    /// renegotiates, and the buffers are remade at the new size.
+    pub fn update_format(&self, params: &VideoParams) -> Result<(), PipeWireError> {
+        let enum_format = format::enum_format(params).map_err(PipeWireError::Stream)?;
+        let pod = spa::pod::Pod::from_bytes(&enum_format)
+            .ok_or_else(|| PipeWireError::Stream("bad EnumFormat pod".into()))?;
+        // Replaces only the EnumFormat param; PipeWire relinks the port
+        // when its EnumFormat changes, and our on_param answers the new
+        // Format with buffer parameters of the new size.
+        self.stream
+            .update_params(&mut [pod])
+            .map_err(|e| PipeWireError::Stream(e.to_string()))
+    }
+
     /// Asks the graph to call `process` (we drive this stream).
     pub fn trigger(&self) {
         if let Err(e) = self.stream.trigger_process() {

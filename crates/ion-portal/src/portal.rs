@@ -352,10 +352,7 @@ impl Portal {
             e.granted_devices = devices;
             e.streams = streams
                 .iter()
-                .map(|s| StreamRegion {
-                    stream_id: s.node_id,
-                    logical: s.output.logical.into(),
-                })
+                .map(|s| StreamRegion::new(s.node_id, s.output.logical.into()))
                 .collect();
             e.stream_infos = streams.clone();
             e.lifecycle.finish_start(true)?;
@@ -556,6 +553,11 @@ impl Portal {
             }
         });
         tracing::info!(session = entry.id, ?reason, "session closed");
+    }
+
+    /// The compositor's outputs changed: streams follow their outputs.
+    pub fn outputs_changed(&self, outputs: &[OutputInfo]) {
+        self.table().outputs_changed(outputs);
     }
 
     /// Closes the session with this id (its streams failed).

@@ -104,6 +104,7 @@ pub async fn serve(opts: ServeOptions, wayland: WaylandThread) -> Result<Ended, 
             ev = events.recv() => match ev {
                 Some(Event::OutputsChanged(outputs)) => {
                     tracing::info!(count = outputs.len(), "outputs changed");
+                    portal.outputs_changed(&outputs);
                 }
                 Some(Event::StreamsFailed { session }) => {
                     portal.close_by_id(&conn, session, CloseReason::StreamsEnded).await;

@@ -104,6 +104,24 @@ impl SessionTable {
             .collect()
     }
 
+    /// Follows outputs that moved, changed mode or scale: each stream's
+    /// region becomes its output's current rectangle (an output that is
+    /// gone keeps its last one; its stream is ending).
+    pub fn outputs_changed(&mut self, outputs: &[ion_wayland::OutputInfo]) {
+        for e in self.by_path.values_mut() {
+            for (region, info) in e.streams.iter_mut().zip(&e.stream_infos) {
+                let Some(now) = outputs.iter().find(|o| o.global == info.output.global) else {
+                    continue;
+                };
+                let rect = now.logical.into();
+                if rect != region.logical {
+                    tracing::info!(session = e.id, stream = region.stream_id, output = %now.name, ?rect, "stream's output changed");
+                    region.moved_to(rect);
+                }
+            }
+        }
+    }
+
     pub fn paths(&self) -> Vec<String> {
         self.by_path.keys().cloned().collect()
     }

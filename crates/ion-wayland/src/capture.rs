@@ -3,7 +3,7 @@
 //! can take a frame; `copy_with_damage` makes the compositor wait for a
 //! change, so a static screen costs nothing.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use wayland_client::protocol::wl_buffer::WlBuffer;
 use wayland_client::protocol::wl_shm::{self, WlShm};
@@ -18,9 +18,30 @@ use crate::state::State;
 /// A stream buffer shared with the compositor as a wl_buffer.
 pub struct SharedBuffer {
     pub wl: WlBuffer,
-    /// Bytes of the shared memory (for checks against the offer).
-    #[allow(dead_code)]
+    /// Bytes of the shared memory.
     pub size: u32,
+    /// The stream's memfd (owned by the stream until BufferRemoved, which
+    /// drops this first).
+    fd: i32,
+    /// Our own view of the memory, made only when a frame has to be
+    /// turned upside down (the one case where we touch pixels).
+    map: Option<Mapping>,
+}
+
+/// A shared mapping of a buffer's memory, unmapped on drop.
+struct Mapping {
+    ptr: *mut std::ffi::c_void,
+    len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; no slice into it
+        // outlives the `&mut self` borrow that made it.
+        if let Err(e) = unsafe { rustix::mm::munmap(self.ptr, self.len) } {
+            tracing::warn!("munmap of a frame buffer failed: {e}");
+        }
+    }
 }
 
 impl SharedBuffer {
@@ -51,7 +72,45 @@ impl SharedBuffer {
         );
         // The buffer keeps the memory; the pool is not needed any more.
         pool.destroy();
-        Some(Self { wl, size })
+        Some(Self {
+            wl,
+            size,
+            fd: fd.as_raw_fd(),
+            map: None,
+        })
+    }
+
+    /// The buffer's bytes, mapped on first use.
+    pub fn pixels(&mut self) -> Option<&mut [u8]> {
+        if self.map.is_none() {
+            let len = usize::try_from(self.size).ok()?;
+            // SAFETY: `fd` is open (see the field); a fresh shared mapping
+            // of `len` bytes of it, which the memfd has (its size was set
+            // before the buffer was added, and shrinking is sealed).
+            let ptr = unsafe {
+                let fd = BorrowedFd::borrow_raw(self.fd);
+                rustix::mm::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                    rustix::mm::MapFlags::SHARED,
+                    fd,
+                    0,
+                )
+            };
+            match ptr {
+                Ok(ptr) => self.map = Some(Mapping { ptr, len }),
+                Err(e) => {
+                    tracing::warn!("cannot map a frame buffer: {e}");
+                    return None;
+                }
+            }
+        }
+        let m = self.map.as_ref()?;
+        // SAFETY: the mapping lives as long as `self`, and the returned
+        // borrow of `self` keeps any other Rust access out. The compositor
+        // writes it only between copy and ready, never while we flip.
+        Some(unsafe { std::slice::from_raw_parts_mut(m.ptr.cast::<u8>(), m.len) })
     }
 }
 

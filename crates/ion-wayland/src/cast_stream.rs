@@ -2,11 +2,20 @@
 //! starts a screencopy into a free buffer, and a ready frame is queued
 //! with its timestamp and damage. All on the media thread.
 
-use ion_pipewire::{Frame, StreamEvent, StreamKey};
+use std::time::Duration;
+
+use ion_core::frame::{self, Offer};
+use ion_pipewire::{Frame, ShmFormat, StreamEvent, StreamKey, VideoParams};
 
 use crate::capture::{FrameEvent, SharedBuffer};
-use crate::screencast::InFlight;
+use crate::command::Event;
+use crate::screencast::{InFlight, MAX_FPS};
 use crate::state::State;
+
+/// Failed captures in a row after which a stream ends.
+const MAX_FAILURES: u32 = 8;
+/// Back-off per failure before the next capture attempt.
+const RETRY_STEP: Duration = Duration::from_millis(20);
 
 impl State {
     pub fn on_stream_event(&mut self, ev: StreamEvent) {
@@ -27,6 +36,18 @@ impl State {
                 match SharedBuffer::new(shm, &self.qh, fd, size, w, h, format.wl_shm()) {
                     Some(b) => {
                         s.buffers.insert(buffer, b);
+                        tracing::debug!(
+                            stream = key,
+                            buffers = s.buffers.len(),
+                            w,
+                            h,
+                            "buffer shared"
+                        );
+                        // After a renegotiation the consumer is already
+                        // streaming: capture resumes on the new buffers.
+                        if s.streaming && s.capture.is_none() && !self.casts.kicks.contains(&key) {
+                            self.casts.kicks.push(key);
+                        }
                     }
                     None => {
                         tracing::warn!(stream = key, "cannot share a buffer with the compositor")
@@ -61,9 +82,8 @@ impl State {
                         }
                         s.offer_matched = false;
                     }
-                    if active {
-                        s.stream.trigger();
-                        // Drained by the dispatch that delivered this event.
+                    if active && !self.casts.kicks.contains(&key) {
+                        self.casts.kicks.push(key);
                     }
                 }
             }
@@ -81,6 +101,12 @@ impl State {
             return;
         };
         if !s.streaming || s.capture.is_some() || s.format.is_none() {
+            tracing::trace!(
+                stream = key,
+                s.streaming,
+                capturing = s.capture.is_some(),
+                "no capture now"
+            );
             return;
         }
         let Some(wl_output) = self
@@ -92,6 +118,7 @@ impl State {
             return;
         };
         let Some(buffer) = s.stream.dequeue() else {
+            tracing::trace!(stream = key, "no free buffer");
             return;
         };
         if !s.buffers.contains_key(&buffer) {
@@ -99,6 +126,7 @@ impl State {
             return;
         }
         s.last_capture = Some(std::time::Instant::now());
+        tracing::trace!(stream = key, buffer, format = ?s.format, "capture");
         // Embedded cursor: the compositor draws it into the frame.
         let overlay_cursor = i32::from(s.cursor_embedded);
         let frame = screencopy.capture_output(overlay_cursor, &wl_output, &self.qh, key);
@@ -108,6 +136,7 @@ impl State {
             damage: Vec::new(),
             copied: false,
             y_invert: false,
+            offers: Vec::new(),
         });
     }
 
@@ -127,41 +156,34 @@ impl State {
                 height,
                 stride,
             } => {
-                let ours = s.format.map(|(f, w, h)| (f.wl_shm(), w, h, w * 4));
-                if ours != Some((format, width, height, stride)) {
-                    // The compositor's shm offer for this output differs
-                    // from what was negotiated (mode changed): later
-                    // offers may match; v3 sends several before done.
-                    tracing::debug!(
-                        stream = key,
-                        format,
-                        width,
-                        height,
-                        stride,
-                        "screencopy offer not ours"
-                    );
-                    return;
-                }
-                c.copied = version < 3;
-                if version < 3 {
+                let offer = Offer {
+                    format,
+                    width,
+                    height,
+                    stride,
+                };
+                c.offers.push(offer);
+                let ours = s.format.map(|(f, w, h)| Offer {
+                    format: f.wl_shm(),
+                    width: w,
+                    height: h,
+                    stride: w * 4,
+                });
+                let matched = ours == Some(offer);
+                if version >= 3 {
+                    // v3 lists every offer before buffer_done: copy then.
+                    s.offer_matched |= matched;
+                } else if matched {
                     copy(s, key);
                 } else {
-                    // Remember a match; copy on buffer_done.
-                    c.copied = false;
-                    c.damage.clear();
-                    c.y_invert = false;
-                    s.offer_matched = true;
+                    self.renegotiate(key);
                 }
             }
             FrameEvent::BufferDone => {
                 if s.offer_matched {
                     copy(s, key);
                 } else {
-                    tracing::warn!(
-                        stream = key,
-                        "the compositor offers no shm buffer matching the negotiated format"
-                    );
-                    fail(s);
+                    self.renegotiate(key);
                 }
             }
             FrameEvent::Damage {
@@ -171,16 +193,23 @@ impl State {
                 height,
             } => c.damage.push((x, y, width, height)),
             FrameEvent::Ready { nsec, .. } => {
-                let Some(c) = s.capture.take() else { return };
+                tracing::trace!(stream = key, "frame ready");
+                let Some(mut c) = s.capture.take() else {
+                    return;
+                };
                 c.frame.destroy();
                 s.offer_matched = false;
-                if c.y_invert {
-                    tracing::warn!(
-                        stream = key,
-                        "frame is upside down (y_invert); not corrected yet"
-                    );
-                }
+                s.failures = 0;
                 let Some((_, w, h)) = s.format else { return };
+                if c.y_invert {
+                    // GL-rendering compositors hand shm frames over bottom
+                    // row first; consumers expect top first. The one case
+                    // where we touch pixels.
+                    if let Some(px) = s.buffers.get_mut(&c.buffer).and_then(|b| b.pixels()) {
+                        frame::flip_rows(px, w as usize * 4, h as usize);
+                        frame::flip_damage(&mut c.damage, h);
+                    }
+                }
                 s.frames += 1;
                 s.stream.queue_frame(
                     c.buffer,
@@ -197,10 +226,90 @@ impl State {
                 self.schedule_next(key);
             }
             FrameEvent::Failed => {
-                tracing::warn!(stream = key, "screencopy failed");
                 fail(s);
+                s.failures += 1;
+                let failures = s.failures;
+                let session = s.session;
+                if failures > MAX_FAILURES {
+                    tracing::warn!(
+                        stream = key,
+                        failures,
+                        "screencopy keeps failing: the stream ends"
+                    );
+                    self.casts.destroy(session);
+                    let _ = self.events.send(Event::StreamsFailed { session });
+                    return;
+                }
+                // A failure is usually an output that changed under the
+                // capture; the retry sees the new offers. Back off so a
+                // compositor refusing every capture costs little.
+                tracing::debug!(stream = key, failures, "screencopy failed: retrying");
+                self.trigger_after(key, RETRY_STEP * failures);
             }
         }
+    }
+
+    /// The compositor's offers no longer match the negotiated format (the
+    /// output changed mode, scale or transform): offer the new size and
+    /// formats; the consumer renegotiates and capture resumes on buffers
+    /// of the new size.
+    fn renegotiate(&mut self, key: StreamKey) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        let offers = s
+            .capture
+            .as_ref()
+            .map(|c| c.offers.clone())
+            .unwrap_or_default();
+        fail(s);
+        let shm_offers: Vec<Offer<ShmFormat>> = offers
+            .iter()
+            .filter_map(|o| {
+                Some(Offer {
+                    format: ShmFormat::from_wl_shm(o.format)?,
+                    width: o.width,
+                    height: o.height,
+                    stride: o.stride,
+                })
+            })
+            .collect();
+        let current = s.format.map(|(f, _, _)| f);
+        let Some((width, height, formats)) = frame::renegotiation(&shm_offers, current, |_| true)
+        else {
+            tracing::warn!(
+                stream = key,
+                ?offers,
+                "the compositor offers no shm buffer we can stream"
+            );
+            let session = s.session;
+            self.casts.destroy(session);
+            let _ = self.events.send(Event::StreamsFailed { session });
+            return;
+        };
+        tracing::info!(
+            stream = key,
+            width,
+            height,
+            ?formats,
+            "source changed: renegotiating"
+        );
+        // No capture until the new format arrives: the buffers we hold
+        // are the old size.
+        s.format = None;
+        let params = VideoParams {
+            width,
+            height,
+            formats,
+            max_fps: MAX_FPS,
+        };
+        if let Err(e) = s.stream.update_format(&params) {
+            tracing::warn!(stream = key, "cannot renegotiate: {e}");
+            let session = s.session;
+            self.casts.destroy(session);
+            let _ = self.events.send(Event::StreamsFailed { session });
+        }
+        self.dispatch_pipewire();
     }
 }
 
@@ -213,17 +322,26 @@ impl State {
         };
         let wait = match (s.max_fps, s.last_capture) {
             (fps, Some(last)) if fps > 0 => {
-                let interval = std::time::Duration::from_secs(1) / fps;
+                let interval = Duration::from_secs(1) / fps;
                 interval.checked_sub(last.elapsed())
             }
             _ => None,
         };
-        let Some(wait) = wait else {
-            s.stream.trigger();
-            // trigger_process may run the stream's callbacks right away,
-            // outside the loop's iteration: drain what they queued, or
-            // nothing would wake us for it.
-            self.dispatch_pipewire();
+        match wait {
+            Some(wait) => self.trigger_after(key, wait),
+            None => {
+                s.stream.trigger();
+                // Handle whatever the trigger made ready now rather than
+                // at the loop's next wakeup.
+                self.dispatch_pipewire();
+            }
+        }
+    }
+
+    /// Triggers the stream's `process` after `wait`, with a calloop timer
+    /// (at most one pending per stream).
+    fn trigger_after(&mut self, key: StreamKey, wait: Duration) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
         if s.trigger_pending {

@@ -44,6 +44,8 @@ pub struct CastStream {
     pub offer_matched: bool,
     pub cursor_embedded: bool,
     pub frames: u64,
+    /// Captures failed in a row (reset by a frame); too many end the stream.
+    pub failures: u32,
 }
 
 /// A screencopy frame being copied into a stream buffer.
@@ -53,6 +55,8 @@ pub struct InFlight {
     pub damage: Vec<(u32, u32, u32, u32)>,
     pub copied: bool,
     pub y_invert: bool,
+    /// The compositor's buffer offers for this capture.
+    pub offers: Vec<ion_core::frame::Offer<u32>>,
 }
 
 #[derive(Default)]
@@ -60,6 +64,8 @@ pub struct ScreenCasts {
     pub pipewire: Option<PipeWire>,
     pub streams: HashMap<StreamKey, CastStream>,
     pub pending: Vec<PendingStreams>,
+    /// Streams to trigger once the current events are handled.
+    pub kicks: Vec<StreamKey>,
     next_key: StreamKey,
 }
 
@@ -118,6 +124,7 @@ impl ScreenCasts {
                             offer_matched: false,
                             cursor_embedded,
                             frames: 0,
+                            failures: 0,
                         },
                     );
                 }

@@ -25,6 +25,11 @@ use crate::outputs::TrackedOutput;
 use crate::virtual_keyboard::VirtualKeyboard;
 use crate::virtual_pointer::VirtualPointer;
 
+/// How often a stream that should be capturing is re-triggered (every
+/// [`NUDGE_INTERVAL`]) before we give up waiting for its first `process`.
+const NUDGES: u32 = 20;
+const NUDGE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+
 pub struct State {
     pub qh: QueueHandle<State>,
     pub registry: WlRegistry,
@@ -94,18 +99,69 @@ impl State {
 
     /// Runs PipeWire's callbacks; reports failed sessions and a lost daemon.
     pub fn dispatch_pipewire(&mut self) {
-        let (failed, gone, events) = self.casts.dispatch();
-        for ev in events {
-            self.on_stream_event(ev);
+        // Streams that asked for a `process` while their events were
+        // handled are triggered after them, and what that made ready is
+        // handled in another round (bounded: a kick is only asked for by
+        // buffers arriving or streaming starting, once per negotiation).
+        for _ in 0..4 {
+            let (failed, gone, events) = self.casts.dispatch();
+            for ev in events {
+                self.on_stream_event(ev);
+            }
+            for session in failed {
+                self.casts.destroy(session);
+                let _ = self.events.send(Event::StreamsFailed { session });
+            }
+            if let Some(reason) = gone {
+                tracing::warn!("PipeWire is gone: {reason}");
+                self.casts = crate::screencast::ScreenCasts::new(None);
+                let _ = self.events.send(Event::PipeWireGone { reason });
+                return;
+            }
+            let kicks = std::mem::take(&mut self.casts.kicks);
+            if kicks.is_empty() {
+                return;
+            }
+            for key in kicks {
+                self.nudge(key, NUDGES);
+            }
         }
-        for session in failed {
-            self.casts.destroy(session);
-            let _ = self.events.send(Event::StreamsFailed { session });
+    }
+
+    /// Triggers a stream that can capture but is not, and again a little
+    /// later while it still is not: after a (re)negotiation PipeWire drops
+    /// a trigger that comes before the graph has the new buffers, and no
+    /// other event would start the stream again.
+    pub fn nudge(&mut self, key: ion_pipewire::StreamKey, attempts: u32) {
+        let Some(s) = self.casts.streams.get(&key) else {
+            return;
+        };
+        if !s.streaming || s.capture.is_some() || s.format.is_none() || s.buffers.is_empty() {
+            tracing::trace!(
+                stream = key,
+                s.streaming,
+                capturing = s.capture.is_some(),
+                "no nudge needed"
+            );
+            return;
         }
-        if let Some(reason) = gone {
-            tracing::warn!("PipeWire is gone: {reason}");
-            self.casts = crate::screencast::ScreenCasts::new(None);
-            let _ = self.events.send(Event::PipeWireGone { reason });
+        tracing::debug!(stream = key, attempts, "nudge");
+        s.stream.trigger();
+        let Some(handle) = self.loop_handle.clone() else {
+            return;
+        };
+        if attempts == 0 {
+            tracing::debug!(stream = key, "stream did not start after its negotiation");
+            return;
+        }
+        let timer = calloop::timer::Timer::from_duration(NUDGE_INTERVAL);
+        let inserted = handle.insert_source(timer, move |_, _, state: &mut State| {
+            state.nudge(key, attempts - 1);
+            state.dispatch_pipewire();
+            calloop::timer::TimeoutAction::Drop
+        });
+        if let Err(e) = inserted {
+            tracing::debug!(stream = key, "cannot arm a timer: {e}");
         }
     }
 

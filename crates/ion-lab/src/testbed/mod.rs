@@ -36,6 +36,7 @@
 //! [`ensure_lab_user`]); everything else runs as the caller.
 
 mod bus;
+mod consumer_handle;
 mod ionchannel;
 mod logs;
 mod output;
@@ -57,6 +58,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub use bus::BUS_NAME;
+pub use consumer_handle::ConsumerHandle;
 pub use ionchannel::{find_workspace_bin, DEFAULT_POLICY, IONCHANNEL_LOG_FILTER};
 pub use output::{parse_outputs, OutputInfo, OutputSpec};
 pub use paths::Paths;
@@ -258,6 +260,7 @@ impl TestbedBuilder {
             keep_root: self.keep_root,
             timeout: self.timeout,
             probes: AtomicU32::new(0),
+            consumers: AtomicU32::new(0),
         };
         testbed.bring_up(self.ionchannel, self.frontend)?;
         Ok(testbed)
@@ -284,6 +287,7 @@ pub struct Testbed {
     keep_root: bool,
     timeout: Duration,
     probes: AtomicU32,
+    consumers: AtomicU32,
 }
 
 impl Testbed {

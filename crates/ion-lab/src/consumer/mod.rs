@@ -1,0 +1,92 @@
+//! `ion-consumer`: a PipeWire video consumer of our own, for tests and
+//! benchmarks. It does what a screen-sharing app does (connect to a node,
+//! negotiate raw video, map the buffers) and records every frame as one
+//! JSON line: when it arrived (CLOCK_MONOTONIC, comparable with the probe's
+//! commit times), its size and format, the header's sequence number and
+//! timestamp, the damage regions, and the probe's frame counter if the
+//! picture carries one.
+//!
+//! GStreamer's pipewiresrc (0.3.65) stays the reference consumer in the
+//! tests; this one exists because pipewiresrc of that version does not
+//! follow a format change mid-stream (the PipeWire `video-play` example
+//! does, and so do browsers and OBS), and because the benchmark needs
+//! per-frame arrival times without a pipeline in between.
+//!
+//! ```text
+//! ion-consumer --node 42 --out frames.jsonl [--fd 3] [--max-fps 30]
+//!              [--save DIR] [--duration 5]
+//! ```
+
+mod stream;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use stream::run;
+
+/// What to consume and what to keep.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsumerOptions {
+    /// The PipeWire node to consume (a portal stream's node id).
+    #[arg(long)]
+    pub node: u32,
+    /// A connected PipeWire socket to use instead of the environment's
+    /// daemon (the fd OpenPipeWireRemote returned, inherited).
+    #[arg(long)]
+    pub fd: Option<i32>,
+    /// JSON lines, one per frame.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Ask the source for at most this many frames per second.
+    #[arg(long)]
+    pub max_fps: Option<u32>,
+    /// Save every frame as RGB (3 bytes a pixel) in this directory, named
+    /// `NNNNN-WxH.rgb`.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Stop after this many seconds (default: until killed).
+    #[arg(long)]
+    pub duration: Option<f64>,
+}
+
+impl ConsumerOptions {
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration
+            .filter(|d| d.is_finite() && *d > 0.0)
+            .map(Duration::from_secs_f64)
+    }
+}
+
+/// One frame as the consumer received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// CLOCK_MONOTONIC when `process` handed the buffer over, in ns.
+    pub t_ns: u64,
+    pub width: u32,
+    pub height: u32,
+    /// SPA name of the pixel format (BGRx, RGBA, ...).
+    pub format: String,
+    /// Bytes of pixel data in the chunk.
+    pub size: u32,
+    /// From the header meta, if the source sent one.
+    pub seq: Option<u64>,
+    pub pts_ns: Option<i64>,
+    /// Damage regions (x, y, width, height); `None` without the meta.
+    pub damage: Option<Vec<(i32, i32, u32, u32)>>,
+    /// The probe's frame counter at the top-left corner, if readable.
+    pub counter: Option<u32>,
+    /// The first bytes' worth of the picture is there (not a corrupted or
+    /// empty chunk).
+    pub valid: bool,
+}
+
+/// Reads a consumer's JSON lines (a torn last line is skipped).
+pub fn read_records(path: &std::path::Path) -> std::io::Result<Vec<FrameRecord>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}

@@ -1,0 +1,403 @@
+//! The consumer's PipeWire side: an Input video stream that follows every
+//! format the source offers, maps its buffers and records each frame.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use pipewire as pw;
+use pw::spa;
+use spa::param::video::VideoFormat;
+use spa::pod::{ChoiceValue, Object, Property, PropertyFlags, Value};
+use spa::utils::{Choice, ChoiceEnum, ChoiceFlags, Fraction, Id, Rectangle};
+
+use super::{ConsumerOptions, FrameRecord};
+use crate::probe::decode_counter_packed;
+
+struct Data {
+    format: Option<(VideoFormat, u32, u32)>,
+    out: std::io::LineWriter<std::fs::File>,
+    save: Option<std::path::PathBuf>,
+    frames: u64,
+    /// Set when the stream ended or failed: the loop leaves.
+    ended: Rc<RefCell<Option<String>>>,
+}
+
+/// Consumes `opts.node` until the duration is over, the stream ends, or
+/// the process is killed (every frame line is flushed as it is written).
+pub fn run(opts: &ConsumerOptions) -> Result<()> {
+    pw::init();
+    let main_loop = pw::main_loop::MainLoop::new(None).context("PipeWire main loop")?;
+    let context = pw::context::Context::new(&main_loop).context("PipeWire context")?;
+    let core = match opts.fd {
+        // SAFETY: the caller hands this inherited descriptor over to us;
+        // nothing else in the process uses it.
+        Some(fd) => context
+            .connect_fd(unsafe { OwnedFd::from_raw_fd(fd) }, None)
+            .context("connect to the PipeWire remote fd")?,
+        None => context.connect(None).context("connect to PipeWire")?,
+    };
+    let ended: Rc<RefCell<Option<String>>> = Rc::default();
+    let out = std::fs::File::create(&opts.out)
+        .with_context(|| format!("create {}", opts.out.display()))?;
+    if let Some(dir) = &opts.save {
+        std::fs::create_dir_all(dir)?;
+    }
+    let data = Data {
+        format: None,
+        out: std::io::LineWriter::new(out),
+        save: opts.save.clone(),
+        frames: 0,
+        ended: ended.clone(),
+    };
+    let props = pw::properties::properties! {
+        *pw::keys::MEDIA_TYPE => "Video",
+        *pw::keys::MEDIA_CATEGORY => "Capture",
+        *pw::keys::MEDIA_ROLE => "Screen",
+    };
+    let stream = pw::stream::Stream::new(&core, "ion-consumer", props)?;
+    let _listener = stream
+        .add_local_listener_with_user_data(data)
+        .state_changed(|_, data, old, new| {
+            tracing::debug!(?old, ?new, "consumer stream state");
+            match new {
+                pw::stream::StreamState::Error(e) => {
+                    *data.ended.borrow_mut() = Some(format!("stream error: {e}"))
+                }
+                pw::stream::StreamState::Unconnected => {
+                    *data.ended.borrow_mut() = Some("stream unconnected".into())
+                }
+                _ => {}
+            }
+        })
+        .param_changed(on_param)
+        .process(on_process)
+        .register()?;
+    let enum_format = serialize(enum_format(opts.max_fps))?;
+    let pod = spa::pod::Pod::from_bytes(&enum_format).context("EnumFormat pod")?;
+    stream.connect(
+        spa::utils::Direction::Input,
+        Some(opts.node),
+        pw::stream::StreamFlags::AUTOCONNECT | pw::stream::StreamFlags::MAP_BUFFERS,
+        &mut [pod],
+    )?;
+    let start = Instant::now();
+    let duration = opts.duration();
+    // Entered for the whole run: `process` then runs on this thread,
+    // queued by PipeWire's data thread (an un-entered loop runs it on the
+    // data thread, racing with format changes here).
+    // SAFETY: paired with the `leave` below, on this thread.
+    unsafe { main_loop.loop_().enter() };
+    loop {
+        // SAFETY: entered above.
+        unsafe {
+            main_loop
+                .loop_()
+                .iterate_unguarded(Duration::from_millis(50))
+        };
+        if let Some(reason) = ended.borrow().as_ref() {
+            tracing::info!("consumer ends: {reason}");
+            break;
+        }
+        if duration.is_some_and(|d| start.elapsed() >= d) {
+            break;
+        }
+    }
+    // SAFETY: paired with the `enter` above.
+    unsafe { main_loop.loop_().leave() };
+    Ok(())
+}
+
+fn prop(key: u32, value: Value) -> Property {
+    Property {
+        key,
+        flags: PropertyFlags::empty(),
+        value,
+    }
+}
+
+fn serialize(value: Value) -> Result<Vec<u8>> {
+    spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &value)
+        .map(|(cursor, _)| cursor.into_inner())
+        .map_err(|e| anyhow::anyhow!("cannot serialize a pod: {e:?}"))
+}
+
+/// Raw video in any of the 32-bit RGB layouts screen sources use, any
+/// size, any rate; `max_fps` asks the source to cap its rate.
+fn enum_format(max_fps: Option<u32>) -> Value {
+    let formats = [
+        VideoFormat::BGRx,
+        VideoFormat::BGRA,
+        VideoFormat::RGBx,
+        VideoFormat::RGBA,
+    ];
+    let ids: Vec<Id> = formats.iter().map(|f| Id(f.as_raw())).collect();
+    let mut properties = vec![
+        prop(
+            spa::sys::SPA_FORMAT_mediaType,
+            Value::Id(Id(spa::sys::SPA_MEDIA_TYPE_video)),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_mediaSubtype,
+            Value::Id(Id(spa::sys::SPA_MEDIA_SUBTYPE_raw)),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_VIDEO_format,
+            Value::Choice(ChoiceValue::Id(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Enum {
+                    default: ids[0],
+                    alternatives: ids,
+                },
+            ))),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_VIDEO_size,
+            Value::Choice(ChoiceValue::Rectangle(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Range {
+                    default: Rectangle {
+                        width: 1920,
+                        height: 1080,
+                    },
+                    min: Rectangle {
+                        width: 1,
+                        height: 1,
+                    },
+                    max: Rectangle {
+                        width: 16384,
+                        height: 16384,
+                    },
+                },
+            ))),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_VIDEO_framerate,
+            Value::Choice(ChoiceValue::Fraction(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Range {
+                    default: Fraction { num: 0, denom: 1 },
+                    min: Fraction { num: 0, denom: 1 },
+                    max: Fraction {
+                        num: 1000,
+                        denom: 1,
+                    },
+                },
+            ))),
+        ),
+    ];
+    if let Some(fps) = max_fps {
+        properties.push(prop(
+            spa::sys::SPA_FORMAT_VIDEO_maxFramerate,
+            Value::Choice(ChoiceValue::Fraction(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Range {
+                    default: Fraction { num: fps, denom: 1 },
+                    min: Fraction { num: 0, denom: 1 },
+                    max: Fraction { num: fps, denom: 1 },
+                },
+            ))),
+        ));
+    }
+    Value::Object(Object {
+        type_: spa::sys::SPA_TYPE_OBJECT_Format,
+        id: spa::sys::SPA_PARAM_EnumFormat,
+        properties,
+    })
+}
+
+fn meta(kind: u32, size: usize) -> Value {
+    Value::Object(Object {
+        type_: spa::sys::SPA_TYPE_OBJECT_ParamMeta,
+        id: spa::sys::SPA_PARAM_Meta,
+        properties: vec![
+            prop(spa::sys::SPA_PARAM_META_type, Value::Id(Id(kind))),
+            prop(
+                spa::sys::SPA_PARAM_META_size,
+                Value::Int(i32::try_from(size).unwrap_or(i32::MAX)),
+            ),
+        ],
+    })
+}
+
+fn on_param(stream: &pw::stream::StreamRef, data: &mut Data, id: u32, pod: Option<&spa::pod::Pod>) {
+    let Some(pod) = pod else { return };
+    if id != spa::param::ParamType::Format.as_raw() {
+        return;
+    }
+    let mut info = spa::param::video::VideoInfoRaw::new();
+    if let Err(e) = info.parse(pod) {
+        *data.ended.borrow_mut() = Some(format!("unreadable format: {e:?}"));
+        return;
+    }
+    let size = info.size();
+    tracing::info!(format = ?info.format(), size.width, size.height, "consumer format");
+    data.format = Some((info.format(), size.width, size.height));
+    // Ask for the metadata a screen consumer reads: header and damage.
+    let pods: Vec<Vec<u8>> = [
+        meta(
+            spa::sys::SPA_META_Header,
+            std::mem::size_of::<spa::sys::spa_meta_header>(),
+        ),
+        meta(
+            spa::sys::SPA_META_VideoDamage,
+            16 * std::mem::size_of::<spa::sys::spa_meta_region>(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|v| serialize(v).ok())
+    .collect();
+    let mut params: Vec<&spa::pod::Pod> = pods
+        .iter()
+        .filter_map(|b| spa::pod::Pod::from_bytes(b))
+        .collect();
+    if let Err(e) = stream.update_params(&mut params) {
+        tracing::warn!("cannot set meta params: {e}");
+    }
+}
+
+fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
+}
+
+/// Byte offsets of red, green and blue in a 4-byte pixel.
+fn rgb_offsets(f: VideoFormat) -> [usize; 3] {
+    if f == VideoFormat::RGBx || f == VideoFormat::RGBA {
+        [0, 1, 2]
+    } else {
+        [2, 1, 0]
+    }
+}
+
+fn on_process(stream: &pw::stream::StreamRef, data: &mut Data) {
+    let t_ns = monotonic_ns();
+    // SAFETY: raw access because the safe Buffer has no meta accessors.
+    // The buffer is ours between dequeue and queue; MAP_BUFFERS mapped its
+    // data; every pointer is checked before use and every length is
+    // bounded by maxsize.
+    unsafe {
+        let b = stream.dequeue_raw_buffer();
+        if b.is_null() {
+            return;
+        }
+        let record = read_frame(data, (*b).buffer, t_ns);
+        stream.queue_raw_buffer(b);
+        if let Some(r) = record {
+            data.frames += 1;
+            if let Ok(line) = serde_json::to_string(&r) {
+                let _ = writeln!(data.out, "{line}");
+            }
+        }
+    }
+}
+
+unsafe fn find_meta(buf: *mut spa::sys::spa_buffer, kind: u32) -> Option<(*mut u8, usize)> {
+    if (*buf).metas.is_null() {
+        return None;
+    }
+    for i in 0..(*buf).n_metas as usize {
+        let m = &*(*buf).metas.add(i);
+        if m.type_ == kind && !m.data.is_null() {
+            return Some((m.data.cast(), m.size as usize));
+        }
+    }
+    None
+}
+
+unsafe fn read_frame(
+    data: &mut Data,
+    buf: *mut spa::sys::spa_buffer,
+    t_ns: u64,
+) -> Option<FrameRecord> {
+    let (format, width, height) = data.format?;
+    if buf.is_null() || (*buf).n_datas < 1 || (*buf).datas.is_null() {
+        return None;
+    }
+    let d = &*(*buf).datas;
+    let chunk = d.chunk.as_ref()?;
+    let (mut seq, mut pts_ns) = (None, None);
+    if let Some((h, size)) = find_meta(buf, spa::sys::SPA_META_Header) {
+        if size >= std::mem::size_of::<spa::sys::spa_meta_header>() {
+            let h = &*h.cast::<spa::sys::spa_meta_header>();
+            seq = Some(h.seq);
+            pts_ns = Some(h.pts);
+        }
+    }
+    let damage = find_meta(buf, spa::sys::SPA_META_VideoDamage).map(|(p, size)| {
+        let n = size / std::mem::size_of::<spa::sys::spa_meta_region>();
+        let regions = p.cast::<spa::sys::spa_meta_region>();
+        (0..n)
+            .map(|i| &*regions.add(i))
+            .take_while(|r| r.region.size.width > 0 && r.region.size.height > 0)
+            .map(|r| {
+                (
+                    r.region.position.x,
+                    r.region.position.y,
+                    r.region.size.width,
+                    r.region.size.height,
+                )
+            })
+            .collect()
+    });
+    let corrupted = chunk.flags & spa::sys::SPA_CHUNK_FLAG_CORRUPTED as i32 != 0;
+    let offset = (chunk.offset % d.maxsize.max(1)) as usize;
+    let len = (chunk.size.min(d.maxsize.saturating_sub(offset as u32))) as usize;
+    let stride = usize::try_from(chunk.stride).ok().filter(|s| *s > 0)?;
+    let pixels: &[u8] = if d.data.is_null() || corrupted {
+        &[]
+    } else {
+        std::slice::from_raw_parts(d.data.cast::<u8>().add(offset), len)
+    };
+    let valid = !pixels.is_empty() && pixels.len() >= stride * height as usize;
+    let offsets = rgb_offsets(format);
+    let counter = valid
+        .then(|| decode_counter_packed(pixels, stride, 4, offsets, (0, 0)))
+        .flatten();
+    if valid {
+        if let Some(dir) = &data.save {
+            save_rgb(dir, data.frames, pixels, stride, width, height, offsets);
+        }
+    }
+    Some(FrameRecord {
+        t_ns,
+        width,
+        height,
+        format: format!("{format:?}")
+            .trim_start_matches("VideoFormat::")
+            .to_owned(),
+        size: chunk.size,
+        seq,
+        pts_ns,
+        damage,
+        counter,
+        valid,
+    })
+}
+
+/// Writes the frame as packed RGB, through a temporary name so a reader
+/// never sees half a file.
+fn save_rgb(
+    dir: &std::path::Path,
+    index: u64,
+    pixels: &[u8],
+    stride: usize,
+    width: u32,
+    height: u32,
+    offsets: [usize; 3],
+) {
+    let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+    for row in pixels.chunks(stride).take(height as usize) {
+        for px in row.chunks_exact(4).take(width as usize) {
+            rgb.extend_from_slice(&[px[offsets[0]], px[offsets[1]], px[offsets[2]]]);
+        }
+    }
+    let name = format!("{index:05}-{width}x{height}.rgb");
+    let tmp = dir.join(format!(".{name}"));
+    if std::fs::write(&tmp, &rgb).is_ok() {
+        let _ = std::fs::rename(&tmp, dir.join(name));
+    }
+}

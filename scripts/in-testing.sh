@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Runs a command inside the Debian testing root file system built by
+# scripts/testing-rootfs.sh, with bubblewrap:
+#
+#   scripts/in-testing.sh [--user] CMD ARGS...
+#
+# The command sees the rootfs as / (read-only), but shares with the host
+# everything the testbed needs to mix host and rootfs processes: the PID and
+# network namespaces, the uids, /proc, /dev, /sys, /tmp (where the testbed
+# keeps XDG_RUNTIME_DIR and so every socket: bus, PipeWire, Wayland, sway
+# IPC), /work and /var/cache/ionchannel (so host-built binaries such as
+# /var/cache/ionchannel/target/debug/ionchannel run inside at the same path,
+# on the rootfs's newer, ABI-compatible libraries). The environment is passed
+# through unchanged.
+#
+# --user   run as the lab user (uid/gid of `ionchannel-lab` on the host, 999
+#          if unknown; override with ION_LAB_UID / ION_LAB_GID) through
+#          setpriv: sway refuses to run as root. Numbers, not names: the
+#          rootfs's /etc/passwd does not know that user.
+#
+#   scripts/in-testing.sh --shims DIR
+#
+# writes into DIR one small wrapper script per stack program (sway, labwc,
+# swaymsg, setpriv, dbus-daemon, pipewire, wireplumber, pw-cli, pw-dump,
+# gst-launch-1.0, wayland-info, xdg-desktop-portal, plus ionchannel for the
+# host-built binary in ION_BIN_DIR) that runs it inside the rootfs, and prints
+# DIR. With DIR first in PATH, the project's testbed runs the testing stack
+# unchanged:
+#
+#   shims=$(scripts/in-testing.sh --shims /tmp/ion-shims)
+#   PATH=$shims:$PATH IONLAB_PORTAL_BIN=$shims/xdg-desktop-portal \
+#     IONCHANNEL_BIN=$shims/ionchannel ionchannel-lab demo
+#
+# The setpriv wrapper turns the testbed's `--reuid=<name> --init-groups` into
+# numbers and --clear-groups (the rootfs does not know the name). A wrapper
+# run from inside the rootfs runs the real program directly.
+#
+# Environment: ION_TESTING_ROOTFS (default /var/cache/ionchannel/rootfs/current),
+# ION_BIN_DIR (host-built binaries, default /var/cache/ionchannel/target/debug)
+#
+# Signals: bwrap stays as a small parent process of CMD. Without a PID
+# namespace it does not forward signals, but CMD stays in the caller's process
+# group and session, so signalling the group reaches CMD; killing only the
+# bwrap pid kills CMD with SIGKILL (--die-with-parent).
+set -euo pipefail
+
+self=$(readlink -f "$0")
+
+# write_shims DIR: see the header.
+write_shims() {
+  local dir=$1 name real candidate
+  mkdir -p "$dir"
+  for name in sway labwc swaymsg setpriv dbus-daemon pipewire wireplumber pw-cli pw-dump \
+    gst-launch-1.0 wayland-info xdg-desktop-portal; do
+    real=
+    for candidate in /usr/bin/$name /usr/sbin/$name /usr/libexec/$name; do
+      if [ -x "$rootfs$candidate" ]; then real=$candidate; break; fi
+    done
+    [ -n "$real" ] || { echo "in-testing: no $name in the rootfs" >&2; return 1; }
+    {
+      echo '#!/bin/sh'
+      echo "# written by scripts/in-testing.sh --shims: $name from the testing rootfs"
+      echo "[ -f /etc/ionchannel-rootfs ] && exec $real \"\$@\""
+      if [ "$name" = setpriv ]; then
+        # shellcheck disable=SC2016
+        printf '%s\n' \
+          'for arg in "$@"; do' \
+          '  shift' \
+          '  case "$arg" in' \
+          '    --reuid=*[!0-9]*) arg="--reuid=$(id -u "${arg#--reuid=}")" ;;' \
+          '    --regid=*[!0-9]*) arg="--regid=$(getent group "${arg#--regid=}" | cut -d: -f3)" ;;' \
+          '    --init-groups) arg=--clear-groups ;;' \
+          '  esac' \
+          '  set -- "$@" "$arg"' \
+          'done'
+      fi
+      echo "exec $self $real \"\$@\""
+    } >"$dir/$name"
+  done
+  {
+    echo '#!/bin/sh'
+    echo '# written by scripts/in-testing.sh --shims: the host-built ionchannel, run inside the testing rootfs'
+    echo "bin=\${ION_BIN_DIR:-${ION_BIN_DIR:-/var/cache/ionchannel/target/debug}}/ionchannel"
+    echo '[ -f /etc/ionchannel-rootfs ] && exec "$bin" "$@"'
+    echo "exec $self \"\$bin\" \"\$@\""
+  } >"$dir/ionchannel"
+  chmod 755 "$dir"/*
+  echo "$dir"
+}
+
+user=0
+if [ "${1:-}" = "--user" ]; then
+  user=1
+  shift
+fi
+if [ "$#" -eq 0 ]; then
+  echo "usage: $0 [--user] CMD ARGS..." >&2
+  exit 2
+fi
+
+rootfs=${ION_TESTING_ROOTFS:-/var/cache/ionchannel/rootfs/current}
+if [ ! -f "$rootfs/etc/ionchannel-rootfs" ]; then
+  echo "in-testing: no rootfs at $rootfs; build it with scripts/testing-rootfs.sh" >&2
+  exit 1
+fi
+rootfs=$(readlink -f "$rootfs")
+# bwrap cannot create mount points in the read-only tree: the rootfs script
+# makes /work and /var/cache/ionchannel; anything else is made here.
+for dir in /work /var/cache/ionchannel; do
+  [ -d "$rootfs$dir" ] || mkdir -p "$rootfs$dir"
+done
+
+if [ "$1" = "--shims" ]; then
+  [ "$#" -eq 2 ] || { echo "usage: $0 --shims DIR" >&2; exit 2; }
+  write_shims "$2"
+  exit
+fi
+
+args=(
+  # The whole rootfs read-only as /: nothing a test does can change the
+  # cached tree.
+  --ro-bind "$rootfs" /
+  # Host /proc (not --proc, which needs a PID namespace of its own): the
+  # portal frontend reads /proc/<pid> of its callers (host processes too) to
+  # find their app id.
+  --bind /proc /proc
+  # Host /dev as it is: /dev/shm stays writable and shared with the host,
+  # /dev/fuse is there for the document portal, /dev/null, /dev/pts...
+  --dev-bind /dev /dev
+  # Read-only /sys: libraries that enumerate devices (udev, PipeWire's ALSA
+  # monitor) find the real tree instead of an error.
+  --ro-bind /sys /sys
+  # Host /tmp, writable: the testbed's temp root (runtime dir with every
+  # socket, logs, configs) is under /tmp and must be the same files on both
+  # sides.
+  --bind /tmp /tmp
+  # The sources and the host-built binaries, at the same paths as on the
+  # host (writable, like on the host: tests may write scratch files there).
+  --bind /work /work
+  --bind /var/cache/ionchannel /var/cache/ionchannel
+  # Scratch space the rootfs would otherwise have read-only: /run (no host
+  # services are wanted from there; the testbed's runtime dirs are in /tmp),
+  # /var/tmp, and root's HOME (programs writing ~/.cache keep working).
+  --tmpfs /run
+  --tmpfs /var/tmp
+  --tmpfs /root
+  # The rootfs's /etc/machine-id is empty: dbus-daemon and libdbus clients
+  # need one; share the host's so both sides agree.
+  --ro-bind-try /etc/machine-id /etc/machine-id
+  # bwrap run by root drops every capability by default; keep them so root
+  # inside stays root (reads the lab user's 0700 runtime dir, setpriv can
+  # change uid, the document portal can mount FUSE).
+  --cap-add ALL
+  # Kill CMD if whoever started bwrap dies: no orphans left behind by a
+  # crashed test.
+  --die-with-parent
+)
+# Not used, on purpose: --unshare-pid (callers' pids must be visible to the
+# frontend), --unshare-net (host test processes connect over unix sockets,
+# which work anyway, but PipeWire/D-Bus peers are matched by pid too),
+# --unshare-user (uids must be the host's for D-Bus EXTERNAL auth and file
+# ownership), --new-session (would take CMD out of the caller's process group,
+# which the testbed signals), --clearenv (the environment is passed through).
+if [ -d "$PWD" ]; then
+  # Stay in the caller's directory when it exists inside too.
+  args+=(--chdir "$PWD")
+fi
+
+if [ "$user" -eq 1 ]; then
+  uid=${ION_LAB_UID:-$(id -u ionchannel-lab 2>/dev/null || echo 999)}
+  gid=${ION_LAB_GID:-$(id -g ionchannel-lab 2>/dev/null || echo 999)}
+  # --pdeathsig: changing credentials clears the parent death signal that
+  # --die-with-parent set; setpriv sets it again.
+  exec bwrap "${args[@]}" -- /usr/bin/setpriv --reuid="$uid" --regid="$gid" \
+    --clear-groups --pdeathsig=SIGKILL -- "$@"
+fi
+exec bwrap "${args[@]}" -- "$@"

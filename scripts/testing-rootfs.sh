@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Builds (once) a Debian testing root file system with the newest desktop
+# stack the end-to-end tests run against: sway, labwc, xdg-desktop-portal
+# (+ the wlr reference backend), PipeWire, WirePlumber, GStreamer's
+# pipewiresrc. scripts/in-testing.sh runs programs inside it with bubblewrap.
+#
+#   scripts/testing-rootfs.sh        # prints the rootfs path (last line)
+#
+# Idempotent and cache friendly: the tree goes to
+#   /var/cache/ionchannel/rootfs/testing-<hash>
+# where <hash> covers this script's version, the suite and the package list,
+# with `current` pointing at it. When that directory exists, nothing is
+# downloaded (CI can cache /var/cache/ionchannel/rootfs). The build goes to a
+# temporary directory first and is renamed into place only when complete.
+#
+# Environment (all optional):
+#   ION_ROOTFS_CACHE   cache directory      (/var/cache/ionchannel/rootfs)
+#   ION_TESTING_SUITE  suite                (testing; part of the hash)
+#   ION_TESTING_MIRROR mirror               (http://deb.debian.org/debian)
+#   ION_ROOTFS_KEEP    older trees to keep  (0: every other testing-* goes)
+#
+# Needs root (mmdebstrap's root mode). Installs mmdebstrap and bubblewrap with
+# apt when they are missing. A cold build takes a few minutes, see
+# docs/testing-stack.md.
+set -euo pipefail
+
+# Bump when the way the tree is built changes (forces a rebuild).
+SCRIPT_VERSION=2
+
+CACHE=${ION_ROOTFS_CACHE:-/var/cache/ionchannel/rootfs}
+SUITE=${ION_TESTING_SUITE:-testing}
+MIRROR=${ION_TESTING_MIRROR:-http://deb.debian.org/debian}
+
+PACKAGES=(
+  # compositors
+  sway labwc xkb-data
+  # the portal frontend, its reference wlroots backend (benchmarks) and the
+  # document portal's FUSE helper
+  xdg-desktop-portal xdg-desktop-portal-wlr fuse3
+  # PipeWire and its session manager, pw-cli / pw-dump
+  pipewire pipewire-bin wireplumber
+  # the private session bus and the tools to talk to it
+  dbus-daemon dbus-bin libglib2.0-bin
+  # the screencast consumer the tests use
+  gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good
+  # what the host-built ionchannel / ion-probe link against (libc6 and
+  # libgcc-s1 are essential anyway)
+  libxkbcommon0 libwayland-client0 libpipewire-0.3-0t64
+  # setpriv, ps/pgrep, a registry dump (wayland-info)
+  util-linux procps wayland-utils ca-certificates
+)
+
+log() { printf 'testing-rootfs: %s\n' "$*" >&2; }
+
+hash=$(
+  {
+    echo "version=$SCRIPT_VERSION"
+    echo "suite=$SUITE"
+    printf '%s\n' "${PACKAGES[@]}" | sort
+  } | sha256sum | cut -c1-12
+)
+name="testing-$hash"
+target="$CACHE/$name"
+
+if [ -f "$target/etc/ionchannel-rootfs" ]; then
+  if [ "$(readlink "$CACHE/current" 2>/dev/null)" != "$name" ]; then
+    ln -sfn "$name" "$CACHE/current.tmp.$$" && mv -T "$CACHE/current.tmp.$$" "$CACHE/current"
+  fi
+  log "up to date: $target"
+  echo "$target"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  log "building the rootfs needs root (mmdebstrap root mode)"
+  exit 1
+fi
+
+need=()
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+if [ "${#need[@]}" -gt 0 ]; then
+  log "installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+
+mkdir -p "$CACHE"
+tmp="$CACHE/.$name.tmp.$$"
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+rm -rf "$tmp"
+# Leftovers of builds that were killed (their pid is gone).
+for stale in "$CACHE"/.testing-*.tmp.*; do
+  [ -e "$stale" ] || continue
+  kill -0 "${stale##*.}" 2>/dev/null || { log "removing stale $stale"; rm -rf "$stale"; }
+done
+
+include=$(IFS=,; echo "${PACKAGES[*]}")
+log "building $name ($SUITE from $MIRROR) in $tmp"
+start=$(date +%s)
+# --variant=apt: Essential + apt only, then --include (no Recommends: apt in
+#   mmdebstrap does not install them).
+# Check-Valid-Until: the testing Release file may look expired next to this
+#   machine's clock.
+# path-exclude: no docs, man/info pages or translations (kept in the tree's
+#   /etc/dpkg/dpkg.cfg.d/99mmdebstrap, so they stay excluded).
+# The customize hooks make the mount points scripts/in-testing.sh binds over
+#   the read-only tree, and record what was built (the last file written,
+#   etc/ionchannel-rootfs, marks a complete tree).
+mmdebstrap \
+  --mode=root \
+  --variant=apt \
+  --include="$include" \
+  --aptopt='Acquire::Check-Valid-Until "false"' \
+  --aptopt='Acquire::Retries "3"' \
+  --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/info/*' \
+  --dpkgopt='path-exclude=/usr/share/doc/*' \
+  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-exclude=/usr/share/lintian/*' \
+  --dpkgopt='path-exclude=/usr/share/gtk-doc/*' \
+  --customize-hook='mkdir -p "$1/work" "$1/var/cache/ionchannel"' \
+  --customize-hook='chroot "$1" dpkg-query -W -f="\${Package} \${Version}\n" > "$1/etc/ionchannel-packages"' \
+  --customize-hook="printf 'name=$name\nsuite=$SUITE\nscript_version=$SCRIPT_VERSION\nbuilt=%s\n' \"\$(date -u +%FT%TZ)\" > \"\$1/etc/ionchannel-rootfs\"" \
+  "$SUITE" "$tmp" "$MIRROR" >&2
+end=$(date +%s)
+
+# Another run may have finished first: keep theirs.
+if [ -e "$target" ]; then
+  log "$target appeared meanwhile; keeping it"
+else
+  mv -T "$tmp" "$target"
+fi
+ln -sfn "$name" "$CACHE/current.tmp.$$" && mv -T "$CACHE/current.tmp.$$" "$CACHE/current"
+
+# Drop older trees (each is several hundred MB).
+keep=${ION_ROOTFS_KEEP:-0}
+# shellcheck disable=SC2012
+{ ls -1dt "$CACHE"/testing-* 2>/dev/null || true; } | { grep -vxF "$target" || true; } |
+  tail -n +"$((keep + 1))" | while read -r old; do
+  log "removing old $old"
+  rm -rf "$old"
+done
+
+log "built in $((end - start)) s, size $(du -sh "$target" | cut -f1)"
+echo "$target"
