@@ -487,3 +487,191 @@ async fn mode_change_renegotiates_and_input_follows() -> Result<()> {
     );
     w.done()
 }
+
+/// Starts `ion-consumer` on `node` through a frontend PipeWire remote (as
+/// sandboxed apps must), saving frames.
+fn consume_via_remote(
+    testbed: &ion_lab::testbed::Testbed,
+    node: u32,
+    remote: std::os::fd::OwnedFd,
+) -> Result<ion_lab::testbed::ConsumerHandle> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let raw = remote.as_raw_fd();
+    let handle = testbed.start_consumer_with(node, true, &["--fd", "3"], move |cmd| {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(raw, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })?;
+    // The child has its own copy now.
+    drop(remote);
+    Ok(handle)
+}
+
+/// A ScreenCast-only session (OBS, a browser): CreateSession on the
+/// ScreenCast interface, `multiple` monitors, two streams with their
+/// source type, each consumed through OpenPipeWireRemote and showing its
+/// own output's picture, with header and damage metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screencast_session_with_two_monitors_through_the_frontend() -> Result<()> {
+    use ion_lab::client::ScreenCast;
+    let w = world().await?;
+    let sc = ScreenCast::create(&w.client).await?;
+    sc.select_sources(1, true, 1).await?.ok()?;
+    let (resp, results) = sc.start().await?;
+    assert_eq!(resp.code, 0, "Start");
+    let results = results.context("Start results")?;
+    assert_eq!(results.devices, 0, "a ScreenCast session has no devices");
+    let mut streams = results.streams;
+    streams.sort_by_key(|s| s.position);
+    assert_eq!(streams.len(), 2, "{streams:?}");
+    for (s, (pos, size)) in streams
+        .iter()
+        .zip([((0, 0), (1920, 1080)), ((1920, 0), (1280, 720))])
+    {
+        assert_eq!((s.position, s.size), (Some(pos), Some(size)));
+        assert_eq!(s.source_type, Some(1), "monitor");
+    }
+    let mut consumers = Vec::new();
+    for s in &streams {
+        let remote = sc.open_pipewire_remote().await?;
+        consumers.push(consume_via_remote(&w.testbed, s.node_id, remote)?);
+    }
+    for (index, (c, (width, height))) in consumers
+        .iter()
+        .zip([(1920u32, 1080u32), (1280, 720)])
+        .enumerate()
+    {
+        let first = c.wait_for("a frame", WAIT, |f| f.iter().find(|r| r.valid).cloned())?;
+        assert_eq!((first.width, first.height), (width, height));
+        assert_eq!(first.format, "BGRx");
+        assert_eq!(first.seq, Some(1), "header meta");
+        assert!(first.pts_ns.is_some_and(|p| p > 0), "timestamp");
+        assert_eq!(
+            first.damage.as_deref(),
+            Some(&[(0, 0, width, height)][..]),
+            "the first frame is damaged as a whole"
+        );
+        let rgb = c.saved(0, width, height)?;
+        for (x, y) in [(0, 0), (width / 2, height / 3), (width - 1, height - 1)] {
+            let i = ((y * width + x) * 3) as usize;
+            assert_eq!(
+                &rgb[i..i + 3],
+                &pattern_pixel(index as u32, x, y),
+                "output {index} pixel ({x}, {y})"
+            );
+        }
+    }
+    // Input calls on a ScreenCast session are refused by the frontend.
+    let refused = w
+        .client
+        .conn
+        .call_method(
+            Some("org.freedesktop.portal.Desktop"),
+            "/org/freedesktop/portal/desktop",
+            Some("org.freedesktop.portal.RemoteDesktop"),
+            "NotifyPointerMotion",
+            &(
+                &sc.session,
+                std::collections::HashMap::<&str, zbus::zvariant::Value>::new(),
+                1.0f64,
+                1.0f64,
+            ),
+        )
+        .await;
+    assert!(refused.is_err(), "input on a ScreenCast session");
+    sc.close().await?;
+    for c in &consumers {
+        c.wait_for("the stream to end with the session", WAIT, |_| {
+            (!c.is_running()).then_some(())
+        })?;
+    }
+    w.done()
+}
+
+/// With the picture changing every frame, frames carry increasing
+/// sequence numbers and timestamps, and damage covering what changed (the
+/// probe's 64x8 counter) rather than the whole output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_frames_carry_their_damage_and_order() -> Result<()> {
+    let testbed = ion_lab::testbed::Testbed::builder()
+        .outputs(two_outputs())
+        .start()?;
+    let probe = testbed.start_probe_with_args(&["--animate"])?;
+    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
+    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
+    let w = World::from_parts(client, log, probe, testbed);
+    let node = cast_first_output(&w).await?;
+    let consumer = w.testbed.start_consumer(node, false, &[])?;
+    let frames = consumer.wait_for("30 frames", WAIT, |f| (f.len() >= 30).then(|| f.to_vec()))?;
+    let seqs: Vec<u64> = frames.iter().filter_map(|f| f.seq).collect();
+    assert_eq!(seqs.len(), frames.len(), "every frame has a header");
+    assert!(
+        seqs.windows(2).all(|p| p[1] > p[0]),
+        "seq increases: {seqs:?}"
+    );
+    let pts: Vec<i64> = frames.iter().filter_map(|f| f.pts_ns).collect();
+    assert!(pts.windows(2).all(|p| p[1] > p[0]), "pts increases");
+    let counters: Vec<u32> = frames.iter().filter_map(|f| f.counter).collect();
+    assert!(
+        counters.len() >= 25 && counters.windows(2).all(|p| p[1] > p[0]),
+        "the probe's counter advances frame by frame: {counters:?}"
+    );
+    // After the first frames, the damage is the counter strip (the
+    // cursor is hidden over the probe).
+    let small = frames
+        .iter()
+        .skip(5)
+        .filter(|f| {
+            f.damage.as_ref().is_some_and(|d| {
+                !d.is_empty()
+                    && d.iter()
+                        .all(|&(x, y, w, h)| x < 64 && y < 8 && w * h <= 64 * 8)
+            })
+        })
+        .count();
+    assert!(
+        small * 10 >= (frames.len() - 5) * 9,
+        "damage should be the counter strip: {:?}",
+        frames.iter().map(|f| &f.damage).collect::<Vec<_>>()
+    );
+    w.done()
+}
+
+/// The compositor dies while frames flow: the session closes, the
+/// consumer's stream ends, the daemon leaves without a panic, PipeWire
+/// stays up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compositor_death_mid_stream_ends_the_stream_cleanly() -> Result<()> {
+    use ion_lab::testbed::Component;
+    let testbed = ion_lab::testbed::Testbed::builder()
+        .outputs(two_outputs())
+        .start()?;
+    let probe = testbed.start_probe_with_args(&["--animate"])?;
+    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
+    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
+    let mut w = World::from_parts(client, log, probe, testbed);
+    let node = cast_first_output(&w).await?;
+    let consumer = w.testbed.start_consumer(node, false, &[])?;
+    consumer.wait_for("frames flowing", WAIT, |f| (f.len() >= 10).then_some(()))?;
+    w.testbed.kill(Component::Sway)?;
+    consumer.wait_for("the consumer to see the stream end", WAIT, |_| {
+        (!consumer.is_running()).then_some(())
+    })?;
+    let path = w.testbed.log_path(Component::IonChannel);
+    w.testbed
+        .wait_for("ionchannel to notice the compositor is gone", &[], || {
+            Ok(std::fs::read_to_string(&path)?.contains("compositor gone"))
+        })?;
+    let log = std::fs::read_to_string(&path)?;
+    assert!(log.contains("session closed"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(w.testbed.is_running(Component::PipeWire));
+    w.done()
+}

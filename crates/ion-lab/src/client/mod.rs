@@ -4,9 +4,13 @@
 
 mod remote_desktop;
 mod request;
+mod screen_cast;
+mod session;
 
-pub use remote_desktop::{RemoteDesktop, StartResults, Stream};
+pub use remote_desktop::RemoteDesktop;
 pub use request::{PortalClient, Response};
+pub use screen_cast::ScreenCast;
+pub use session::{StartResults, Stream};
 
 /// Device type bits of the RemoteDesktop portal.
 pub const KEYBOARD: u32 = 1;

@@ -3,28 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
-use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
+use anyhow::{Context, Result};
+use zbus::zvariant::{ObjectPath, OwnedObjectPath, Value};
 
 use super::request::{PortalClient, Response, PORTAL_NAME, PORTAL_PATH};
+use super::session::{self, StartResults};
 
 const IFACE: &str = "org.freedesktop.portal.RemoteDesktop";
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A stream from Start's results.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Stream {
-    pub node_id: u32,
-    pub position: Option<(i32, i32)>,
-    pub size: Option<(i32, i32)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct StartResults {
-    pub devices: u32,
-    pub streams: Vec<Stream>,
-    pub raw: HashMap<String, OwnedValue>,
-}
 
 pub struct RemoteDesktop<'a> {
     pub client: &'a PortalClient,
@@ -38,29 +24,7 @@ fn opts() -> HashMap<&'static str, Value<'static>> {
 impl<'a> RemoteDesktop<'a> {
     /// CreateSession; the session handle comes from the Response.
     pub async fn create(client: &'a PortalClient) -> Result<Self> {
-        let mut options = opts();
-        options.insert(
-            "session_handle_token",
-            Value::from(client.token("ionsession")),
-        );
-        let results = client
-            .request(IFACE, "CreateSession", |o| (o,), options, CALL_TIMEOUT)
-            .await?
-            .ok()?;
-        let handle = results
-            .get("session_handle")
-            .ok_or_else(|| anyhow!("no session_handle in CreateSession results"))?;
-        // Frontends send it as a string ("s"), some as an object path.
-        let session = match &**handle {
-            Value::Str(s) => OwnedObjectPath::try_from(s.as_str().to_string())?,
-            Value::ObjectPath(p) => p.to_owned().into(),
-            other => {
-                return Err(anyhow!(
-                    "session_handle has type {}",
-                    other.value_signature()
-                ))
-            }
-        };
+        let session = session::create(client, IFACE).await?;
         Ok(Self { client, session })
     }
 
@@ -91,68 +55,11 @@ impl<'a> RemoteDesktop<'a> {
         multiple: bool,
         cursor_mode: u32,
     ) -> Result<Response> {
-        let mut options = opts();
-        options.insert("types", Value::from(types));
-        options.insert("multiple", Value::from(multiple));
-        options.insert("cursor_mode", Value::from(cursor_mode));
-        let session = self.path().to_owned();
-        self.client
-            .request(
-                "org.freedesktop.portal.ScreenCast",
-                "SelectSources",
-                move |o| (session, o),
-                options,
-                CALL_TIMEOUT,
-            )
-            .await
+        session::select_sources(self.client, self.path(), types, multiple, cursor_mode).await
     }
 
     pub async fn start(&self) -> Result<(Response, Option<StartResults>)> {
-        let session = self.path().to_owned();
-        let resp = self
-            .client
-            .request(
-                IFACE,
-                "Start",
-                move |o| (session, "", o),
-                opts(),
-                CALL_TIMEOUT,
-            )
-            .await?;
-        if resp.code != 0 {
-            return Ok((resp, None));
-        }
-        let devices = resp
-            .results
-            .get("devices")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(0);
-        let mut streams = Vec::new();
-        if let Some(v) = resp.results.get("streams") {
-            let list: Vec<(u32, HashMap<String, OwnedValue>)> = v
-                .try_clone()?
-                .try_into()
-                .context("streams has the wrong type")?;
-            for (node_id, props) in list {
-                let pair = |k: &str| -> Option<(i32, i32)> {
-                    props
-                        .get(k)
-                        .and_then(|v| v.try_clone().ok())
-                        .and_then(|v| v.try_into().ok())
-                };
-                streams.push(Stream {
-                    node_id,
-                    position: pair("position"),
-                    size: pair("size"),
-                });
-            }
-        }
-        let results = StartResults {
-            devices,
-            streams,
-            raw: resp.results.clone(),
-        };
-        Ok((resp, Some(results)))
+        session::start(self.client, IFACE, self.path()).await
     }
 
     async fn notify<B>(&self, method: &str, body: &B) -> Result<()>
@@ -222,35 +129,11 @@ impl<'a> RemoteDesktop<'a> {
     /// ScreenCast.OpenPipeWireRemote: a PipeWire connection restricted by
     /// the frontend to this session's streams.
     pub async fn open_pipewire_remote(&self) -> Result<std::os::fd::OwnedFd> {
-        let reply = self
-            .client
-            .conn
-            .call_method(
-                Some(PORTAL_NAME),
-                PORTAL_PATH,
-                Some("org.freedesktop.portal.ScreenCast"),
-                "OpenPipeWireRemote",
-                &(self.path(), opts()),
-            )
-            .await
-            .context("OpenPipeWireRemote")?;
-        let fd: zbus::zvariant::OwnedFd = reply.body().deserialize()?;
-        Ok(fd.into())
+        session::open_pipewire_remote(self.client, self.path()).await
     }
 
     /// Session.Close on the frontend's session object.
     pub async fn close(&self) -> Result<()> {
-        self.client
-            .conn
-            .call_method(
-                Some(PORTAL_NAME),
-                self.path(),
-                Some("org.freedesktop.portal.Session"),
-                "Close",
-                &(),
-            )
-            .await
-            .context("closing the session")?;
-        Ok(())
+        session::close(self.client, self.path()).await
     }
 }

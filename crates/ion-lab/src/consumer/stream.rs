@@ -41,6 +41,20 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
         None => context.connect(None).context("connect to PipeWire")?,
     };
     let ended: Rc<RefCell<Option<String>>> = Rc::default();
+    // A stream whose source goes away is only paused (it may be relinked
+    // to another node); a screen consumer ends with its source, as apps do
+    // when the portal's node is removed.
+    let registry = core.get_registry().context("PipeWire registry")?;
+    let node = opts.node;
+    let on_remove = ended.clone();
+    let _registry_listener = registry
+        .add_listener_local()
+        .global_remove(move |id| {
+            if id == node {
+                *on_remove.borrow_mut() = Some("the source node was removed".into());
+            }
+        })
+        .register();
     let out = std::fs::File::create(&opts.out)
         .with_context(|| format!("create {}", opts.out.display()))?;
     if let Some(dir) = &opts.save {

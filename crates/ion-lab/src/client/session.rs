@@ -1,0 +1,174 @@
+//! What RemoteDesktop and ScreenCast sessions share on the client side:
+//! CreateSession, SelectSources, Start and its `streams`,
+//! OpenPipeWireRemote and Session.Close.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
+
+use super::request::{PortalClient, Response, PORTAL_NAME, PORTAL_PATH};
+
+pub const SCREEN_CAST: &str = "org.freedesktop.portal.ScreenCast";
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A stream from Start's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stream {
+    pub node_id: u32,
+    pub position: Option<(i32, i32)>,
+    pub size: Option<(i32, i32)>,
+    pub source_type: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StartResults {
+    pub devices: u32,
+    pub streams: Vec<Stream>,
+    pub raw: HashMap<String, OwnedValue>,
+}
+
+fn opts() -> HashMap<&'static str, Value<'static>> {
+    HashMap::new()
+}
+
+/// `iface`.CreateSession; the session handle comes from the Response.
+pub async fn create(client: &PortalClient, iface: &str) -> Result<OwnedObjectPath> {
+    let mut options = opts();
+    options.insert(
+        "session_handle_token",
+        Value::from(client.token("ionsession")),
+    );
+    let results = client
+        .request(iface, "CreateSession", |o| (o,), options, CALL_TIMEOUT)
+        .await?
+        .ok()?;
+    let handle = results
+        .get("session_handle")
+        .ok_or_else(|| anyhow!("no session_handle in CreateSession results"))?;
+    // Frontends send it as a string ("s"), some as an object path.
+    match &**handle {
+        Value::Str(s) => Ok(OwnedObjectPath::try_from(s.as_str().to_string())?),
+        Value::ObjectPath(p) => Ok(p.to_owned().into()),
+        other => Err(anyhow!(
+            "session_handle has type {}",
+            other.value_signature()
+        )),
+    }
+}
+
+/// ScreenCast.SelectSources (types 1 monitor, 2 window; cursor_mode 1
+/// hidden, 2 embedded, 4 metadata).
+pub async fn select_sources(
+    client: &PortalClient,
+    session: ObjectPath<'_>,
+    types: u32,
+    multiple: bool,
+    cursor_mode: u32,
+) -> Result<Response> {
+    let mut options = opts();
+    options.insert("types", Value::from(types));
+    options.insert("multiple", Value::from(multiple));
+    options.insert("cursor_mode", Value::from(cursor_mode));
+    let session = session.to_owned();
+    client
+        .request(
+            SCREEN_CAST,
+            "SelectSources",
+            move |o| (session, o),
+            options,
+            CALL_TIMEOUT,
+        )
+        .await
+}
+
+/// `iface`.Start, with its results read.
+pub async fn start(
+    client: &PortalClient,
+    iface: &str,
+    session: ObjectPath<'_>,
+) -> Result<(Response, Option<StartResults>)> {
+    let session = session.to_owned();
+    let resp = client
+        .request(
+            iface,
+            "Start",
+            move |o| (session, "", o),
+            opts(),
+            CALL_TIMEOUT,
+        )
+        .await?;
+    if resp.code != 0 {
+        return Ok((resp, None));
+    }
+    let devices = resp
+        .results
+        .get("devices")
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(0);
+    let mut streams = Vec::new();
+    if let Some(v) = resp.results.get("streams") {
+        let list: Vec<(u32, HashMap<String, OwnedValue>)> = v
+            .try_clone()?
+            .try_into()
+            .context("streams has the wrong type")?;
+        for (node_id, props) in list {
+            let pair = |k: &str| -> Option<(i32, i32)> {
+                props
+                    .get(k)
+                    .and_then(|v| v.try_clone().ok())
+                    .and_then(|v| v.try_into().ok())
+            };
+            streams.push(Stream {
+                node_id,
+                position: pair("position"),
+                size: pair("size"),
+                source_type: props.get("source_type").and_then(|v| u32::try_from(v).ok()),
+            });
+        }
+    }
+    let results = StartResults {
+        devices,
+        streams,
+        raw: resp.results.clone(),
+    };
+    Ok((resp, Some(results)))
+}
+
+/// ScreenCast.OpenPipeWireRemote: a PipeWire connection restricted by the
+/// frontend to this session's streams.
+pub async fn open_pipewire_remote(
+    client: &PortalClient,
+    session: ObjectPath<'_>,
+) -> Result<std::os::fd::OwnedFd> {
+    let reply = client
+        .conn
+        .call_method(
+            Some(PORTAL_NAME),
+            PORTAL_PATH,
+            Some(SCREEN_CAST),
+            "OpenPipeWireRemote",
+            &(session, opts()),
+        )
+        .await
+        .context("OpenPipeWireRemote")?;
+    let fd: zbus::zvariant::OwnedFd = reply.body().deserialize()?;
+    Ok(fd.into())
+}
+
+/// Session.Close on the frontend's session object.
+pub async fn close(client: &PortalClient, session: ObjectPath<'_>) -> Result<()> {
+    client
+        .conn
+        .call_method(
+            Some(PORTAL_NAME),
+            session,
+            Some("org.freedesktop.portal.Session"),
+            "Close",
+            &(),
+        )
+        .await
+        .context("closing the session")?;
+    Ok(())
+}
