@@ -2,7 +2,7 @@
 //! starts a screencopy into a free buffer, and a ready frame is queued
 //! with its timestamp and damage. All on the media thread.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ion_core::frame::{self, Offer};
 use ion_pipewire::{Frame, ShmFormat, StreamEvent, StreamKey, VideoParams};
@@ -92,7 +92,8 @@ impl State {
         }
     }
 
-    /// Starts a capture into a free buffer, unless one is in flight.
+    /// Starts a capture into a free buffer, unless one is in flight or the
+    /// consumer's frame-rate cap says not yet (then a timer comes back).
     fn try_capture(&mut self, key: StreamKey) {
         let Some(screencopy) = self.screencopy.as_ref() else {
             return;
@@ -108,6 +109,16 @@ impl State {
                 "no capture now"
             );
             return;
+        }
+        if s.max_fps > 0 {
+            let interval = Duration::from_secs(1) / s.max_fps;
+            if let Some(wait) = s
+                .last_capture
+                .and_then(|t| interval.checked_sub(t.elapsed()))
+            {
+                self.capture_after(key, wait);
+                return;
+            }
         }
         let Some(wl_output) = self
             .outputs
@@ -125,7 +136,7 @@ impl State {
             s.stream.queue_empty(buffer);
             return;
         }
-        s.last_capture = Some(std::time::Instant::now());
+        s.last_capture = Some(Instant::now());
         tracing::trace!(stream = key, buffer, format = ?s.format, "capture");
         // Embedded cursor: the compositor draws it into the frame.
         let overlay_cursor = i32::from(s.cursor_embedded);
@@ -221,9 +232,9 @@ impl State {
                         damage: &c.damage,
                     },
                 );
-                // Ask for the next one (the compositor answers it when the
-                // screen changes), no sooner than the consumer's cap allows.
-                self.schedule_next(key);
+                // To the consumer at once; the next capture follows from
+                // the cycle's `process`, within the consumer's cap.
+                self.deliver(key);
             }
             FrameEvent::Failed => {
                 fail(s);
@@ -244,7 +255,7 @@ impl State {
                 // capture; the retry sees the new offers. Back off so a
                 // compositor refusing every capture costs little.
                 tracing::debug!(stream = key, failures, "screencopy failed: retrying");
-                self.trigger_after(key, RETRY_STEP * failures);
+                self.capture_after(key, RETRY_STEP * failures);
             }
         }
     }
@@ -314,56 +325,44 @@ impl State {
 }
 
 impl State {
-    /// Triggers the stream's next `process` now, or when the frame-rate
-    /// cap allows, with a calloop timer.
-    fn schedule_next(&mut self, key: StreamKey) {
-        let Some(s) = self.casts.streams.get_mut(&key) else {
-            return;
-        };
-        let wait = match (s.max_fps, s.last_capture) {
-            (fps, Some(last)) if fps > 0 => {
-                let interval = Duration::from_secs(1) / fps;
-                interval.checked_sub(last.elapsed())
-            }
-            _ => None,
-        };
-        match wait {
-            Some(wait) => self.trigger_after(key, wait),
-            None => {
-                s.stream.trigger();
-                // Handle whatever the trigger made ready now rather than
-                // at the loop's next wakeup.
-                self.dispatch_pipewire();
-            }
+    /// Hands the frame just queued to the consumer: a driver's queued
+    /// buffer travels with the next graph cycle, so the cycle runs now.
+    /// The cycle's `process` then asks for the next capture.
+    fn deliver(&mut self, key: StreamKey) {
+        if let Some(s) = self.casts.streams.get(&key) {
+            s.stream.trigger();
         }
+        // Handle what the cycle made ready now rather than at the loop's
+        // next wakeup.
+        self.dispatch_pipewire();
     }
 
-    /// Triggers the stream's `process` after `wait`, with a calloop timer
-    /// (at most one pending per stream).
-    fn trigger_after(&mut self, key: StreamKey, wait: Duration) {
+    /// Tries the capture again after `wait`, with a calloop timer (at most
+    /// one pending per stream).
+    fn capture_after(&mut self, key: StreamKey, wait: Duration) {
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
-        if s.trigger_pending {
+        if s.capture_pending {
             return;
         }
         let Some(handle) = self.loop_handle.clone() else {
-            s.stream.trigger();
             return;
         };
-        s.trigger_pending = true;
+        s.capture_pending = true;
         let timer = calloop::timer::Timer::from_duration(wait);
         let inserted = handle.insert_source(timer, move |_, _, state: &mut State| {
             if let Some(s) = state.casts.streams.get_mut(&key) {
-                s.trigger_pending = false;
-                s.stream.trigger();
+                s.capture_pending = false;
             }
-            state.dispatch_pipewire();
+            state.try_capture(key);
             calloop::timer::TimeoutAction::Drop
         });
-        if inserted.is_err() {
-            s.trigger_pending = false;
-            s.stream.trigger();
+        if let Err(e) = inserted {
+            tracing::warn!(stream = key, "cannot arm a capture timer: {e}");
+            if let Some(s) = self.casts.streams.get_mut(&key) {
+                s.capture_pending = false;
+            }
         }
     }
 }

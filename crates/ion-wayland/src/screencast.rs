@@ -33,8 +33,8 @@ pub struct CastStream {
     pub max_fps: u32,
     /// When the last capture started, for the cap.
     pub last_capture: Option<std::time::Instant>,
-    /// A delayed trigger is pending (the cap held the next frame back).
-    pub trigger_pending: bool,
+    /// A delayed capture is pending (the cap, or a retry, held it back).
+    pub capture_pending: bool,
     /// The stream's buffers as wl_buffers, by pw_buffer address.
     pub buffers: HashMap<usize, SharedBuffer>,
     pub streaming: bool,
@@ -117,7 +117,7 @@ impl ScreenCasts {
                             format: None,
                             max_fps: 0,
                             last_capture: None,
-                            trigger_pending: false,
+                            capture_pending: false,
                             buffers: HashMap::new(),
                             streaming: false,
                             capture: None,

@@ -208,7 +208,7 @@ async fn phases(
     Ok((latencies, throughputs, memory_before, memory_after))
 }
 
-fn environment(testbed: &Testbed) -> Result<Environment> {
+pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
     let first_line = |program: &str, arg: &str| -> String {
         std::process::Command::new(program)
             .arg(arg)

@@ -24,9 +24,11 @@ pub mod input;
 pub mod latency;
 pub mod procstat;
 mod report;
+pub mod screencast;
 pub mod send;
 pub mod stats;
 pub mod tail;
 pub mod throughput;
 
 pub use input::{run, InputBenchOptions, InputReport};
+pub use screencast::{ScreenCastBenchOptions, ScreenCastReport};

@@ -83,6 +83,29 @@ enum BenchCmd {
     /// Input latency and throughput through the frontend, with ionChannel's
     /// CPU time and memory.
     Input(InputArgs),
+    /// ScreenCast on a 1920x1080 output with the probe animating every
+    /// frame: fps at the consumer, change → consumer latency, ionChannel's
+    /// CPU per frame and on a static screen, memory.
+    Screencast(ScreenCastArgs),
+}
+
+#[derive(Debug, Args)]
+struct ScreenCastArgs {
+    /// Seconds each phase is measured.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// The consumer's frame-rate cap in the capped phase.
+    #[arg(long, default_value_t = 30)]
+    capped_fps: u32,
+    /// The output, as WxH+X+Y[@scale].
+    #[arg(long = "output", value_name = "WxH+X+Y[@scale]")]
+    output: Option<OutputSpec>,
+    /// Print JSON on stdout instead of the table (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+    /// Print the tail of every log when shutting down.
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +149,9 @@ fn main() -> Result<()> {
         Cmd::Bench(BenchArgs {
             bench: BenchCmd::Input(args),
         }) => bench_input(args),
+        Cmd::Bench(BenchArgs {
+            bench: BenchCmd::Screencast(args),
+        }) => bench_screencast(args),
         Cmd::Setup => {
             testbed::ensure_lab_user()?;
             match testbed::lookup_user(testbed::LAB_USER)? {
@@ -174,6 +200,31 @@ fn bench_input(args: InputArgs) -> Result<()> {
         opts.outputs = args.outputs;
     }
     let report = bench::run(&opts, &mut std::io::stderr())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serializing the report")?
+        );
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        bail!("--seconds must be a positive number");
+    }
+    let mut opts = bench::ScreenCastBenchOptions {
+        duration: Duration::from_secs_f64(args.seconds),
+        capped_fps: args.capped_fps,
+        keep_logs: args.keep_logs,
+        ..bench::ScreenCastBenchOptions::default()
+    };
+    if let Some(o) = args.output {
+        opts.output = o;
+    }
+    let report = bench::screencast::run(&opts, &mut std::io::stderr())?;
     if args.json {
         println!(
             "{}",

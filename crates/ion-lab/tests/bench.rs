@@ -1,0 +1,30 @@
+//! The benchmark commands run end to end (short phases): their figures
+//! are produced and consistent. Speed itself is reported, not asserted.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use ion_lab::bench::screencast::{run, ScreenCastBenchOptions};
+
+#[test]
+fn screencast_bench_produces_its_figures() -> Result<()> {
+    let opts = ScreenCastBenchOptions {
+        duration: Duration::from_secs(1),
+        ..ScreenCastBenchOptions::default()
+    };
+    let report = run(&opts, &mut std::io::sink())?;
+    let table = report.to_string();
+    assert_eq!(report.phases.len(), 3, "{table}");
+    let animated = &report.phases[0];
+    assert!(animated.frames > 5, "{table}");
+    let latency = animated.latency_us.expect("latency measured");
+    assert!(latency.samples > 5, "{table}");
+    let delivery = animated.delivery_us.expect("delivery measured");
+    assert!(delivery.p50 <= latency.p50, "{table}");
+    let capped = &report.phases[1];
+    assert!(capped.consumer_fps <= 32.0, "{table}");
+    let still = &report.phases[2];
+    assert_eq!(still.frames, 0, "a static screen sends nothing: {table}");
+    assert!(report.memory_after.rss_kib > 0, "{table}");
+    Ok(())
+}
