@@ -288,44 +288,6 @@ fn phase(
     })
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn frame(t_ns: u64, counter: Option<u32>) -> FrameRecord {
-        FrameRecord {
-            t_ns,
-            width: 4,
-            height: 4,
-            format: "BGRx".into(),
-            size: 64,
-            seq: None,
-            pts_ns: None,
-            damage: None,
-            counter,
-            valid: true,
-        }
-    }
-
-    #[test]
-    fn latency_is_first_arrival_minus_commit() {
-        let drawn = [(1, 1_000), (2, 17_000), (3, 33_000)];
-        let frames = [
-            frame(9_000_000, Some(1)),
-            // The same counter again (a repeated frame): not counted twice.
-            frame(12_000_000, Some(1)),
-            frame(21_000_000, None),
-            frame(40_000_000, Some(3)),
-            // Never drawn (another probe's): skipped.
-            frame(41_000_000, Some(99)),
-        ];
-        assert_eq!(frame_latencies(&frames, &drawn), vec![8_000, 7_000]);
-        assert_eq!(missed_counters(&frames, &drawn, (0, 40_000)), 1);
-        assert_eq!(missed_counters(&frames, &drawn, (20_000, 40_000)), 0);
-    }
-}
-
 impl std::fmt::Display for ScreenCastReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let env = &self.environment;
@@ -393,5 +355,43 @@ impl std::fmt::Display for ScreenCastReport {
             "ionchannel memory: RSS {} KiB after Start, {} KiB at the end (peak {} KiB)",
             self.memory_before.rss_kib, self.memory_after.rss_kib, self.memory_after.peak_kib
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn frame(t_ns: u64, counter: Option<u32>) -> FrameRecord {
+        FrameRecord {
+            t_ns,
+            width: 4,
+            height: 4,
+            format: "BGRx".into(),
+            size: 64,
+            seq: None,
+            pts_ns: None,
+            damage: None,
+            counter,
+            valid: true,
+        }
+    }
+
+    #[test]
+    fn latency_is_first_arrival_minus_commit() {
+        let drawn = [(1, 1_000), (2, 17_000), (3, 33_000)];
+        let frames = [
+            frame(9_000_000, Some(1)),
+            // The same counter again (a repeated frame): not counted twice.
+            frame(12_000_000, Some(1)),
+            frame(21_000_000, None),
+            frame(40_000_000, Some(3)),
+            // Never drawn (another probe's): skipped.
+            frame(41_000_000, Some(99)),
+        ];
+        assert_eq!(frame_latencies(&frames, &drawn), vec![8_000, 7_000]);
+        assert_eq!(missed_counters(&frames, &drawn, (0, 40_000)), 1);
+        assert_eq!(missed_counters(&frames, &drawn, (20_000, 40_000)), 0);
     }
 }
