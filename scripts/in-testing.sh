@@ -31,9 +31,10 @@
 #   PATH=$shims:$PATH IONLAB_PORTAL_BIN=$shims/xdg-desktop-portal \
 #     IONCHANNEL_BIN=$shims/ionchannel ionchannel-lab demo
 #
-# The setpriv wrapper turns the testbed's `--reuid=<name> --init-groups` into
-# numbers and --clear-groups (the rootfs does not know the name). A wrapper
-# run from inside the rootfs runs the real program directly.
+# The setpriv wrapper turns the testbed's `setpriv --reuid=<name>
+# --regid=<gid> ... -- CMD` into `in-testing.sh --user CMD` with numbers (the
+# rootfs does not know the name). A wrapper run from inside the rootfs runs
+# the real program directly.
 #
 # Environment: ION_TESTING_ROOTFS (default /var/cache/ionchannel/rootfs/current),
 # ION_BIN_DIR (host-built binaries, default /var/cache/ionchannel/target/debug)
@@ -62,19 +63,27 @@ write_shims() {
       echo "# written by scripts/in-testing.sh --shims: $name from the testing rootfs"
       echo "[ -f /etc/ionchannel-rootfs ] && exec $real \"\$@\""
       if [ "$name" = setpriv ]; then
+        # `setpriv --reuid=U --regid=G [other options] -- CMD...` becomes
+        # `in-testing.sh --user CMD...` with U and G as numbers (see --user
+        # for why setpriv must not be the sandbox's first process). The
+        # other options (--init-groups, --pdeathsig) are what --user does.
         # shellcheck disable=SC2016
         printf '%s\n' \
-          'for arg in "$@"; do' \
-          '  shift' \
-          '  case "$arg" in' \
-          '    --reuid=*[!0-9]*) arg="--reuid=$(id -u "${arg#--reuid=}")" ;;' \
-          '    --regid=*[!0-9]*) arg="--regid=$(getent group "${arg#--regid=}" | cut -d: -f3)" ;;' \
-          '    --init-groups) arg=--clear-groups ;;' \
+          'while [ "$#" -gt 0 ]; do' \
+          '  case "$1" in' \
+          '    --reuid=*) ION_LAB_UID=${1#--reuid=} ;;' \
+          '    --regid=*) ION_LAB_GID=${1#--regid=} ;;' \
+          '    --) shift; break ;;' \
           '  esac' \
-          '  set -- "$@" "$arg"' \
-          'done'
+          '  shift' \
+          'done' \
+          'case "$ION_LAB_UID" in *[!0-9]*) ION_LAB_UID=$(id -u "$ION_LAB_UID") ;; esac' \
+          'case "$ION_LAB_GID" in *[!0-9]*) ION_LAB_GID=$(getent group "$ION_LAB_GID" | cut -d: -f3) ;; esac' \
+          'export ION_LAB_UID ION_LAB_GID' \
+          "exec $self --user \"\$@\""
+      else
+        echo "exec $self $real \"\$@\""
       fi
-      echo "exec $self $real \"\$@\""
     } >"$dir/$name"
   done
   {
@@ -169,9 +178,30 @@ fi
 if [ "$user" -eq 1 ]; then
   uid=${ION_LAB_UID:-$(id -u ionchannel-lab 2>/dev/null || echo 999)}
   gid=${ION_LAB_GID:-$(id -g ionchannel-lab 2>/dev/null || echo 999)}
-  # --pdeathsig: changing credentials clears the parent death signal that
-  # --die-with-parent set; setpriv sets it again.
-  exec bwrap "${args[@]}" -- /usr/bin/setpriv --reuid="$uid" --regid="$gid" \
-    --clear-groups --pdeathsig=SIGKILL -- "$@"
+  # Changing credentials clears the parent death signal that --die-with-parent
+  # set, so setpriv sets it again (--pdeathsig). But the signal would come
+  # from bwrap's monitor process, which runs as uid 0 *without capabilities*
+  # and so may not signal a uid-999 process: the kernel drops it silently and
+  # the command outlives a killed caller. So a root shell (all capabilities)
+  # stays in between: it dies with bwrap (--die-with-parent), and its death
+  # delivers the command's SIGKILL. It forwards TERM/INT/HUP and returns the
+  # command's status. (Explicit stdin: `&` would give the command /dev/null.)
+  # shellcheck disable=SC2016
+  keeper='u=$1 g=$2
+shift 2
+if [ -e /proc/self/fd/0 ]; then exec 3<&0; else exec 3</dev/null; fi
+/usr/bin/setpriv --reuid="$u" --regid="$g" --clear-groups --pdeathsig=SIGKILL -- "$@" 0<&3 &
+c=$!
+exec 3<&-
+trap "kill -TERM $c 2>/dev/null" TERM
+trap "kill -INT $c 2>/dev/null" INT
+trap "kill -HUP $c 2>/dev/null" HUP
+while :; do
+  wait "$c"
+  s=$?
+  kill -0 "$c" 2>/dev/null || break
+done
+exit "$s"'
+  exec bwrap "${args[@]}" -- /bin/sh -c "$keeper" in-testing-user "$uid" "$gid" "$@"
 fi
 exec bwrap "${args[@]}" -- "$@"
