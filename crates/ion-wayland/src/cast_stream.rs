@@ -14,6 +14,9 @@ use crate::state::State;
 
 /// Failed captures in a row after which a stream ends.
 const MAX_FAILURES: u32 = 8;
+/// First wait for a buffer when the consumer holds them all (doubled up
+/// to 16 times while it keeps them).
+const STARVED_STEP: Duration = Duration::from_millis(1);
 /// Back-off per failure before the next capture attempt.
 const RETRY_STEP: Duration = Duration::from_millis(20);
 
@@ -72,6 +75,8 @@ impl State {
             StreamEvent::Streaming { key, active } => {
                 if let Some(s) = self.casts.streams.get_mut(&key) {
                     s.streaming = active;
+                    // A consumer (re)starting needs a whole first frame.
+                    s.need_full |= active;
                     tracing::info!(stream = key, active, "consumer streaming");
                     if !active {
                         // The consumer left: stop the capture in flight and
@@ -129,9 +134,16 @@ impl State {
             return;
         };
         let Some(buffer) = s.stream.dequeue() else {
-            tracing::trace!(stream = key, "no free buffer");
+            // The consumer holds every buffer. Nothing tells a driver when
+            // one comes back, so look again soon (backing off to a frame
+            // interval while it stays busy).
+            s.starved = (s.starved + 1).min(4);
+            let wait = STARVED_STEP * (1 << s.starved);
+            tracing::trace!(stream = key, ?wait, "no free buffer");
+            self.capture_after(key, wait);
             return;
         };
+        s.starved = 0;
         if !s.buffers.contains_key(&buffer) {
             s.stream.queue_empty(buffer);
             return;
@@ -145,7 +157,7 @@ impl State {
             frame,
             buffer,
             damage: Vec::new(),
-            copied: false,
+            full: s.need_full,
             y_invert: false,
             offers: Vec::new(),
         });
@@ -212,6 +224,11 @@ impl State {
                 s.offer_matched = false;
                 s.failures = 0;
                 let Some((_, w, h)) = s.format else { return };
+                if c.full {
+                    // A plain copy reports no damage: all of it is new.
+                    s.need_full = false;
+                    c.damage = vec![(0, 0, w, h)];
+                }
                 if c.y_invert {
                     // GL-rendering compositors hand shm frames over bottom
                     // row first; consumers expect top first. The one case
@@ -373,8 +390,11 @@ fn copy(s: &mut crate::screencast::CastStream, key: StreamKey) {
         tracing::warn!(stream = key, "buffer gone before the copy");
         return;
     };
-    c.copied = true;
-    c.frame.copy_with_damage(&b.wl);
+    if c.full {
+        c.frame.copy(&b.wl);
+    } else {
+        c.frame.copy_with_damage(&b.wl);
+    }
 }
 
 fn fail(s: &mut crate::screencast::CastStream) {

@@ -46,6 +46,11 @@ pub struct CastStream {
     pub frames: u64,
     /// Captures failed in a row (reset by a frame); too many end the stream.
     pub failures: u32,
+    /// The consumer has no frame of the current format yet: the next
+    /// capture must not wait for damage (the screen may never change).
+    pub need_full: bool,
+    /// Captures in a row that found no free buffer (for the back-off).
+    pub starved: u32,
 }
 
 /// A screencopy frame being copied into a stream buffer.
@@ -53,7 +58,8 @@ pub struct InFlight {
     pub frame: ZwlrScreencopyFrameV1,
     pub buffer: usize,
     pub damage: Vec<(u32, u32, u32, u32)>,
-    pub copied: bool,
+    /// Copy now, without waiting for damage (a first frame).
+    pub full: bool,
     pub y_invert: bool,
     /// The compositor's buffer offers for this capture.
     pub offers: Vec<ion_core::frame::Offer<u32>>,
@@ -125,6 +131,8 @@ impl ScreenCasts {
                             cursor_embedded,
                             frames: 0,
                             failures: 0,
+                            need_full: true,
+                            starved: 0,
                         },
                     );
                 }
@@ -229,6 +237,7 @@ impl ScreenCasts {
                     );
                     if let Some(s) = self.streams.get_mut(&key) {
                         s.format = Some((format, width, height));
+                        s.need_full = true;
                         s.max_fps = max_fps;
                     }
                 }
