@@ -425,7 +425,8 @@ async fn pipewire_going_away_closes_streaming_sessions_not_the_daemon() -> Resul
 /// The output's mode changes while a consumer streams: the stream
 /// renegotiates to the new size (the consumer keeps running and gets the
 /// picture at 1280x720), and absolute input in the size Start announced
-/// is scaled onto the output's new extent. (The consumer is ours:
+/// is scaled onto the output's new extent; then its scale changes: same
+/// pixels, input follows the new logical size. (The consumer is ours:
 /// pipewiresrc 0.3.65 does not follow a format change.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mode_change_renegotiates_and_input_follows() -> Result<()> {
@@ -485,6 +486,31 @@ async fn mode_change_renegotiates_and_input_follows() -> Result<()> {
         (seen.0.as_str(), seen.1, seen.2),
         ("HEADLESS-1", 640.0, 360.0)
     );
+
+    // Scale 2: the same pixels (no renegotiation, frames keep coming at
+    // 1280x720), half the logical size; input follows the logical extent.
+    let before = consumer.frames().len();
+    w.testbed.set_output(
+        "HEADLESS-1",
+        &OutputSpec::new(1280, 720).at(0, 0).with_scale(2.0),
+    )?;
+    let after = consumer.wait_for("a frame after the scale change", WAIT, |f| {
+        f.get(before..)
+            .and_then(|new| new.iter().find(|r| r.valid).cloned())
+    })?;
+    assert_eq!((after.width, after.height), (1280, 720));
+    let mark = w.log.mark()?;
+    rd.pointer_motion_absolute(stream.node_id, 960.0, 540.0)
+        .await?;
+    let seen = w
+        .log
+        .wait_since(mark, WAIT, "motion scaled onto the new scale", |r| {
+            motions(r)
+                .into_iter()
+                .rfind(|m| m.0 == "HEADLESS-1" && (m.1, m.2) == (320.0, 180.0))
+        })
+        .await?;
+    assert_eq!((seen.1, seen.2), (320.0, 180.0));
     w.done()
 }
 
