@@ -39,10 +39,12 @@
 # Environment: ION_TESTING_ROOTFS (default /var/cache/ionchannel/rootfs/current),
 # ION_BIN_DIR (host-built binaries, default /var/cache/ionchannel/target/debug)
 #
-# Signals: bwrap stays as a small parent process of CMD. Without a PID
-# namespace it does not forward signals, but CMD stays in the caller's process
-# group and session, so signalling the group reaches CMD; killing only the
-# bwrap pid kills CMD with SIGKILL (--die-with-parent).
+# Processes and signals: the pid the caller gets is bwrap's (it stays as a
+# small monitor, uid 0 without capabilities); under it a root shell (the
+# "keeper", see the end of this file), under that CMD. All stay in the
+# caller's process group and session, so signalling the group reaches CMD.
+# When the bwrap process or the keeper dies (killed alone, or the caller
+# died), CMD gets SIGTERM. Exit status: CMD's (128+N when killed by signal N).
 set -euo pipefail
 
 self=$(readlink -f "$0")
@@ -90,6 +92,7 @@ write_shims() {
     echo '#!/bin/sh'
     echo '# written by scripts/in-testing.sh --shims: the host-built ionchannel, run inside the testing rootfs'
     echo "bin=\${ION_BIN_DIR:-${ION_BIN_DIR:-/var/cache/ionchannel/target/debug}}/ionchannel"
+    # shellcheck disable=SC2016
     echo '[ -f /etc/ionchannel-rootfs ] && exec "$bin" "$@"'
     echo "exec $self \"\$bin\" \"\$@\""
   } >"$dir/ionchannel"
@@ -160,9 +163,6 @@ args=(
   # inside stays root (reads the lab user's 0700 runtime dir, setpriv can
   # change uid, the document portal can mount FUSE).
   --cap-add ALL
-  # Kill CMD if whoever started bwrap dies: no orphans left behind by a
-  # crashed test.
-  --die-with-parent
 )
 # Not used, on purpose: --unshare-pid (callers' pids must be visible to the
 # frontend), --unshare-net (host test processes connect over unix sockets,
@@ -175,33 +175,36 @@ if [ -d "$PWD" ]; then
   args+=(--chdir "$PWD")
 fi
 
+# The sandbox's first process is a small root shell, the keeper, which runs
+# CMD (through setpriv) in the foreground and exits with its status. Why:
+# CMD must get a signal when whoever started it dies (a crashed test must
+# leave no orphans). bwrap's --die-with-parent is not enough: its signal comes
+# from bwrap's monitor process, which runs as uid 0 *without capabilities*,
+# and the kernel silently drops it for a CMD running as the lab user, which
+# then outlives everything (seen with sway). With the keeper: the monitor's
+# death sends SIGTERM to the keeper (setpriv --pdeathsig; root to root is
+# allowed), the keeper dies, and its death sends SIGTERM to CMD (the keeper
+# has every capability). SIGTERM rather than SIGKILL: when the caller's
+# process group gets SIGTERM, the monitor and the keeper die at once, and CMD
+# must still be able to shut down cleanly. (The keeper runs CMD in the
+# foreground: stdin and every inherited fd, e.g. a PipeWire remote on fd 3,
+# pass through untouched.)
+# shellcheck disable=SC2016
+keeper='u=$1 g=$2
+shift 2
+if [ -n "$u" ]; then
+  /usr/bin/setpriv --reuid="$u" --regid="$g" --clear-groups --pdeathsig=SIGTERM -- "$@"
+else
+  /usr/bin/setpriv --pdeathsig=SIGTERM -- "$@"
+fi
+s=$?
+exit "$s"'
+
+uid='' gid=''
 if [ "$user" -eq 1 ]; then
+  # Numbers: the rootfs's /etc/passwd does not know ionchannel-lab.
   uid=${ION_LAB_UID:-$(id -u ionchannel-lab 2>/dev/null || echo 999)}
   gid=${ION_LAB_GID:-$(id -g ionchannel-lab 2>/dev/null || echo 999)}
-  # Changing credentials clears the parent death signal that --die-with-parent
-  # set, so setpriv sets it again (--pdeathsig). But the signal would come
-  # from bwrap's monitor process, which runs as uid 0 *without capabilities*
-  # and so may not signal a uid-999 process: the kernel drops it silently and
-  # the command outlives a killed caller. So a root shell (all capabilities)
-  # stays in between: it dies with bwrap (--die-with-parent), and its death
-  # delivers the command's SIGKILL. It forwards TERM/INT/HUP and returns the
-  # command's status. (Explicit stdin: `&` would give the command /dev/null.)
-  # shellcheck disable=SC2016
-  keeper='u=$1 g=$2
-shift 2
-if [ -e /proc/self/fd/0 ]; then exec 3<&0; else exec 3</dev/null; fi
-/usr/bin/setpriv --reuid="$u" --regid="$g" --clear-groups --pdeathsig=SIGKILL -- "$@" 0<&3 &
-c=$!
-exec 3<&-
-trap "kill -TERM $c 2>/dev/null" TERM
-trap "kill -INT $c 2>/dev/null" INT
-trap "kill -HUP $c 2>/dev/null" HUP
-while :; do
-  wait "$c"
-  s=$?
-  kill -0 "$c" 2>/dev/null || break
-done
-exit "$s"'
-  exec bwrap "${args[@]}" -- /bin/sh -c "$keeper" in-testing-user "$uid" "$gid" "$@"
 fi
-exec bwrap "${args[@]}" -- "$@"
+exec bwrap "${args[@]}" -- /usr/bin/setpriv --pdeathsig=SIGTERM -- \
+  /bin/sh -c "$keeper" in-testing "$uid" "$gid" "$@"

@@ -109,6 +109,7 @@ start=$(date +%s)
 # The customize hooks make the mount points scripts/in-testing.sh binds over
 #   the read-only tree, and record what was built (the last file written,
 #   etc/ionchannel-rootfs, marks a complete tree).
+# shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's, not ours
 mmdebstrap \
   --mode=root \
   --variant=apt \

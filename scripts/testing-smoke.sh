@@ -170,7 +170,9 @@ check_globals() {
     grep -q "^$g " "$logs/$name-globals.txt" || die "$name does not advertise $g"
   done
   ok "$name advertises $(wc -l <"$logs/$name-globals.txt") globals, including ${REQUIRED_GLOBALS[*]}"
-  XDG_RUNTIME_DIR=$rt WAYLAND_DISPLAY=$display RUST_LOG=error "$IN" "$IONCHANNEL" doctor \
+  # PipeWire runs in sway's runtime dir: point labwc's doctor at it too.
+  XDG_RUNTIME_DIR=$rt WAYLAND_DISPLAY=$display PIPEWIRE_REMOTE=$run/pipewire-0 RUST_LOG=error \
+    "$IN" "$IONCHANNEL" doctor \
     >"$logs/$name-doctor.txt" 2>&1 || die "$name: ionchannel doctor failed (see $logs/$name-doctor.txt)"
   grep -q "RemoteDesktop pointer *ok" "$logs/$name-doctor.txt" ||
     die "$name: doctor reports no pointer injection"
@@ -255,6 +257,7 @@ wait_for "ionChannel on the bus" 15 has_owner org.freedesktop.impl.portal.deskto
 ok "ionchannel serve (host-built, in the rootfs) owns org.freedesktop.impl.portal.desktop.ionchannel"
 
 start xdg-desktop-portal env XDG_DESKTOP_PORTAL_DIR="$root/portals" \
+  XDG_DESKTOP_PORTAL_TEST_APP_INFO_KIND=host XDG_DESKTOP_PORTAL_TEST_HOST_APPID=org.example.Smoke \
   "$IN" /usr/libexec/xdg-desktop-portal -v
 wait_for "the frontend" 20 has_owner org.freedesktop.portal.Desktop
 ok "xdg-desktop-portal $("$IN" /usr/libexec/xdg-desktop-portal --version | cut -d' ' -f2) owns org.freedesktop.portal.Desktop"
@@ -278,8 +281,9 @@ b_devices=$(get $BACK org.freedesktop.impl.portal.RemoteDesktop AvailableDeviceT
 b_sources=$(get $BACK org.freedesktop.impl.portal.ScreenCast AvailableSourceTypes)
 b_cursor=$(get $BACK org.freedesktop.impl.portal.ScreenCast AvailableCursorModes)
 echo "     ionchannel AvailableDeviceTypes=$b_devices AvailableSourceTypes=$b_sources AvailableCursorModes=$b_cursor"
-[ "$rd_devices" = "$b_devices" ] && [ "$sc_sources" = "$b_sources" ] && [ "$sc_cursor" = "$b_cursor" ] ||
+if [ "$rd_devices" != "$b_devices" ] || [ "$sc_sources" != "$b_sources" ] || [ "$sc_cursor" != "$b_cursor" ]; then
   die "the frontend's properties differ from ionChannel's"
+fi
 # The frontend names the backend it picked for each interface in its log.
 grep -E "ionchannel" "$logs/xdg-desktop-portal.log" | grep -iE "RemoteDesktop|ScreenCast" >"$logs/frontend-routing.txt" || true
 [ "$(grep -c '^XDP: Using ionchannel' "$logs/frontend-routing.txt")" = 2 ] ||
@@ -297,5 +301,37 @@ create=$(gdbus call --address "$BUS" --dest $FRONT --object-path /org/freedeskto
   "{'handle_token': <'smoke1'>, 'session_handle_token': <'smoke1s'>}" 2>&1) ||
   die "CreateSession from the host was refused: $create"
 ok "ScreenCast.CreateSession from a host process accepted: $create"
+# Without systemd there is no app scope, so a host caller's app id is "";
+# 1.22 takes one from XDG_DESKTOP_PORTAL_TEST_HOST_APPID when
+# XDG_DESKTOP_PORTAL_TEST_APP_INFO_KIND=host (both set for the frontend above;
+# the app id alone does nothing) and passes it to the backend.
+sed 's/\x1b\[[0-9;]*m//g' "$logs/ionchannel.log" | grep -q "session created.*app_id=org.example.Smoke" ||
+  die "the frontend did not pass the test app id to ionchannel"
+ok "app id from XDG_DESKTOP_PORTAL_TEST_HOST_APPID reaches ionchannel: $(grep -o "XdpAppInfoHost app '[^']*'" "$logs/xdg-desktop-portal.log" | head -1)"
+
+# ------------------------------------- the project's testbed, unchanged ---
+# ionchannel-lab demo runs its own session (bus, PipeWire, sway as the lab
+# user, ionChannel, the frontend, the probe client) and a whole RemoteDesktop
+# flow; wrappers first in PATH put every stack program in the rootfs.
+LAB="$BIN_DIR/ionchannel-lab"
+if [ -x "$LAB" ] && [ -x "$BIN_DIR/ion-probe" ]; then
+  shims=$("$IN" --shims "$root/shims")
+  start lab-demo env PATH="$shims:$PATH" IONLAB_PORTAL_BIN="$shims/xdg-desktop-portal" \
+    IONCHANNEL_BIN="$shims/ionchannel" "$LAB" demo
+  lab_pid=${pids[-1]}
+  deadline=$((SECONDS + 120))
+  while kill -0 "$lab_pid" 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || die "ionchannel-lab demo still running after 120 s"
+    sleep 0.2
+  done
+  lab_status=0
+  wait "$lab_pid" || lab_status=$?
+  if [ "$lab_status" -ne 0 ] || ! grep -q "typed text matches" "$logs/lab-demo.log"; then
+    die "ionchannel-lab demo on the rootfs stack failed (status $lab_status)"
+  fi
+  ok "ionchannel-lab demo (RemoteDesktop through the frontend) on the rootfs stack: $(grep '^demo:' "$logs/lab-demo.log" | tail -1)"
+else
+  echo "skip ionchannel-lab demo: no $LAB / ion-probe"
+fi
 
 echo "testing-smoke: $passed passed, $failed failed"
