@@ -18,6 +18,9 @@ PACKAGES=(
   libpipewire-0.3-dev libspa-0.2-dev clang libclang-dev pkg-config
   libxkbcommon-dev
   util-linux procps ca-certificates
+  # The second test stack: a Debian testing root filesystem, run with
+  # bubblewrap (scripts/testing-rootfs.sh, scripts/in-testing.sh).
+  mmdebstrap bubblewrap debian-archive-keyring
 )
 
 missing=()

@@ -32,10 +32,24 @@ fn doctor_reports_globals_features_and_outputs() -> Result<()> {
     assert_eq!(global("zwlr_virtual_pointer_manager_v1"), Some(2));
     assert_eq!(global("zwp_virtual_keyboard_manager_v1"), Some(1));
     assert!(global("zwlr_screencopy_manager_v1").is_some());
+    // sway has ext-image-copy-capture since 1.10 (wlroots 0.18).
+    let version = testbed.run_tool({
+        let mut c = testbed.command("sway");
+        c.arg("--version");
+        c
+    })?;
+    let newer = version
+        .split_whitespace()
+        .last()
+        .and_then(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .is_some_and(|v| v >= (1, 10));
     assert_eq!(
-        global("ext_image_copy_capture_manager_v1"),
-        None,
-        "sway 1.7 has none"
+        global("ext_image_copy_capture_manager_v1").is_some(),
+        newer,
+        "{version}"
     );
     let feature = |name: &str| {
         report["features"]

@@ -8,6 +8,10 @@ use common::*;
 use ion_lab::client::RemoteDesktop;
 use ion_lab::probe::pattern_pixel;
 
+/// A consumer that never gets its frame fails the test instead of hanging
+/// it (`timeout`'s limit, seconds).
+const GST_TIMEOUT: &str = "30";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_frame_shows_the_probe_picture() -> Result<()> {
     let w = world().await?;
@@ -52,8 +56,10 @@ async fn rustdesk_flow_frames_through_open_pipewire_remote() -> Result<()> {
     let remote = rd.open_pipewire_remote().await?;
     let raw = remote.as_raw_fd();
     let out = w.testbed.paths().root.join("rd-frame.rgb");
-    let mut cmd = w.testbed.command("gst-launch-1.0");
+    let mut cmd = w.testbed.command("timeout");
     cmd.args([
+        GST_TIMEOUT,
+        "gst-launch-1.0",
         "-q",
         "pipewiresrc",
         "fd=3",
@@ -226,8 +232,10 @@ async fn static_screen_sends_one_frame_changing_screen_sends_more_within_the_cap
 fn first_frame(testbed: &ion_lab::testbed::Testbed, node: u32, name: &str) -> Result<Vec<u8>> {
     let out = testbed.paths().root.join(name);
     let gst = testbed
-        .command("gst-launch-1.0")
+        .command("timeout")
         .args([
+            GST_TIMEOUT,
+            "gst-launch-1.0",
             "-q",
             "pipewiresrc",
             &format!("path={node}"),

@@ -148,9 +148,11 @@ fn a_panic_while_holding_a_testbed_leaves_nothing_behind() {
     assert!(!std::path::Path::new(&marker).exists());
 }
 
-/// Mount points under `root` in this process's mount table.
-fn mounts_under(root: &str) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mounts")
+/// Mount points under `root` in the mount table `/proc/<who>/mounts`
+/// (`self`, or a pid: on the testing stack the document portal mounts in
+/// its sandbox's own mount namespace).
+fn mounts_under(who: &str, root: &str) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{who}/mounts"))
         .unwrap()
         .lines()
         .filter_map(|line| line.split(' ').nth(1))
@@ -181,7 +183,7 @@ fn frontend_comes_up_and_its_helpers_are_cleaned_up() {
     if let Some(pid) = documents {
         let doc = tb.runtime_dir().join("doc");
         tb.wait_for("the document portal's mount", &[], || {
-            Ok(!mounts_under(doc.to_str().unwrap()).is_empty())
+            Ok(!mounts_under(&pid.to_string(), doc.to_str().unwrap()).is_empty())
         })
         .unwrap();
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -194,7 +196,7 @@ fn frontend_comes_up_and_its_helpers_are_cleaned_up() {
 
     drop(tb);
     assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
-    assert_eq!(mounts_under(&marker), Vec::<String>::new());
+    assert_eq!(mounts_under("self", &marker), Vec::<String>::new());
     assert!(!std::path::Path::new(&marker).exists());
 }
 

@@ -3,7 +3,7 @@
 //! into the memory the consumer maps).
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
@@ -71,6 +71,10 @@ struct StreamData {
     frame_bytes: Option<u32>,
     /// Memory we allocated, by pw_buffer address.
     buffers: HashMap<usize, OwnedFd>,
+    /// The pw_buffer addresses PipeWire has not removed yet, shared with
+    /// the [`VideoStream`]: events are handled after PipeWire's callbacks
+    /// ran, so a buffer named in an event may already be freed.
+    live: Rc<RefCell<HashSet<usize>>>,
     node_announced: bool,
 }
 
@@ -85,6 +89,7 @@ pub struct VideoStream {
     _listener: pw::stream::StreamListener<StreamData>,
     stream: pw::stream::Stream,
     key: StreamKey,
+    live: Rc<RefCell<HashSet<usize>>>,
 }
 
 impl VideoStream {
@@ -105,8 +110,10 @@ impl VideoStream {
             *pw::keys::NODE_DESCRIPTION => "ionChannel screen cast",
         };
         let stream = pw::stream::Stream::new(core, name, props).map_err(err)?;
+        let live: Rc<RefCell<HashSet<usize>>> = Rc::default();
         let data = StreamData {
             key,
+            live: live.clone(),
             events,
             frame_bytes: None,
             buffers: HashMap::new(),
@@ -138,6 +145,7 @@ impl VideoStream {
             _listener: listener,
             stream,
             key,
+            live,
         })
     }
 
@@ -174,6 +182,11 @@ impl VideoStream {
         }
     }
 
+    /// Whether PipeWire still has this buffer (it frees removed ones).
+    pub fn is_live(&self, buffer: usize) -> bool {
+        self.live.borrow().contains(&buffer)
+    }
+
     /// A free buffer, by its pw_buffer address, if the consumer left one.
     pub fn dequeue(&self) -> Option<usize> {
         // SAFETY: called on the loop's thread; the pointer is handed back
@@ -185,6 +198,10 @@ impl VideoStream {
     /// Describes the frame now in `buffer` (chunk, header, damage) and
     /// hands it to the consumer.
     pub fn queue_frame(&self, buffer: usize, frame: &Frame<'_>) {
+        if !self.is_live(buffer) {
+            tracing::debug!(stream = self.key, "frame for a removed buffer dropped");
+            return;
+        }
         let b = buffer as *mut pw::sys::pw_buffer;
         // SAFETY: `buffer` came from `dequeue` on this stream and was not
         // queued since; its spa_buffer has the one data block and the
@@ -217,6 +234,9 @@ impl VideoStream {
 
     /// Hands a buffer back without a frame (capture failed).
     pub fn queue_empty(&self, buffer: usize) {
+        if !self.is_live(buffer) {
+            return;
+        }
         let b = buffer as *mut pw::sys::pw_buffer;
         // SAFETY: as in `queue_frame`.
         unsafe {
@@ -405,6 +425,8 @@ fn on_param(
 /// `spa_buffer` has the data blocks our Buffers param asked for (one); we
 /// fill in its memory description as the ALLOC_BUFFERS contract asks.
 fn on_add_buffer(data: &mut StreamData, buffer: *mut pw::sys::pw_buffer) {
+    // PipeWire owns it from now until remove_buffer, whatever happens here.
+    data.live.borrow_mut().insert(buffer as usize);
     let Some(bytes) = data.frame_bytes else {
         tracing::warn!(stream = data.key, "buffer added before a format");
         return;
@@ -452,6 +474,7 @@ fn on_remove_buffer(data: &mut StreamData, buffer: *mut pw::sys::pw_buffer) {
     // Dropping the OwnedFd closes our descriptor; the consumer's mapping
     // and the compositor's pool keep their own references.
     data.buffers.remove(&key);
+    data.live.borrow_mut().remove(&key);
     data.push(StreamEvent::BufferRemoved {
         key: data.key,
         buffer: key,

@@ -42,8 +42,8 @@ pub struct ConsumerOptions {
     /// Ask the source for at most this many frames per second.
     #[arg(long)]
     pub max_fps: Option<u32>,
-    /// Save every frame as RGB (3 bytes a pixel) in this directory, named
-    /// `NNNNN-WxH.rgb`.
+    /// Save every frame's pixels as they came (4 bytes a pixel, rows
+    /// packed) in this directory, named `NNNNN-WxH.<format>` (`.bgrx`).
     #[arg(long)]
     pub save: Option<PathBuf>,
     /// Stop after this many seconds (default: until killed).
@@ -89,4 +89,16 @@ pub fn read_records(path: &std::path::Path) -> std::io::Result<Vec<FrameRecord>>
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect())
+}
+
+/// Packed RGB (3 bytes a pixel) from a saved frame of a 32-bit `format`
+/// (BGRx, BGRA, RGBx, RGBA).
+pub fn to_rgb(raw: &[u8], format: &str) -> Vec<u8> {
+    let [r, g, b] = match format {
+        "RGBx" | "RGBA" => [0, 1, 2],
+        _ => [2, 1, 0],
+    };
+    raw.chunks_exact(4)
+        .flat_map(|p| [p[r], p[g], p[b]])
+        .collect()
 }

@@ -371,18 +371,19 @@ unsafe fn read_frame(
     let counter = valid
         .then(|| decode_counter_packed(pixels, stride, 4, offsets, (0, 0)))
         .flatten();
+    let format = format!("{format:?}")
+        .trim_start_matches("VideoFormat::")
+        .to_owned();
     if valid {
         if let Some(dir) = &data.save {
-            save_rgb(dir, data.frames, pixels, stride, width, height, offsets);
+            save_raw(dir, data.frames, pixels, stride, width, height, &format);
         }
     }
     Some(FrameRecord {
         t_ns,
         width,
         height,
-        format: format!("{format:?}")
-            .trim_start_matches("VideoFormat::")
-            .to_owned(),
+        format,
         size: chunk.size,
         seq,
         pts_ns,
@@ -392,26 +393,30 @@ unsafe fn read_frame(
     })
 }
 
-/// Writes the frame as packed RGB, through a temporary name so a reader
-/// never sees half a file.
-fn save_rgb(
+/// Writes the frame's pixels as they came (4 bytes a pixel, rows packed),
+/// through a temporary name so a reader never sees half a file. Kept raw
+/// so that a consumer saving every frame stays as fast as one that does
+/// not; [`super::to_rgb`] converts.
+fn save_raw(
     dir: &std::path::Path,
     index: u64,
     pixels: &[u8],
     stride: usize,
     width: u32,
     height: u32,
-    offsets: [usize; 3],
+    format: &str,
 ) {
-    let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
-    for row in pixels.chunks(stride).take(height as usize) {
-        for px in row.chunks_exact(4).take(width as usize) {
-            rgb.extend_from_slice(&[px[offsets[0]], px[offsets[1]], px[offsets[2]]]);
-        }
+    let row = width as usize * 4;
+    let mut raw = Vec::with_capacity(row * height as usize);
+    for r in pixels.chunks(stride).take(height as usize) {
+        raw.extend_from_slice(&r[..row.min(r.len())]);
     }
-    let name = format!("{index:05}-{width}x{height}.rgb");
+    let name = format!(
+        "{index:05}-{width}x{height}.{}",
+        format.to_ascii_lowercase()
+    );
     let tmp = dir.join(format!(".{name}"));
-    if std::fs::write(&tmp, &rgb).is_ok() {
+    if std::fs::write(&tmp, &raw).is_ok() {
         let _ = std::fs::rename(&tmp, dir.join(name));
     }
 }

@@ -49,15 +49,35 @@ impl ConsumerHandle {
         }
     }
 
-    /// Where saved frames go (`NNNNN-WxH.rgb`), if saving was asked for.
+    /// Where saved frames go (`NNNNN-WxH.<format>`), if saving was asked
+    /// for.
     pub fn save_dir(&self) -> &Path {
         &self.save
     }
 
     /// The saved frame with this index and size, as RGB bytes.
     pub fn saved(&self, index: usize, width: u32, height: u32) -> Result<Vec<u8>> {
-        let p = self.save.join(format!("{index:05}-{width}x{height}.rgb"));
-        Ok(std::fs::read(&p)?)
+        let prefix = format!("{index:05}-{width}x{height}.");
+        let path = std::fs::read_dir(&self.save)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .ok_or_else(|| anyhow::anyhow!("no saved frame {prefix}*"))?;
+        let format = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("bgrx")
+            .to_owned();
+        let format = match format.as_str() {
+            "rgbx" => "RGBx",
+            "rgba" => "RGBA",
+            "bgra" => "BGRA",
+            _ => "BGRx",
+        };
+        Ok(crate::consumer::to_rgb(&std::fs::read(&path)?, format))
     }
 
     pub fn log_path(&self) -> &Path {

@@ -61,6 +61,10 @@ impl Testbed {
                 .join("portals.conf"),
             PORTALS_CONF,
         )?;
+        // Frontends >= 1.18 read portals.conf, and with
+        // XDG_DESKTOP_PORTAL_DIR set only from that directory (1.16 reads
+        // none and routes by UseIn=).
+        write_file(&self.paths.portals.join("portals.conf"), PORTALS_CONF)?;
         let program = std::env::var_os("IONLAB_PORTAL_BIN")
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| FRONTEND_PATH.into());

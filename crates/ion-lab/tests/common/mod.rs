@@ -126,7 +126,30 @@ impl World {
     }
 
     /// Ends a test that passed.
+    /// The test passed, provided ionChannel did not crash along the way
+    /// (a panic, or death by SIGSEGV/SIGABRT — directly, or as the exit
+    /// status a sandbox wrapper passes on).
     pub fn done(mut self) -> Result<()> {
+        use ion_lab::testbed::Component;
+        let log = std::fs::read_to_string(self.testbed.log_path(Component::IonChannel))
+            .unwrap_or_default();
+        let crashed_log = ["panicked", "Segmentation fault", "Aborted"]
+            .iter()
+            .find(|m| log.contains(*m));
+        let crashed_exit = self
+            .testbed
+            .dead_components()
+            .into_iter()
+            .find(|(c, state)| {
+                *c == Component::IonChannel
+                    && ["signal: 11", "signal: 6", "status: 139", "status: 134"]
+                        .iter()
+                        .any(|m| state.contains(m))
+            });
+        anyhow::ensure!(
+            crashed_log.is_none() && crashed_exit.is_none(),
+            "ionchannel crashed: {crashed_log:?} {crashed_exit:?}"
+        );
         self.passed = true;
         Ok(())
     }
