@@ -73,13 +73,15 @@ pub struct VideoParams {
     pub max_fps: u32,
 }
 
-fn serialize(value: Value) -> Result<Vec<u8>, String> {
+/// A pod's bytes.
+pub fn serialize(value: Value) -> Result<Vec<u8>, String> {
     spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &value)
         .map(|(cursor, _)| cursor.into_inner())
         .map_err(|e| format!("cannot serialize a pod: {e:?}"))
 }
 
-fn prop(key: u32, value: Value) -> Property {
+/// A pod object property without flags.
+pub fn prop(key: u32, value: Value) -> Property {
     Property {
         key,
         flags: PropertyFlags::empty(),

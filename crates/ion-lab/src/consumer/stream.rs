@@ -8,10 +8,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
+use ion_pipewire::format::{self, prop};
 use pipewire as pw;
 use pw::spa;
 use spa::param::video::VideoFormat;
-use spa::pod::{ChoiceValue, Object, Property, PropertyFlags, Value};
+use spa::pod::{ChoiceValue, Object, Value};
 use spa::utils::{Choice, ChoiceEnum, ChoiceFlags, Fraction, Id, Rectangle};
 
 use super::{ConsumerOptions, FrameRecord};
@@ -125,18 +126,8 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
     Ok(())
 }
 
-fn prop(key: u32, value: Value) -> Property {
-    Property {
-        key,
-        flags: PropertyFlags::empty(),
-        value,
-    }
-}
-
 fn serialize(value: Value) -> Result<Vec<u8>> {
-    spa::pod::serialize::PodSerializer::serialize(std::io::Cursor::new(Vec::new()), &value)
-        .map(|(cursor, _)| cursor.into_inner())
-        .map_err(|e| anyhow::anyhow!("cannot serialize a pod: {e:?}"))
+    format::serialize(value).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Raw video in any of the 32-bit RGB layouts screen sources use, any
@@ -223,20 +214,6 @@ fn enum_format(max_fps: Option<u32>) -> Value {
     })
 }
 
-fn meta(kind: u32, size: usize) -> Value {
-    Value::Object(Object {
-        type_: spa::sys::SPA_TYPE_OBJECT_ParamMeta,
-        id: spa::sys::SPA_PARAM_Meta,
-        properties: vec![
-            prop(spa::sys::SPA_PARAM_META_type, Value::Id(Id(kind))),
-            prop(
-                spa::sys::SPA_PARAM_META_size,
-                Value::Int(i32::try_from(size).unwrap_or(i32::MAX)),
-            ),
-        ],
-    })
-}
-
 fn on_param(stream: &pw::stream::StreamRef, data: &mut Data, id: u32, pod: Option<&spa::pod::Pod>) {
     let Some(pod) = pod else { return };
     if id != spa::param::ParamType::Format.as_raw() {
@@ -252,17 +229,17 @@ fn on_param(stream: &pw::stream::StreamRef, data: &mut Data, id: u32, pod: Optio
     data.format = Some((info.format(), size.width, size.height));
     // Ask for the metadata a screen consumer reads: header and damage.
     let pods: Vec<Vec<u8>> = [
-        meta(
+        format::meta(
             spa::sys::SPA_META_Header,
             std::mem::size_of::<spa::sys::spa_meta_header>(),
         ),
-        meta(
+        format::meta(
             spa::sys::SPA_META_VideoDamage,
             16 * std::mem::size_of::<spa::sys::spa_meta_region>(),
         ),
     ]
     .into_iter()
-    .filter_map(|v| serialize(v).ok())
+    .filter_map(Result::ok)
     .collect();
     let mut params: Vec<&spa::pod::Pod> = pods
         .iter()
