@@ -170,8 +170,31 @@ args=(
 # --unshare-user (uids must be the host's for D-Bus EXTERNAL auth and file
 # ownership), --new-session (would take CMD out of the caller's process group,
 # which the testbed signals), --clearenv (the environment is passed through).
+# The checkout, the build output and the caller's directory may live outside
+# the trees bound above (CI clones anywhere, e.g. /check/...): bind each at
+# its own path too, so paths mean the same on both sides. Each needs a mount
+# point inside the read-only tree; make it in the cached rootfs (an empty
+# directory, nothing else changes there).
+covered=(/tmp /work /var/cache/ionchannel)
+is_covered() {
+  local p=$1 c
+  for c in "${covered[@]}"; do
+    case "$p/" in "$c"/*) return 0 ;; esac
+  done
+  return 1
+}
+here=$(cd "$(dirname "$0")/.." && pwd -P)
+for dir in "$here" "${CARGO_TARGET_DIR:-}" "${ION_BIN_DIR:-}" "$PWD"; do
+  [ -n "$dir" ] && [ -d "$dir" ] || continue
+  dir=$(cd "$dir" && pwd -P)
+  is_covered "$dir" && continue
+  case "$dir" in /proc/* | /dev/* | /sys/* | /) continue ;; esac
+  mkdir -p "$rootfs$dir"
+  args+=(--bind "$dir" "$dir")
+  covered+=("$dir")
+done
 if [ -d "$PWD" ]; then
-  # Stay in the caller's directory when it exists inside too.
+  # Stay in the caller's directory (bound above when it was not already).
   args+=(--chdir "$PWD")
 fi
 
