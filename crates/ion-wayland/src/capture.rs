@@ -26,6 +26,10 @@ pub struct SharedBuffer {
     /// Our own view of the memory, made only when a frame has to be
     /// turned upside down (the one case where we touch pixels).
     map: Option<Mapping>,
+    /// What changed on screen since this buffer last received a frame
+    /// (None: all of it, e.g. never filled). ext-image-copy-capture asks
+    /// for it, so the compositor can copy only that.
+    pub stale: Option<Vec<(u32, u32, u32, u32)>>,
 }
 
 /// A shared mapping of a buffer's memory, unmapped on drop.
@@ -77,7 +81,21 @@ impl SharedBuffer {
             size,
             fd: fd.as_raw_fd(),
             map: None,
+            stale: None,
         })
+    }
+
+    /// Adds a frame's damage to what this buffer misses; past a few
+    /// rectangles, the whole buffer (the compositor gains little from a
+    /// long list).
+    pub fn add_stale(&mut self, damage: &[(u32, u32, u32, u32)]) {
+        const MAX_RECTS: usize = 16;
+        if let Some(stale) = self.stale.as_mut() {
+            stale.extend_from_slice(damage);
+            if stale.len() > MAX_RECTS {
+                self.stale = None;
+            }
+        }
     }
 
     /// The buffer's bytes, mapped on first use.

@@ -9,7 +9,7 @@ use ion_pipewire::{Frame, ShmFormat, StreamEvent, StreamKey, VideoParams};
 
 use crate::capture::{FrameEvent, SharedBuffer};
 use crate::command::Event;
-use crate::screencast::{InFlight, MAX_FPS};
+use crate::screencast::{CaptureFrame, InFlight, MAX_FPS};
 use crate::state::State;
 
 /// Failed captures in a row after which a stream ends.
@@ -99,10 +99,7 @@ impl State {
 
     /// Starts a capture into a free buffer, unless one is in flight or the
     /// consumer's frame-rate cap says not yet (then a timer comes back).
-    fn try_capture(&mut self, key: StreamKey) {
-        let Some(screencopy) = self.screencopy.as_ref() else {
-            return;
-        };
+    pub(crate) fn try_capture(&mut self, key: StreamKey) {
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
@@ -125,14 +122,17 @@ impl State {
                 return;
             }
         }
-        let Some(wl_output) = self
-            .outputs
-            .iter()
-            .find(|o| o.global == s.output.global)
-            .map(|o| o.wl.clone())
-        else {
-            return;
-        };
+        if self.image_copy.is_some() {
+            self.capture_image_copy(key);
+        } else {
+            self.capture_screencopy(key);
+        }
+    }
+
+    /// A free buffer of the stream that the compositor can write, or None
+    /// (a timer comes back when the consumer holds them all).
+    pub(crate) fn free_buffer(&mut self, key: StreamKey) -> Option<usize> {
+        let s = self.casts.streams.get_mut(&key)?;
         let Some(buffer) = s.stream.dequeue() else {
             // The consumer holds every buffer. Nothing tells a driver when
             // one comes back, so look again soon (backing off to a frame
@@ -141,25 +141,47 @@ impl State {
             let wait = STARVED_STEP * (1 << s.starved);
             tracing::trace!(stream = key, ?wait, "no free buffer");
             self.capture_after(key, wait);
-            return;
+            return None;
         };
         s.starved = 0;
         if !s.buffers.contains_key(&buffer) {
             s.stream.queue_empty(buffer);
-            return;
+            return None;
         }
+        Some(buffer)
+    }
+
+    fn capture_screencopy(&mut self, key: StreamKey) {
+        let Some(screencopy) = self.screencopy.clone() else {
+            return;
+        };
+        let Some(wl_output) = self.casts.streams.get(&key).and_then(|s| {
+            self.outputs
+                .iter()
+                .find(|o| o.global == s.output.global)
+                .map(|o| o.wl.clone())
+        }) else {
+            return;
+        };
+        let Some(buffer) = self.free_buffer(key) else {
+            return;
+        };
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
         s.last_capture = Some(Instant::now());
         tracing::trace!(stream = key, buffer, format = ?s.format, "capture");
         // Embedded cursor: the compositor draws it into the frame.
         let overlay_cursor = i32::from(s.cursor_embedded);
         let frame = screencopy.capture_output(overlay_cursor, &wl_output, &self.qh, key);
         s.capture = Some(InFlight {
-            frame,
+            frame: CaptureFrame::Screencopy(frame),
             buffer,
             damage: Vec::new(),
             full: s.need_full,
             y_invert: false,
             offers: Vec::new(),
+            pts_ns: None,
         });
     }
 
@@ -222,59 +244,89 @@ impl State {
                 };
                 c.frame.destroy();
                 s.offer_matched = false;
-                s.failures = 0;
-                let Some((_, w, h)) = s.format else { return };
                 if c.full {
                     // A plain copy reports no damage: all of it is new.
-                    s.need_full = false;
-                    c.damage = vec![(0, 0, w, h)];
-                }
-                if c.y_invert {
-                    // GL-rendering compositors hand shm frames over bottom
-                    // row first; consumers expect top first. The one case
-                    // where we touch pixels.
-                    if let Some(px) = s.buffers.get_mut(&c.buffer).and_then(|b| b.pixels()) {
-                        frame::flip_rows(px, w as usize * 4, h as usize);
-                        frame::flip_damage(&mut c.damage, h);
+                    if let Some((_, w, h)) = s.format {
+                        c.damage = vec![(0, 0, w, h)];
                     }
                 }
-                s.frames += 1;
-                s.stream.queue_frame(
-                    c.buffer,
-                    &Frame {
-                        size: w * h * 4,
-                        stride: i32::try_from(w * 4).unwrap_or(i32::MAX),
-                        pts_ns: nsec,
-                        seq: s.frames,
-                        damage: &c.damage,
-                    },
-                );
-                // To the consumer at once; the next capture follows from
-                // the cycle's `process`, within the consumer's cap.
-                self.deliver(key);
+                c.pts_ns = Some(nsec);
+                self.finish_frame(key, c);
             }
-            FrameEvent::Failed => {
-                fail(s);
-                s.failures += 1;
-                let failures = s.failures;
-                let session = s.session;
-                if failures > MAX_FAILURES {
-                    tracing::warn!(
-                        stream = key,
-                        failures,
-                        "screencopy keeps failing: the stream ends"
-                    );
-                    self.casts.destroy(session);
-                    let _ = self.events.send(Event::StreamsFailed { session });
-                    return;
-                }
-                // A failure is usually an output that changed under the
-                // capture; the retry sees the new offers. Back off so a
-                // compositor refusing every capture costs little.
-                tracing::debug!(stream = key, failures, "screencopy failed: retrying");
-                self.capture_after(key, RETRY_STEP * failures);
+            FrameEvent::Failed => self.capture_failed(key),
+        }
+    }
+
+    /// A capture failed: retry with back-off, end the stream when it
+    /// keeps failing.
+    pub(crate) fn capture_failed(&mut self, key: StreamKey) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        fail(s);
+        s.failures += 1;
+        let failures = s.failures;
+        let session = s.session;
+        if failures > MAX_FAILURES {
+            tracing::warn!(
+                stream = key,
+                failures,
+                "capture keeps failing: the stream ends"
+            );
+            self.casts.destroy(session);
+            let _ = self.events.send(Event::StreamsFailed { session });
+            return;
+        }
+        // A failure is usually an output that changed under the capture;
+        // the retry sees the new offers. Back off so a compositor refusing
+        // every capture costs little.
+        tracing::debug!(stream = key, failures, "capture failed: retrying");
+        self.capture_after(key, RETRY_STEP * failures);
+    }
+
+    /// A frame is in its buffer: flip it if the compositor wrote it upside
+    /// down, note what every other buffer now misses, and queue it to the
+    /// consumer with its timestamp and damage.
+    pub(crate) fn finish_frame(&mut self, key: StreamKey, mut c: InFlight) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        s.failures = 0;
+        if c.full {
+            s.need_full = false;
+        }
+        let Some((_, w, h)) = s.format else { return };
+        if c.y_invert {
+            // GL-rendering compositors hand shm frames over bottom row
+            // first; consumers expect top first. The one case where we
+            // touch pixels.
+            if let Some(px) = s.buffers.get_mut(&c.buffer).and_then(|b| b.pixels()) {
+                frame::flip_rows(px, w as usize * 4, h as usize);
+                frame::flip_damage(&mut c.damage, h);
             }
         }
+        for (id, b) in s.buffers.iter_mut() {
+            if *id == c.buffer {
+                b.stale = Some(Vec::new());
+            } else {
+                b.add_stale(&c.damage);
+            }
+        }
+        s.frames += 1;
+        let pts_ns = c.pts_ns.unwrap_or_else(crate::clock::monotonic_ns);
+        s.stream.queue_frame(
+            c.buffer,
+            &Frame {
+                size: w * h * 4,
+                stride: i32::try_from(w * 4).unwrap_or(i32::MAX),
+                pts_ns,
+                seq: s.frames,
+                damage: &c.damage,
+            },
+        );
+        // To the consumer at once; the next capture follows from the
+        // cycle's `process`, within the consumer's cap.
+        self.deliver(key);
     }
 
     /// The compositor's offers no longer match the negotiated format (the
@@ -282,14 +334,22 @@ impl State {
     /// formats; the consumer renegotiates and capture resumes on buffers
     /// of the new size.
     fn renegotiate(&mut self, key: StreamKey) {
+        let offers = self
+            .casts
+            .streams
+            .get(&key)
+            .and_then(|s| s.capture.as_ref())
+            .map(|c| c.offers.clone())
+            .unwrap_or_default();
+        self.renegotiate_to(key, offers);
+    }
+
+    /// Offers the consumer the size and formats of `offers` (what the
+    /// compositor can write now).
+    pub(crate) fn renegotiate_to(&mut self, key: StreamKey, offers: Vec<Offer<u32>>) {
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
-        let offers = s
-            .capture
-            .as_ref()
-            .map(|c| c.offers.clone())
-            .unwrap_or_default();
         fail(s);
         let shm_offers: Vec<Offer<ShmFormat>> = offers
             .iter()
@@ -386,18 +446,21 @@ impl State {
 
 fn copy(s: &mut crate::screencast::CastStream, key: StreamKey) {
     let Some(c) = s.capture.as_mut() else { return };
+    let CaptureFrame::Screencopy(frame) = &c.frame else {
+        return;
+    };
     let Some(b) = s.buffers.get(&c.buffer) else {
         tracing::warn!(stream = key, "buffer gone before the copy");
         return;
     };
     if c.full {
-        c.frame.copy(&b.wl);
+        frame.copy(&b.wl);
     } else {
-        c.frame.copy_with_damage(&b.wl);
+        frame.copy_with_damage(&b.wl);
     }
 }
 
-fn fail(s: &mut crate::screencast::CastStream) {
+pub(crate) fn fail(s: &mut crate::screencast::CastStream) {
     if let Some(c) = s.capture.take() {
         c.frame.destroy();
         s.stream.queue_empty(c.buffer);

@@ -6,10 +6,12 @@
 //! [`Command`]s and hears [`Event`]s.
 
 mod capture;
+mod cast_image_copy;
 mod cast_stream;
 pub mod clock;
 pub mod command;
 mod devices;
+mod image_copy;
 pub mod keymap;
 mod outputs;
 #[cfg(feature = "test-support")]

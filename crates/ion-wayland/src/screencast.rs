@@ -1,9 +1,9 @@
 //! ScreenCast streams on the media thread: one PipeWire `Video/Source` node
 //! per selected output, created for a session and destroyed with it.
 //!
-//! Capture into the streams' buffers (wlr-screencopy, ext-image-copy-
-//! capture) plugs in here; until it does, a stream negotiates its format
-//! and allocates its buffers but carries no frames.
+//! Capture into the streams' buffers comes from `cast_stream.rs`, through
+//! ext-image-copy-capture (`cast_image_copy.rs`) where the compositor has
+//! it, wlr-screencopy otherwise.
 
 use std::collections::HashMap;
 
@@ -12,6 +12,8 @@ use tokio::sync::oneshot;
 
 use crate::capture::SharedBuffer;
 use crate::command::{OutputInfo, SessionId, StreamInfo};
+use crate::image_copy::CaptureSession;
+use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_frame_v1::ExtImageCopyCaptureFrameV1;
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1;
 
 /// Streams of one session being created: answered when every node has its id.
@@ -51,18 +53,58 @@ pub struct CastStream {
     pub need_full: bool,
     /// Captures in a row that found no free buffer (for the back-off).
     pub starved: u32,
+    /// The ext-image-copy-capture session, when that path is used.
+    pub image_session: Option<CaptureSession>,
 }
 
-/// A screencopy frame being copied into a stream buffer.
+impl CastStream {
+    /// Destroys the capture in flight and the capture session (the
+    /// stream's buffers go with the stream).
+    pub fn end_capture(&mut self) {
+        if let Some(c) = self.capture.take() {
+            c.frame.destroy();
+        }
+        if let Some(session) = self.image_session.take() {
+            session.destroy();
+        }
+    }
+}
+
+impl Drop for CastStream {
+    // However a stream goes (session closed, PipeWire gone, shutdown), its
+    // compositor-side objects go with it.
+    fn drop(&mut self) {
+        self.end_capture();
+    }
+}
+
+/// A frame object of either capture protocol.
+pub enum CaptureFrame {
+    Screencopy(ZwlrScreencopyFrameV1),
+    ImageCopy(ExtImageCopyCaptureFrameV1),
+}
+
+impl CaptureFrame {
+    pub fn destroy(&self) {
+        match self {
+            CaptureFrame::Screencopy(f) => f.destroy(),
+            CaptureFrame::ImageCopy(f) => f.destroy(),
+        }
+    }
+}
+
+/// A frame being copied into a stream buffer.
 pub struct InFlight {
-    pub frame: ZwlrScreencopyFrameV1,
+    pub frame: CaptureFrame,
     pub buffer: usize,
     pub damage: Vec<(u32, u32, u32, u32)>,
     /// Copy now, without waiting for damage (a first frame).
     pub full: bool,
     pub y_invert: bool,
-    /// The compositor's buffer offers for this capture.
+    /// The compositor's buffer offers for this capture (screencopy).
     pub offers: Vec<ion_core::frame::Offer<u32>>,
+    /// The compositor's timestamp (ext-image-copy-capture sends it apart).
+    pub pts_ns: Option<u64>,
 }
 
 #[derive(Default)]
@@ -133,6 +175,7 @@ impl ScreenCasts {
                             failures: 0,
                             need_full: true,
                             starved: 0,
+                            image_session: None,
                         },
                     );
                 }
@@ -155,7 +198,13 @@ impl ScreenCasts {
 
     pub fn destroy(&mut self, session: SessionId) {
         let before = self.streams.len();
-        self.streams.retain(|_, s| s.session != session);
+        self.streams.retain(|_, s| {
+            if s.session != session {
+                return true;
+            }
+            s.end_capture();
+            false
+        });
         let removed = before - self.streams.len();
         if removed > 0 {
             tracing::info!(session, streams = removed, "streams destroyed");
@@ -173,9 +222,7 @@ impl ScreenCasts {
             if s.output.global != global {
                 return true;
             }
-            if let Some(c) = s.capture.take() {
-                c.frame.destroy();
-            }
+            s.end_capture();
             tracing::info!(session = s.session, output = %s.output.name, "output gone: its stream ends");
             touched.push(s.session);
             false
@@ -186,6 +233,17 @@ impl ScreenCasts {
             .into_iter()
             .filter(|session| !self.streams.values().any(|s| s.session == *session))
             .collect()
+    }
+
+    /// Ends one stream whose source is gone (the compositor stopped its
+    /// capture session). Returns its session if that has no stream left.
+    pub fn source_gone(&mut self, key: StreamKey) -> Option<SessionId> {
+        let mut s = self.streams.remove(&key)?;
+        tracing::info!(session = s.session, output = %s.output.name, "capture source gone: its stream ends");
+        s.end_capture();
+        let session = s.session;
+        drop(s);
+        (!self.streams.values().any(|s| s.session == session)).then_some(session)
     }
 
     pub fn set_y_invert(&mut self, key: StreamKey, y_invert: bool) {

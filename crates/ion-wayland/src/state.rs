@@ -47,6 +47,8 @@ pub struct State {
     pub casts: crate::screencast::ScreenCasts,
     pub shm: Option<wayland_client::protocol::wl_shm::WlShm>,
     pub screencopy: Option<wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
+    /// ext-image-copy-capture, preferred over `screencopy` when offered.
+    pub image_copy: Option<crate::image_copy::ImageCopy>,
     /// For timers (frame-rate cap); set once the loop exists.
     pub loop_handle: Option<calloop::LoopHandle<'static, State>>,
     /// Set when the thread must leave its loop.

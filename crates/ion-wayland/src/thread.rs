@@ -161,6 +161,32 @@ type Setup = (
     Sender<Command>,
 );
 
+/// The variable that forces the older capture protocol where both exist
+/// (`IONCHANNEL_CAPTURE=screencopy`): to compare them, and a way out if a
+/// compositor's ext-image-copy-capture misbehaves.
+pub const CAPTURE_VAR: &str = "IONCHANNEL_CAPTURE";
+
+fn bind_image_copy(
+    globals: &wayland_client::globals::GlobalList,
+    qh: &wayland_client::QueueHandle<State>,
+) -> Option<crate::image_copy::ImageCopy> {
+    if std::env::var(CAPTURE_VAR).is_ok_and(|v| v == "screencopy") {
+        tracing::info!("{CAPTURE_VAR}=screencopy: ext-image-copy-capture not used");
+        return None;
+    }
+    // Both globals or neither: a manager without an output source cannot
+    // capture a monitor.
+    let manager = globals.bind(qh, 1..=1, ()).ok()?;
+    match globals.bind(qh, 1..=1, ()) {
+        Ok(outputs) => Some(crate::image_copy::ImageCopy { manager, outputs }),
+        Err(_) => {
+            let manager: wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1::ExtImageCopyCaptureManagerV1 = manager;
+            manager.destroy();
+            None
+        }
+    }
+}
+
 fn setup(
     keymap_names: KeymapNames,
     events: mpsc::UnboundedSender<Event>,
@@ -200,6 +226,7 @@ fn setup(
         casts: crate::screencast::ScreenCasts::new(None),
         shm: globals.bind(&qh, 1..=1, ()).ok(),
         screencopy: globals.bind(&qh, 1..=3, ()).ok(),
+        image_copy: bind_image_copy(&globals, &qh),
         loop_handle: None,
         exit: false,
     };
@@ -221,6 +248,13 @@ fn setup(
         seat = ?state.seat_name,
         virtual_pointer = state.pointer_manager.is_some(),
         virtual_keyboard = state.keyboard_manager.is_some(),
+        capture = if state.image_copy.is_some() {
+            "ext-image-copy-capture"
+        } else if state.screencopy.is_some() {
+            "wlr-screencopy"
+        } else {
+            "none"
+        },
         "connected to the compositor"
     );
 

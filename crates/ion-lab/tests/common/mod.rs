@@ -129,6 +129,18 @@ impl World {
     /// The test passed, provided ionChannel did not crash along the way
     /// (a panic, or death by SIGSEGV/SIGABRT — directly, or as the exit
     /// status a sandbox wrapper passes on).
+    /// The capture protocol ionChannel chose, from its log
+    /// ("ext-image-copy-capture", "wlr-screencopy" or "none").
+    pub fn capture_path(&self) -> Option<String> {
+        use ion_lab::testbed::Component;
+        let log = std::fs::read_to_string(self.testbed.log_path(Component::IonChannel)).ok()?;
+        let line = log
+            .lines()
+            .find(|l| l.contains("connected to the compositor"))?;
+        let rest = line.split("capture=\"").nth(1)?;
+        Some(rest.split('"').next()?.to_owned())
+    }
+
     pub fn done(mut self) -> Result<()> {
         use ion_lab::testbed::Component;
         let log = std::fs::read_to_string(self.testbed.log_path(Component::IonChannel))

@@ -1,0 +1,240 @@
+//! Streams captured through ext-image-copy-capture-v1: one capture session
+//! per stream, made from the stream's source; frames into the stream's own
+//! buffers with the damage each buffer missed, so the compositor may copy
+//! only that.
+//!
+//! Why a session is remade: only a session's first frame is immediate.
+//! A consumer that (re)starts or renegotiates needs a frame now, even of
+//! a static screen, so its stream gets a new session.
+
+use std::time::Instant;
+
+use ion_core::frame::Offer;
+use ion_pipewire::StreamKey;
+use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1::Options;
+
+use crate::cast_stream::fail;
+use crate::command::Event;
+use crate::image_copy::{
+    CaptureSession, Constraints, FailReason, ImageFrameEvent, SessionEvent, FLIPPED_180,
+};
+use crate::screencast::{CaptureFrame, InFlight};
+use crate::state::State;
+
+impl State {
+    pub(crate) fn capture_image_copy(&mut self, key: StreamKey) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        if s.need_full && s.image_session.as_ref().is_some_and(|c| !c.fresh) {
+            if let Some(old) = s.image_session.take() {
+                old.destroy();
+            }
+        }
+        let Some(session) = s.image_session.as_ref() else {
+            self.open_image_session(key);
+            // Capture follows the session's constraints (`done`).
+            return;
+        };
+        if session.awaiting_update {
+            return;
+        }
+        let Some(constraints) = session.constraints.clone() else {
+            return;
+        };
+        let Some((format, w, h)) = s.format else {
+            return;
+        };
+        if constraints.size != Some((w, h)) || !constraints.shm_formats.contains(&format.wl_shm()) {
+            tracing::debug!(stream = key, ?constraints, ?s.format, "constraints changed");
+            self.renegotiate_to(key, offers(&constraints));
+            return;
+        }
+        let Some(buffer) = self.free_buffer(key) else {
+            return;
+        };
+        let qh = self.qh.clone();
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        let (Some(session), Some(b)) = (s.image_session.as_ref(), s.buffers.get(&buffer)) else {
+            s.stream.queue_empty(buffer);
+            return;
+        };
+        s.last_capture = Some(Instant::now());
+        let frame = session.session.create_frame(&qh, key);
+        frame.attach_buffer(&b.wl);
+        match &b.stale {
+            None => frame.damage_buffer(0, 0, clamp(w), clamp(h)),
+            Some(rects) => {
+                for &(x, y, rw, rh) in rects {
+                    if rw > 0 && rh > 0 {
+                        frame.damage_buffer(clamp(x), clamp(y), clamp(rw), clamp(rh));
+                    }
+                }
+            }
+        }
+        frame.capture();
+        tracing::trace!(stream = key, buffer, fresh = session.fresh, "capture");
+        s.capture = Some(InFlight {
+            frame: CaptureFrame::ImageCopy(frame),
+            buffer,
+            damage: Vec::new(),
+            full: session.fresh,
+            y_invert: false,
+            offers: Vec::new(),
+            pts_ns: None,
+        });
+    }
+
+    fn open_image_session(&mut self, key: StreamKey) {
+        let Some(ic) = self.image_copy.as_ref() else {
+            return;
+        };
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        let Some(wl_output) = self
+            .outputs
+            .iter()
+            .find(|o| o.global == s.output.global)
+            .map(|o| o.wl.clone())
+        else {
+            return;
+        };
+        let source = ic.outputs.create_source(&wl_output, &self.qh, ());
+        // Embedded cursor: the compositor paints it into the frames;
+        // otherwise frames carry none (also on compositors with a
+        // software cursor, unlike wlr-screencopy).
+        let options = if s.cursor_embedded {
+            Options::PaintCursors
+        } else {
+            Options::empty()
+        };
+        let session = ic.manager.create_session(&source, options, &self.qh, key);
+        tracing::debug!(stream = key, output = %s.output.name, "capture session opened");
+        s.image_session = Some(CaptureSession {
+            session,
+            source,
+            incoming: Constraints::default(),
+            constraints: None,
+            fresh: true,
+            awaiting_update: false,
+        });
+    }
+
+    pub fn on_session_event(&mut self, key: StreamKey, ev: SessionEvent) {
+        let Some(session) = self
+            .casts
+            .streams
+            .get_mut(&key)
+            .and_then(|s| s.image_session.as_mut())
+        else {
+            return;
+        };
+        match ev {
+            SessionEvent::BufferSize { width, height } => {
+                session.incoming.size = Some((width, height));
+            }
+            SessionEvent::ShmFormat(format) => session.incoming.shm_formats.push(format),
+            SessionEvent::Done => {
+                let constraints = std::mem::take(&mut session.incoming);
+                tracing::debug!(stream = key, ?constraints, "capture constraints");
+                session.constraints = Some(constraints);
+                session.awaiting_update = false;
+                self.try_capture(key);
+            }
+            SessionEvent::Stopped => self.end_source(key),
+        }
+    }
+
+    pub fn on_image_frame_event(&mut self, key: StreamKey, ev: ImageFrameEvent) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        let Some(c) = s.capture.as_mut() else { return };
+        match ev {
+            ImageFrameEvent::Transform(t) => {
+                // Rows bottom first: flipped like wlr-screencopy's
+                // y_invert. Other transforms are the output's own
+                // rotation, which consumers see as the output shows it.
+                c.y_invert = t == FLIPPED_180;
+            }
+            ImageFrameEvent::Damage {
+                x,
+                y,
+                width,
+                height,
+            } => {
+                if width > 0 && height > 0 {
+                    c.damage.push((
+                        x.max(0).unsigned_abs(),
+                        y.max(0).unsigned_abs(),
+                        width.unsigned_abs(),
+                        height.unsigned_abs(),
+                    ));
+                }
+            }
+            ImageFrameEvent::PresentationTime { nsec } => c.pts_ns = Some(nsec),
+            ImageFrameEvent::Ready => {
+                let Some(c) = s.capture.take() else { return };
+                c.frame.destroy();
+                if let Some(session) = s.image_session.as_mut() {
+                    session.fresh = false;
+                }
+                tracing::trace!(stream = key, damage = ?c.damage, "frame ready");
+                self.finish_frame(key, c);
+            }
+            ImageFrameEvent::Failed(FailReason::Stopped) => self.end_source(key),
+            ImageFrameEvent::Failed(FailReason::BufferConstraints) => {
+                fail(s);
+                let Some(session) = s.image_session.as_mut() else {
+                    return;
+                };
+                // New constraints are on their way; if they are not here
+                // yet, wait for their `done`, which captures again.
+                let fits = match (&session.constraints, s.format) {
+                    (Some(c), Some((f, w, h))) => {
+                        c.size == Some((w, h)) && c.shm_formats.contains(&f.wl_shm())
+                    }
+                    _ => false,
+                };
+                if fits {
+                    session.awaiting_update = true;
+                } else {
+                    self.try_capture(key);
+                }
+            }
+            ImageFrameEvent::Failed(FailReason::Unknown) => self.capture_failed(key),
+        }
+    }
+
+    /// The source of a stream is gone (window closed, output unplugged):
+    /// the stream ends, and its session closes if it has no stream left.
+    fn end_source(&mut self, key: StreamKey) {
+        if let Some(session) = self.casts.source_gone(key) {
+            let _ = self.events.send(Event::StreamsFailed { session });
+        }
+        self.dispatch_pipewire();
+    }
+}
+
+/// The buffers the constraints allow, as offers for renegotiation.
+fn offers(c: &Constraints) -> Vec<Offer<u32>> {
+    let Some((width, height)) = c.size else {
+        return Vec::new();
+    };
+    c.shm_formats
+        .iter()
+        .map(|&format| Offer {
+            format,
+            width,
+            height,
+            stride: width * 4,
+        })
+        .collect()
+}
+
+fn clamp(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
