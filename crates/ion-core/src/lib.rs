@@ -15,6 +15,7 @@ pub mod input;
 pub mod layout;
 pub mod policy;
 pub mod rate;
+pub mod selection;
 pub mod session;
 pub mod validate;
 

@@ -11,6 +11,8 @@
 //! app_id = "com.rustdesk.RustDesk"   # exact app id; "" = host apps (no app id); "*" = any app
 //! devices = ["keyboard", "pointer"]  # RemoteDesktop devices granted
 //! sources = ["monitor"]              # ScreenCast sources granted: monitor, window
+//! windows = [{ app_id = "org.gnome.Terminal" }, { title = "* - Notes" }]
+//!                                    # the windows a "window" source shares
 //! ```
 //!
 //! Rules are tried in order; the first whose `app_id` matches decides.
@@ -18,6 +20,7 @@
 use serde::Deserialize;
 
 use crate::device::{DeviceType, DeviceTypes};
+use crate::selection::WindowMatch;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +37,9 @@ pub struct Rule {
     pub devices: Vec<String>,
     #[serde(default)]
     pub sources: Vec<String>,
+    /// Which windows a window source shares (by app id and title).
+    #[serde(default)]
+    pub windows: Vec<WindowMatch>,
 }
 
 /// A policy file that cannot be used. The daemon then denies everything
@@ -48,6 +54,8 @@ pub enum PolicyError {
         app_id: String,
         name: String,
     },
+    #[error("rule {index} (app_id {app_id:?}): a window entry names neither app_id nor title")]
+    EmptyWindowMatch { index: usize, app_id: String },
     #[error("rule {index} (app_id {app_id:?}): unknown source {name:?} (use monitor, window)")]
     UnknownSource {
         index: usize,
@@ -72,8 +80,13 @@ fn source_bit(name: &str) -> Option<u32> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Granted: the devices and source types the session may use (each the
-    /// intersection of what was asked and what the rule allows).
-    Allow { devices: DeviceTypes, sources: u32 },
+    /// intersection of what was asked and what the rule allows), and the
+    /// rule's windows.
+    Allow {
+        devices: DeviceTypes,
+        sources: u32,
+        windows: Vec<WindowMatch>,
+    },
     /// Refused, with the reason for the log.
     Deny { reason: String },
 }
@@ -90,6 +103,12 @@ impl Policy {
                         name: name.clone(),
                     });
                 }
+            }
+            if rule.windows.iter().any(WindowMatch::is_empty) {
+                return Err(PolicyError::EmptyWindowMatch {
+                    index,
+                    app_id: rule.app_id.clone(),
+                });
             }
             for name in &rule.sources {
                 if source_bit(name).is_none() {
@@ -153,6 +172,7 @@ impl Policy {
         Decision::Allow {
             devices: granted_devices,
             sources: granted_sources,
+            windows: rule.windows.clone(),
         }
     }
 
@@ -186,14 +206,16 @@ devices = ["pointer"]
             p.decide("com.rustdesk.RustDesk", DeviceTypes::ALL, 1),
             Decision::Allow {
                 devices: DeviceTypes::from_bits(3).unwrap(),
-                sources: 1
+                sources: 1,
+                windows: vec![],
             }
         );
         assert_eq!(
             p.decide("", DeviceTypes::from_bits(3).unwrap(), 0),
             Decision::Allow {
                 devices: DeviceTypes::from_bits(2).unwrap(),
-                sources: 0
+                sources: 0,
+                windows: vec![],
             }
         );
     }

@@ -10,4 +10,6 @@ pub mod consumer;
 pub mod demo;
 pub mod expect;
 pub mod probe;
+pub mod signals;
 pub mod testbed;
+pub mod window;

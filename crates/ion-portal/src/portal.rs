@@ -11,7 +11,7 @@ use ion_core::session::Lifecycle;
 use ion_core::validate::{validate, Grant, NotifyCall};
 use ion_core::{DeviceTypes, InputEvent, Policy, RateLimiter, StreamRegion};
 use ion_wayland::keymap::keysym_is_known;
-use ion_wayland::{OutputInfo, StreamInfo, WaylandHandle};
+use ion_wayland::{OutputInfo, SourceRef, StreamInfo, WaylandHandle};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
@@ -350,9 +350,11 @@ impl Portal {
         let started = self.with_session(&path, &sender, kind, |e| {
             e.devices_created = kind == SessionKind::RemoteDesktop;
             e.granted_devices = devices;
+            // Absolute input maps onto outputs; a window's place on screen
+            // is not known to us, so window streams take none.
             e.streams = streams
                 .iter()
-                .map(|s| StreamRegion::new(s.node_id, s.output.logical.into()))
+                .filter_map(|s| Some(StreamRegion::new(s.node_id, s.output()?.logical.into())))
                 .collect();
             e.stream_infos = streams.clone();
             e.lifecycle.finish_start(true)?;
@@ -387,19 +389,24 @@ impl Portal {
         sources: Option<SourceSelection>,
     ) -> Result<(DeviceTypes, Vec<StreamInfo>), u32> {
         let source_types = sources.map_or(0, |s| s.types);
-        let granted = match self.decide(app_id, requested, source_types).await {
-            Decision::Allow { devices, .. } => devices,
-            Decision::Deny { reason } => {
-                tracing::warn!(
-                    session = id,
-                    "{} refused: {reason}. To allow it, add to {}:\n{}",
-                    kind.name(),
-                    self.config.policy_path.display(),
-                    Policy::example_rule(app_id)
-                );
-                return Err(RESPONSE_CANCELLED);
-            }
-        };
+        let (granted, granted_sources, windows) =
+            match self.decide(app_id, requested, source_types).await {
+                Decision::Allow {
+                    devices,
+                    sources,
+                    windows,
+                } => (devices, sources, windows),
+                Decision::Deny { reason } => {
+                    tracing::warn!(
+                        session = id,
+                        "{} refused: {reason}. To allow it, add to {}:\n{}",
+                        kind.name(),
+                        self.config.policy_path.display(),
+                        Policy::example_rule(app_id)
+                    );
+                    return Err(RESPONSE_CANCELLED);
+                }
+            };
         let mut made = DeviceTypes::EMPTY;
         if kind == SessionKind::RemoteDesktop {
             // Devices are created now, not at the first event: the seat
@@ -420,15 +427,29 @@ impl Portal {
         }
         let mut streams = Vec::new();
         if let Some(sel) = sources {
-            let outputs = match self.wayland.snapshot().await {
-                Ok(s) => s.outputs,
+            let snapshot = match self.wayland.snapshot().await {
+                Ok(s) => s,
                 Err(e) => {
                     tracing::error!(session = id, "cannot list outputs: {e}");
                     return Err(RESPONSE_OTHER);
                 }
             };
-            let chosen = choose_outputs(&outputs, sel.multiple);
+            let chosen = choose_sources(&snapshot, granted_sources, &windows, sel.multiple);
             if chosen.is_empty() {
+                if granted_sources & SOURCE_WINDOW != 0 {
+                    let listed: Vec<String> = snapshot
+                        .windows
+                        .iter()
+                        .map(|w| format!("{{ app_id = {:?}, title = {:?} }}", w.app_id, w.title))
+                        .collect();
+                    tracing::warn!(
+                        session = id,
+                        "no window matches the rule's `windows` in {}; open windows: [{}]",
+                        self.config.policy_path.display(),
+                        listed.join(", ")
+                    );
+                    return Err(RESPONSE_CANCELLED);
+                }
                 tracing::error!(session = id, "no output to share");
                 return Err(RESPONSE_OTHER);
             }
@@ -598,6 +619,35 @@ impl Portal {
     }
 }
 
+/// What a session shares, until the dialog lets the user choose: the
+/// rule's windows when window sources were granted and one matches,
+/// otherwise outputs when monitors were granted.
+fn choose_sources(
+    snapshot: &ion_wayland::Snapshot,
+    granted: u32,
+    windows: &[ion_core::selection::WindowMatch],
+    multiple: bool,
+) -> Vec<SourceRef> {
+    if granted & SOURCE_WINDOW != 0 && snapshot.window_capture {
+        let listed: Vec<ion_core::selection::ListedWindow<'_>> = snapshot
+            .windows
+            .iter()
+            .map(|w| (w.identifier.as_str(), w.app_id.as_str(), w.title.as_str()))
+            .collect();
+        let chosen = ion_core::selection::choose_windows(windows, &listed, multiple);
+        if !chosen.is_empty() {
+            return chosen.into_iter().map(SourceRef::Window).collect();
+        }
+    }
+    if granted & SOURCE_MONITOR != 0 {
+        return choose_outputs(&snapshot.outputs, multiple)
+            .into_iter()
+            .map(SourceRef::Output)
+            .collect();
+    }
+    Vec::new()
+}
+
 /// Which outputs a session shares, until the dialog lets the user choose:
 /// all of them with `multiple`, else the one at the layout's origin (the
 /// primary, in wlroots' layouts), else the first by position.
@@ -621,16 +671,14 @@ fn streams_value(streams: &[StreamInfo]) -> Result<OwnedValue, PortalError> {
     let list: Vec<(u32, HashMap<String, Value<'static>>)> = streams
         .iter()
         .map(|s| {
-            let r = s.output.logical;
             let mut props: HashMap<String, Value<'static>> = HashMap::new();
-            props.insert("position".into(), Value::from((r.x, r.y)));
-            props.insert("size".into(), Value::from((r.width, r.height)));
-            props.insert("source_type".into(), Value::from(SOURCE_MONITOR));
-            // Matches the EIS region of this stream (ConnectToEIS, later).
-            props.insert(
-                "mapping_id".into(),
-                Value::from(format!("ionchannel-{}", s.output.name)),
-            );
+            if let Some(o) = s.output() {
+                props.insert("position".into(), Value::from((o.logical.x, o.logical.y)));
+            }
+            props.insert("size".into(), Value::from(s.size()));
+            props.insert("source_type".into(), Value::from(s.source_type()));
+            // Matches the EIS region of this stream (ConnectToEIS).
+            props.insert("mapping_id".into(), Value::from(s.mapping_id()));
             (s.node_id, props)
         })
         .collect();

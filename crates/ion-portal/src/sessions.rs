@@ -109,8 +109,9 @@ impl SessionTable {
     /// gone keeps its last one; its stream is ending).
     pub fn outputs_changed(&mut self, outputs: &[ion_wayland::OutputInfo]) {
         for e in self.by_path.values_mut() {
-            for (region, info) in e.streams.iter_mut().zip(&e.stream_infos) {
-                let Some(now) = outputs.iter().find(|o| o.global == info.output.global) else {
+            let monitors = e.stream_infos.iter().filter_map(|i| i.output());
+            for (region, info) in e.streams.iter_mut().zip(monitors) {
+                let Some(now) = outputs.iter().find(|o| o.global == info.global) else {
                     continue;
                 };
                 let rect = now.logical.into();

@@ -18,7 +18,7 @@ use crate::command::Event;
 use crate::image_copy::{
     CaptureSession, Constraints, FailReason, ImageFrameEvent, SessionEvent, FLIPPED_180,
 };
-use crate::screencast::{CaptureFrame, InFlight};
+use crate::screencast::{CaptureFrame, CastSource, InFlight};
 use crate::state::State;
 
 impl State {
@@ -87,22 +87,33 @@ impl State {
         });
     }
 
-    fn open_image_session(&mut self, key: StreamKey) {
+    /// Opens the stream's capture session (its constraints follow).
+    pub(crate) fn open_image_session(&mut self, key: StreamKey) {
         let Some(ic) = self.image_copy.as_ref() else {
             return;
         };
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
-        let Some(wl_output) = self
-            .outputs
-            .iter()
-            .find(|o| o.global == s.output.global)
-            .map(|o| o.wl.clone())
-        else {
-            return;
+        let source = match &s.source {
+            CastSource::Output(info) => {
+                let Some(wl_output) = self
+                    .outputs
+                    .iter()
+                    .find(|o| o.global == info.global)
+                    .map(|o| o.wl.clone())
+                else {
+                    return;
+                };
+                ic.outputs.create_source(&wl_output, &self.qh, ())
+            }
+            CastSource::Window { handle, .. } => {
+                let Some(windows) = self.window_capture.as_ref() else {
+                    return;
+                };
+                windows.sources.create_source(handle, &self.qh, ())
+            }
         };
-        let source = ic.outputs.create_source(&wl_output, &self.qh, ());
         // Embedded cursor: the compositor paints it into the frames;
         // otherwise frames carry none (also on compositors with a
         // software cursor, unlike wlr-screencopy).
@@ -112,7 +123,7 @@ impl State {
             Options::empty()
         };
         let session = ic.manager.create_session(&source, options, &self.qh, key);
-        tracing::debug!(stream = key, output = %s.output.name, "capture session opened");
+        tracing::debug!(stream = key, source = %s.source.name(), "capture session opened");
         s.image_session = Some(CaptureSession {
             session,
             source,
@@ -140,8 +151,22 @@ impl State {
             SessionEvent::Done => {
                 let constraints = std::mem::take(&mut session.incoming);
                 tracing::debug!(stream = key, ?constraints, "capture constraints");
-                session.constraints = Some(constraints);
+                session.constraints = Some(constraints.clone());
                 session.awaiting_update = false;
+                if let Some(s) = self.casts.streams.get_mut(&key) {
+                    // No consumer yet: offer the source's real size now (a
+                    // window's is known only here), so the consumer that
+                    // comes negotiates it at once.
+                    if !s.streaming && constraints.size.is_some_and(|size| size != s.offered) {
+                        self.renegotiate_to(key, offers(&constraints));
+                    }
+                    if let Some(s) = self.casts.streams.get_mut(&key) {
+                        if !s.sized && constraints.size.is_some() {
+                            s.sized = true;
+                            self.casts.answer_ready();
+                        }
+                    }
+                }
                 self.try_capture(key);
             }
             SessionEvent::Stopped => self.end_source(key),

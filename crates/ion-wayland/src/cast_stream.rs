@@ -155,10 +155,13 @@ impl State {
         let Some(screencopy) = self.screencopy.clone() else {
             return;
         };
+        // wlr-screencopy captures outputs only: window streams are made
+        // only where ext-image-copy-capture exists.
         let Some(wl_output) = self.casts.streams.get(&key).and_then(|s| {
+            let global = s.source.output_global()?;
             self.outputs
                 .iter()
-                .find(|o| o.global == s.output.global)
+                .find(|o| o.global == global)
                 .map(|o| o.wl.clone())
         }) else {
             return;
@@ -385,6 +388,7 @@ impl State {
         // No capture until the new format arrives: the buffers we hold
         // are the old size.
         s.format = None;
+        s.offered = (width, height);
         let params = VideoParams {
             width,
             height,

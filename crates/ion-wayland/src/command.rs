@@ -29,11 +29,11 @@ pub enum Command {
         session: SessionId,
         reply: Option<oneshot::Sender<()>>,
     },
-    /// Create one ScreenCast stream per named output; replies once every
-    /// node has its PipeWire id.
+    /// Create one ScreenCast stream per source; replies once every node
+    /// has its PipeWire id (and a window's size is known).
     CreateStreams {
         session: SessionId,
-        outputs: Vec<String>,
+        sources: Vec<SourceRef>,
         /// Draw the cursor into the frames (cursor_mode embedded).
         cursor_embedded: bool,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
@@ -58,11 +58,80 @@ pub enum Event {
     Disconnected { reason: String },
 }
 
-/// A stream made for a session, with the output it shows.
+/// What a stream is asked to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceRef {
+    /// An output, by connector name.
+    Output(String),
+    /// A toplevel window, by its ext-foreign-toplevel identifier.
+    Window(String),
+}
+
+/// A stream made for a session, with what it shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamInfo {
     pub node_id: u32,
-    pub output: OutputInfo,
+    pub source: StreamSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum StreamSource {
+    Output(OutputInfo),
+    /// A window, with its size in buffer pixels when the stream started.
+    Window {
+        window: WindowInfo,
+        width: u32,
+        height: u32,
+    },
+}
+
+impl StreamInfo {
+    /// The output shown, for a monitor stream.
+    pub fn output(&self) -> Option<&OutputInfo> {
+        match &self.source {
+            StreamSource::Output(o) => Some(o),
+            StreamSource::Window { .. } => None,
+        }
+    }
+
+    /// The portal's source_type: 1 monitor, 2 window.
+    pub fn source_type(&self) -> u32 {
+        match &self.source {
+            StreamSource::Output(_) => 1,
+            StreamSource::Window { .. } => 2,
+        }
+    }
+
+    /// The id that names this stream's region to input clients (Start's
+    /// `mapping_id`, the EIS region's mapping id).
+    pub fn mapping_id(&self) -> String {
+        match &self.source {
+            StreamSource::Output(o) => format!("ionchannel-{}", o.name),
+            StreamSource::Window { window, .. } => {
+                format!("ionchannel-window-{}", window.identifier)
+            }
+        }
+    }
+
+    /// Start's `size`: logical size of the output, or the window's.
+    pub fn size(&self) -> (i32, i32) {
+        match &self.source {
+            StreamSource::Output(o) => (o.logical.width, o.logical.height),
+            StreamSource::Window { width, height, .. } => (
+                i32::try_from(*width).unwrap_or(i32::MAX),
+                i32::try_from(*height).unwrap_or(i32::MAX),
+            ),
+        }
+    }
+}
+
+/// A toplevel window as ext-foreign-toplevel-list names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowInfo {
+    /// Unique for the compositor's lifetime, never reused.
+    pub identifier: String,
+    pub app_id: String,
+    pub title: String,
 }
 
 /// One output as the layout sees it.
@@ -110,6 +179,11 @@ pub struct Snapshot {
     pub outputs: Vec<OutputInfo>,
     pub seat: Option<String>,
     pub keymap_layout: String,
+    /// Toplevel windows (ext-foreign-toplevel-list), when listed.
+    pub windows: Vec<WindowInfo>,
+    /// Windows can be captured (toplevel list, toplevel capture source
+    /// and ext-image-copy-capture all bound).
+    pub window_capture: bool,
     /// Whether a PipeWire daemon is connected (ScreenCast needs it).
     pub pipewire: bool,
 }

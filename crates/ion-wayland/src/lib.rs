@@ -19,10 +19,14 @@ pub mod recording;
 mod screencast;
 mod state;
 pub mod thread;
+mod toplevels;
 mod virtual_keyboard;
 mod virtual_pointer;
 
-pub use command::{Command, Event, GlobalInfo, OutputInfo, SessionId, Snapshot, StreamInfo};
+pub use command::{
+    Command, Event, GlobalInfo, OutputInfo, SessionId, Snapshot, SourceRef, StreamInfo,
+    StreamSource, WindowInfo,
+};
 pub use thread::{spawn, WaylandError, WaylandHandle, WaylandThread};
 
 /// Interface names the daemon looks for.

@@ -71,6 +71,8 @@ pub fn recording() -> (WaylandHandle, Log) {
                             seat: Some("seat0".into()),
                             keymap_layout: "us".into(),
                             pipewire: false,
+                            windows: Vec::new(),
+                            window_capture: false,
                         });
                     }
                     channel::Event::Msg(Command::CreateStreams { reply, .. }) => {

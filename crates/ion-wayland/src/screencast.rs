@@ -11,8 +11,9 @@ use ion_pipewire::{PipeWire, ShmFormat, StreamEvent, StreamKey, VideoParams, Vid
 use tokio::sync::oneshot;
 
 use crate::capture::SharedBuffer;
-use crate::command::{OutputInfo, SessionId, StreamInfo};
+use crate::command::{OutputInfo, SessionId, StreamInfo, StreamSource, WindowInfo};
 use crate::image_copy::CaptureSession;
+use wayland_protocols::ext::foreign_toplevel_list::v1::client::ext_foreign_toplevel_handle_v1::ExtForeignToplevelHandleV1;
 use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_frame_v1::ExtImageCopyCaptureFrameV1;
 use wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1;
 
@@ -23,9 +24,40 @@ pub struct PendingStreams {
     pub reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
 }
 
+/// What a stream shows.
+pub enum CastSource {
+    Output(OutputInfo),
+    Window {
+        window: WindowInfo,
+        handle: ExtForeignToplevelHandleV1,
+    },
+}
+
+impl CastSource {
+    /// For logs and the node's name.
+    pub fn name(&self) -> String {
+        match self {
+            CastSource::Output(o) => o.name.clone(),
+            CastSource::Window { window, .. } => format!("window-{}", window.identifier),
+        }
+    }
+
+    pub fn output_global(&self) -> Option<u32> {
+        match self {
+            CastSource::Output(o) => Some(o.global),
+            CastSource::Window { .. } => None,
+        }
+    }
+}
+
 pub struct CastStream {
     pub session: SessionId,
-    pub output: OutputInfo,
+    pub source: CastSource,
+    /// The size the stream offers now (what the consumer will get).
+    pub offered: (u32, u32),
+    /// The size is the source's real one (a window's is known only from
+    /// its capture session): Start is answered only then.
+    pub sized: bool,
     /// Dropping it removes the node.
     pub stream: VideoStream,
     pub node_id: Option<u32>,
@@ -128,30 +160,42 @@ impl ScreenCasts {
         }
     }
 
+    /// Creates one stream per source (all or nothing) and returns their
+    /// keys; the reply is sent once every node has its id and size.
     pub fn create(
         &mut self,
         session: SessionId,
-        outputs: Vec<OutputInfo>,
+        sources: Vec<CastSource>,
         cursor_embedded: bool,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
-    ) {
+    ) -> Vec<StreamKey> {
         let Some(pw) = self.pipewire.as_ref() else {
             let _ = reply.send(Err("PipeWire is not available".into()));
-            return;
+            return Vec::new();
         };
         let mut keys = Vec::new();
-        for output in outputs {
+        for source in sources {
             self.next_key += 1;
             let key = self.next_key;
+            let (width, height, sized) = match &source {
+                CastSource::Output(o) => (
+                    u32::try_from(o.mode_width).unwrap_or(0),
+                    u32::try_from(o.mode_height).unwrap_or(0),
+                    true,
+                ),
+                // Replaced by the capture session's buffer size before
+                // anyone can connect (Start waits for it).
+                CastSource::Window { .. } => (64, 64, false),
+            };
             let params = VideoParams {
-                width: u32::try_from(output.mode_width).unwrap_or(0),
-                height: u32::try_from(output.mode_height).unwrap_or(0),
+                width,
+                height,
                 // What every wlroots shm capture offers; the capture backend
                 // narrows this to the compositor's real list.
                 formats: vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
                 max_fps: MAX_FPS,
             };
-            let name = format!("ionchannel-{}-{}", session, output.name);
+            let name = format!("ionchannel-{}-{}", session, source.name());
             match pw.create_stream(key, &name, params) {
                 Ok(stream) => {
                     keys.push(key);
@@ -159,7 +203,9 @@ impl ScreenCasts {
                         key,
                         CastStream {
                             session,
-                            output,
+                            source,
+                            offered: (width, height),
+                            sized,
                             stream,
                             node_id: None,
                             format: None,
@@ -185,15 +231,16 @@ impl ScreenCasts {
                         self.streams.remove(&k);
                     }
                     let _ = reply.send(Err(e.to_string()));
-                    return;
+                    return Vec::new();
                 }
             }
         }
         self.pending.push(PendingStreams {
             session,
-            keys,
+            keys: keys.clone(),
             reply,
         });
+        keys
     }
 
     pub fn destroy(&mut self, session: SessionId) {
@@ -219,11 +266,11 @@ impl ScreenCasts {
     pub fn output_removed(&mut self, global: u32) -> Vec<SessionId> {
         let mut touched = Vec::new();
         self.streams.retain(|_, s| {
-            if s.output.global != global {
+            if s.source.output_global() != Some(global) {
                 return true;
             }
             s.end_capture();
-            tracing::info!(session = s.session, output = %s.output.name, "output gone: its stream ends");
+            tracing::info!(session = s.session, output = %s.source.name(), "output gone: its stream ends");
             touched.push(s.session);
             false
         });
@@ -239,7 +286,7 @@ impl ScreenCasts {
     /// capture session). Returns its session if that has no stream left.
     pub fn source_gone(&mut self, key: StreamKey) -> Option<SessionId> {
         let mut s = self.streams.remove(&key)?;
-        tracing::info!(session = s.session, output = %s.output.name, "capture source gone: its stream ends");
+        tracing::info!(session = s.session, source = %s.source.name(), "capture source gone: its stream ends");
         s.end_capture();
         let session = s.session;
         drop(s);
@@ -268,7 +315,7 @@ impl ScreenCasts {
                 StreamEvent::NodeId { key, node_id } => {
                     if let Some(s) = self.streams.get_mut(&key) {
                         s.node_id = Some(node_id);
-                        tracing::info!(session = s.session, output = %s.output.name, node_id, "stream node ready");
+                        tracing::info!(session = s.session, source = %s.source.name(), node_id, "stream node ready");
                     }
                 }
                 StreamEvent::Error { key, message } => {
@@ -311,12 +358,23 @@ impl ScreenCasts {
         let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|p| {
-                p.keys
-                    .iter()
-                    .all(|k| streams.get(k).is_some_and(|s| s.node_id.is_some()))
+                // A stream gone before it was ready (its window closed)
+                // fails the whole request.
+                p.keys.iter().any(|k| !streams.contains_key(k))
+                    || p.keys.iter().all(|k| {
+                        streams
+                            .get(k)
+                            .is_some_and(|s| s.node_id.is_some() && s.sized)
+                    })
             });
         self.pending = waiting;
         for p in done {
+            if p.keys.iter().any(|k| !streams.contains_key(k)) {
+                let _ = p
+                    .reply
+                    .send(Err("a source went away before its stream was ready".into()));
+                continue;
+            }
             let infos = p
                 .keys
                 .iter()
@@ -324,11 +382,24 @@ impl ScreenCasts {
                 .filter_map(|s| {
                     Some(StreamInfo {
                         node_id: s.node_id?,
-                        output: s.output.clone(),
+                        source: match &s.source {
+                            CastSource::Output(o) => StreamSource::Output(o.clone()),
+                            CastSource::Window { window, .. } => StreamSource::Window {
+                                window: window.clone(),
+                                width: s.offered.0,
+                                height: s.offered.1,
+                            },
+                        },
                     })
                 })
                 .collect();
             let _ = p.reply.send(Ok(infos));
         }
+    }
+
+    /// Answers what became ready outside a PipeWire dispatch (a window's
+    /// size arrived).
+    pub fn answer_ready(&mut self) {
+        self.answer_pending();
     }
 }

@@ -49,6 +49,9 @@ pub struct State {
     pub screencopy: Option<wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
     /// ext-image-copy-capture, preferred over `screencopy` when offered.
     pub image_copy: Option<crate::image_copy::ImageCopy>,
+    /// The toplevel list and toplevel capture sources (window sources).
+    pub window_capture: Option<crate::toplevels::WindowCapture>,
+    pub toplevels: crate::toplevels::Toplevels,
     /// For timers (frame-rate cap); set once the loop exists.
     pub loop_handle: Option<calloop::LoopHandle<'static, State>>,
     /// Set when the thread must leave its loop.
@@ -96,6 +99,8 @@ impl State {
                 self.keymap_names.layout.clone()
             },
             pipewire: self.casts.pipewire.is_some(),
+            windows: self.toplevels.windows(),
+            window_capture: self.image_copy.is_some() && self.window_capture.is_some(),
         }
     }
 
@@ -199,22 +204,29 @@ impl State {
             }
             Command::CreateStreams {
                 session,
-                outputs,
+                sources,
                 cursor_embedded,
                 reply,
             } => {
-                let infos = self.output_infos();
                 let mut chosen = Vec::new();
-                for name in &outputs {
-                    match infos.iter().find(|o| &o.name == name) {
-                        Some(o) => chosen.push(o.clone()),
-                        None => {
-                            let _ = reply.send(Err(format!("no output named {name}")));
+                for source in &sources {
+                    match self.cast_source(source) {
+                        Ok(s) => chosen.push(s),
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
                             return;
                         }
                     }
                 }
-                self.casts.create(session, chosen, cursor_embedded, reply);
+                let keys = self.casts.create(session, chosen, cursor_embedded, reply);
+                if self.image_copy.is_some() {
+                    // Sessions open now: their constraints give a window
+                    // stream its size, and a monitor's first frame is
+                    // ready sooner.
+                    for key in keys {
+                        self.open_image_session(key);
+                    }
+                }
                 // PipeWire sends what streams ask for when its loop turns;
                 // turn it now rather than at its next wakeup.
                 self.dispatch_pipewire();
@@ -233,6 +245,41 @@ impl State {
                 }
                 self.casts.streams.clear();
                 self.exit = true;
+            }
+        }
+    }
+
+    fn cast_source(
+        &self,
+        source: &crate::command::SourceRef,
+    ) -> Result<crate::screencast::CastSource, String> {
+        use crate::command::SourceRef;
+        use crate::screencast::CastSource;
+        match source {
+            SourceRef::Output(name) => self
+                .output_infos()
+                .into_iter()
+                .find(|o| &o.name == name)
+                .map(CastSource::Output)
+                .ok_or_else(|| format!("no output named {name}")),
+            SourceRef::Window(identifier) => {
+                if self.image_copy.is_none() || self.window_capture.is_none() {
+                    return Err("this compositor cannot capture windows".into());
+                }
+                let handle = self
+                    .toplevels
+                    .handle_of(identifier)
+                    .ok_or_else(|| format!("no window with identifier {identifier}"))?;
+                let window = self
+                    .toplevels
+                    .windows()
+                    .into_iter()
+                    .find(|w| &w.identifier == identifier)
+                    .ok_or_else(|| format!("no window with identifier {identifier}"))?;
+                Ok(CastSource::Window {
+                    window,
+                    handle: handle.clone(),
+                })
             }
         }
     }

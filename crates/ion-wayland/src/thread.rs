@@ -78,13 +78,13 @@ impl WaylandHandle {
     pub async fn create_streams(
         &self,
         session: SessionId,
-        outputs: Vec<String>,
+        sources: Vec<crate::command::SourceRef>,
         cursor_embedded: bool,
     ) -> Result<Result<Vec<crate::command::StreamInfo>, String>, WaylandError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::CreateStreams {
             session,
-            outputs,
+            sources,
             cursor_embedded,
             reply,
         })?;
@@ -187,6 +187,25 @@ fn bind_image_copy(
     }
 }
 
+/// The toplevel list and the toplevel capture source manager, both or
+/// neither.
+fn bind_window_capture(
+    globals: &wayland_client::globals::GlobalList,
+    qh: &wayland_client::QueueHandle<State>,
+) -> Option<crate::toplevels::WindowCapture> {
+    use wayland_protocols::ext::foreign_toplevel_list::v1::client::ext_foreign_toplevel_list_v1::ExtForeignToplevelListV1;
+    let sources = globals.bind(qh, 1..=1, ()).ok()?;
+    let list: ExtForeignToplevelListV1 = match globals.bind(qh, 1..=1, ()) {
+        Ok(list) => list,
+        Err(_) => {
+            let sources: wayland_protocols::ext::image_capture_source::v1::client::ext_foreign_toplevel_image_capture_source_manager_v1::ExtForeignToplevelImageCaptureSourceManagerV1 = sources;
+            sources.destroy();
+            return None;
+        }
+    };
+    Some(crate::toplevels::WindowCapture { list, sources })
+}
+
 fn setup(
     keymap_names: KeymapNames,
     events: mpsc::UnboundedSender<Event>,
@@ -227,6 +246,8 @@ fn setup(
         shm: globals.bind(&qh, 1..=1, ()).ok(),
         screencopy: globals.bind(&qh, 1..=3, ()).ok(),
         image_copy: bind_image_copy(&globals, &qh),
+        window_capture: bind_window_capture(&globals, &qh),
+        toplevels: Default::default(),
         loop_handle: None,
         exit: false,
     };

@@ -79,10 +79,10 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
     let available: DeviceTypes = snapshot.available_devices();
     let can_capture = snapshot.has(ion_wayland::WLR_SCREENCOPY)
         || snapshot.has(ion_wayland::EXT_IMAGE_COPY_CAPTURE);
-    let available_sources = if snapshot.pipewire && can_capture {
-        ion_portal::portal::SOURCE_MONITOR
-    } else {
-        0
+    let available_sources = match (snapshot.pipewire && can_capture, snapshot.window_capture) {
+        (true, true) => ion_portal::portal::SOURCE_MONITOR | ion_portal::portal::SOURCE_WINDOW,
+        (true, false) => ion_portal::portal::SOURCE_MONITOR,
+        (false, _) => 0,
     };
     let config = PortalConfig {
         trust: Trust::NameOwner(FRONTEND_NAME.to_string()),

@@ -1,7 +1,7 @@
 //! The probe's main loop: Wayland events and termination signals, polled
 //! together (`prepare_read`, poll, read, dispatch).
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -12,46 +12,7 @@ use wayland_client::Connection;
 use super::record::{Event, Recorder};
 use super::state::Probe;
 use super::ProbeOptions;
-
-/// SIGINT, SIGTERM and SIGHUP, blocked and delivered through a signalfd.
-struct Signals {
-    fd: OwnedFd,
-}
-
-impl Signals {
-    fn new() -> Result<Self> {
-        // SAFETY: plain libc calls on a local, initialised sigset; the
-        // returned fd is checked and owned right away. The probe runs no
-        // other threads that would need these signals.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                libc::sigaddset(&mut set, sig);
-            }
-            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            if rc != 0 {
-                return Err(std::io::Error::from_raw_os_error(rc)).context("blocking signals");
-            }
-            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error()).context("signalfd");
-            }
-            Ok(Signals {
-                fd: OwnedFd::from_raw_fd(fd),
-            })
-        }
-    }
-
-    /// The signal that arrived, if any.
-    fn read(&self) -> Option<u32> {
-        let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
-        match rustix::io::read(&self.fd, &mut buf) {
-            Ok(n) if n == buf.len() => Some(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]])),
-            _ => None,
-        }
-    }
-}
+use crate::signals::Signals;
 
 /// Flushes requests; a full socket buffer is not an error (the rest goes
 /// out on a later flush).
@@ -66,7 +27,7 @@ fn flush(conn: &Connection) -> Result<()> {
 /// Runs the probe until a signal, `--max-runtime`, or an error (a
 /// compositor disconnect or protocol error is an error).
 pub fn run(opts: ProbeOptions) -> Result<()> {
-    let signals = Signals::new()?;
+    let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
     let recorder = match opts.events.as_deref() {
         None => Recorder::stdout(),
         Some(p) if p.as_os_str() == "-" => Recorder::stdout(),
@@ -133,7 +94,7 @@ pub fn run(opts: ProbeOptions) -> Result<()> {
         };
         let (wl_ready, sig_ready) = {
             let wl_fd = guard.connection_fd();
-            let sig_fd = signals.fd.as_fd();
+            let sig_fd = signals.as_fd();
             let mut fds = [
                 PollFd::new(&wl_fd, PollFlags::IN),
                 PollFd::new(&sig_fd, PollFlags::IN),

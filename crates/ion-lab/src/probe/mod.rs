@@ -52,7 +52,7 @@ mod input;
 pub mod keyboard;
 pub mod pattern;
 pub mod record;
-mod shm;
+pub mod shm;
 mod state;
 mod surfaces;
 

@@ -48,6 +48,7 @@ mod process;
 mod sway;
 mod user;
 mod wait;
+mod window_handle;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub use probe_handle::ProbeHandle;
 pub use process::{processes_with_marker, MARKER_VAR};
 pub use user::{ensure_lab_user, is_root, lookup_user, LabUser, LAB_USER};
 pub use wait::{wait_until, POLL_INTERVAL};
+pub use window_handle::WindowHandle;
 
 use process::Proc;
 
