@@ -71,6 +71,8 @@ pub struct VideoParams {
     pub formats: Vec<ShmFormat>,
     /// Upper bound on the frame rate.
     pub max_fps: u32,
+    /// Buffers carry cursor metadata (SPA_META_Cursor).
+    pub cursor_meta: bool,
 }
 
 /// A pod's bytes.
@@ -226,6 +228,7 @@ mod tests {
             height: 1080,
             formats: vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
             max_fps: 60,
+            cursor_meta: false,
         };
         assert!(enum_format(&p).unwrap().len() > 64);
         assert!(buffers(1920, 1080).unwrap().len() > 32);

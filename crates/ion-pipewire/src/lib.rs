@@ -17,4 +17,7 @@ mod stream;
 
 pub use connection::{PipeWire, PipeWireError};
 pub use format::{ShmFormat, VideoParams};
-pub use stream::{Frame, StreamEvent, StreamKey, VideoStream};
+pub use stream::{
+    cursor_meta_size, CursorBitmap, CursorMeta, Frame, StreamEvent, StreamKey, VideoStream,
+    MAX_CURSOR_SIZE,
+};

@@ -76,6 +76,8 @@ struct StreamData {
     /// ran, so a buffer named in an event may already be freed.
     live: Rc<RefCell<HashSet<usize>>>,
     node_announced: bool,
+    /// Buffers carry SPA_META_Cursor (cursor mode metadata).
+    cursor_meta: bool,
 }
 
 impl StreamData {
@@ -118,6 +120,7 @@ impl VideoStream {
             frame_bytes: None,
             buffers: HashMap::new(),
             node_announced: false,
+            cursor_meta: params.cursor_meta,
         };
         let listener = stream
             .add_local_listener_with_user_data(data)
@@ -227,6 +230,42 @@ impl VideoStream {
                     (*h).seq = frame.seq;
                 }
                 write_damage(spa_buf, frame.damage);
+                write_cursor(spa_buf, frame.cursor);
+            }
+            self.stream.queue_raw_buffer(b);
+        }
+    }
+
+    /// Hands the consumer a buffer with no picture, only cursor metadata
+    /// (the pointer moved over an unchanged screen): chunk size 0, as
+    /// consumers of cursor metadata expect (mutter does the same).
+    pub fn queue_cursor_only(&self, buffer: usize, cursor: &CursorMeta<'_>, seq: u64, pts_ns: u64) {
+        if !self.is_live(buffer) {
+            return;
+        }
+        let b = buffer as *mut pw::sys::pw_buffer;
+        // SAFETY: as in `queue_frame`.
+        unsafe {
+            let spa_buf = (*b).buffer;
+            if !spa_buf.is_null() && (*spa_buf).n_datas >= 1 && !(*spa_buf).datas.is_null() {
+                let d = &mut *(*spa_buf).datas;
+                if !d.chunk.is_null() {
+                    let c = &mut *d.chunk;
+                    c.offset = 0;
+                    c.size = 0;
+                    c.flags = 0;
+                }
+                if let Some(h) =
+                    find_meta::<spa::sys::spa_meta_header>(spa_buf, spa::sys::SPA_META_Header)
+                {
+                    (*h).flags = 0;
+                    (*h).offset = 0;
+                    (*h).pts = i64::try_from(pts_ns).unwrap_or(i64::MAX);
+                    (*h).dts_offset = 0;
+                    (*h).seq = seq;
+                }
+                write_damage(spa_buf, &[]);
+                write_cursor(spa_buf, Some(cursor));
             }
             self.stream.queue_raw_buffer(b);
         }
@@ -261,6 +300,97 @@ pub struct Frame<'a> {
     pub seq: u64,
     /// Damaged rectangles (x, y, width, height) in pixels.
     pub damage: &'a [(u32, u32, u32, u32)],
+    /// Cursor metadata (cursor mode metadata), if the stream carries it.
+    pub cursor: Option<&'a CursorMeta<'a>>,
+}
+
+/// The pointer as SPA_META_Cursor describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct CursorMeta<'a> {
+    /// 0: no cursor over the source (consumers hide theirs).
+    pub id: u32,
+    /// Position of the hotspot in the frame, in buffer pixels.
+    pub x: i32,
+    pub y: i32,
+    pub hotspot_x: i32,
+    pub hotspot_y: i32,
+    /// A new image, only when it changed since the last one sent.
+    pub bitmap: Option<CursorBitmap<'a>>,
+}
+
+/// A cursor image: little-endian ARGB8888 rows (SPA's BGRA).
+#[derive(Debug, Clone, Copy)]
+pub struct CursorBitmap<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub stride: u32,
+    pub pixels: &'a [u8],
+}
+
+/// The largest cursor image the metadata has room for (pixels a side).
+pub const MAX_CURSOR_SIZE: u32 = 128;
+
+/// Bytes of the SPA_META_Cursor block: the cursor, a bitmap header and
+/// the largest image.
+pub fn cursor_meta_size() -> usize {
+    std::mem::size_of::<spa::sys::spa_meta_cursor>()
+        + std::mem::size_of::<spa::sys::spa_meta_bitmap>()
+        + (MAX_CURSOR_SIZE * MAX_CURSOR_SIZE * 4) as usize
+}
+
+/// Fills the SPA_META_Cursor block, if the buffer has one: position and
+/// hotspot always, the bitmap only when `bitmap` is given and fits.
+unsafe fn write_cursor(buf: *mut spa::sys::spa_buffer, cursor: Option<&CursorMeta<'_>>) {
+    let n = (*buf).n_metas as usize;
+    if (*buf).metas.is_null() {
+        return;
+    }
+    let cursor_size = std::mem::size_of::<spa::sys::spa_meta_cursor>();
+    let bitmap_size = std::mem::size_of::<spa::sys::spa_meta_bitmap>();
+    for i in 0..n {
+        let m = &*(*buf).metas.add(i);
+        if m.type_ != spa::sys::SPA_META_Cursor
+            || m.data.is_null()
+            || (m.size as usize) < cursor_size
+        {
+            continue;
+        }
+        let c = &mut *m.data.cast::<spa::sys::spa_meta_cursor>();
+        let Some(cursor) = cursor else {
+            // No cursor information with this frame.
+            c.id = 0;
+            c.bitmap_offset = 0;
+            return;
+        };
+        c.id = cursor.id;
+        c.flags = 0;
+        c.position.x = cursor.x;
+        c.position.y = cursor.y;
+        c.hotspot.x = cursor.hotspot_x;
+        c.hotspot.y = cursor.hotspot_y;
+        c.bitmap_offset = 0;
+        let Some(bm) = cursor.bitmap else { return };
+        let rows = bm.stride as usize * bm.height as usize;
+        let needed = cursor_size + bitmap_size + rows;
+        if needed > m.size as usize || bm.pixels.len() < rows {
+            tracing::debug!(
+                w = bm.width,
+                h = bm.height,
+                "cursor image too large for the metadata"
+            );
+            return;
+        }
+        c.bitmap_offset = cursor_size as u32;
+        let header = m.data.cast::<u8>().add(cursor_size);
+        let b = &mut *header.cast::<spa::sys::spa_meta_bitmap>();
+        b.format = spa::sys::SPA_VIDEO_FORMAT_BGRA;
+        b.size.width = bm.width;
+        b.size.height = bm.height;
+        b.stride = i32::try_from(bm.stride).unwrap_or(i32::MAX);
+        b.offset = bitmap_size as u32;
+        std::ptr::copy_nonoverlapping(bm.pixels.as_ptr(), header.add(bitmap_size), rows);
+        return;
+    }
 }
 
 /// The meta block of `kind`, if the buffer has one large enough for `T`.
@@ -388,7 +518,7 @@ fn on_param(
         max_fps,
     });
     // Buffers and their metadata, now that the size is known.
-    let pods = [
+    let mut pods = vec![
         format::buffers(size.width, size.height),
         format::meta(
             spa::sys::SPA_META_Header,
@@ -400,6 +530,10 @@ fn on_param(
             16 * std::mem::size_of::<spa::sys::spa_meta_region>(),
         ),
     ];
+    if data.cursor_meta {
+        // Cursor mode metadata: position, hotspot and image.
+        pods.push(format::meta(spa::sys::SPA_META_Cursor, cursor_meta_size()));
+    }
     let mut bytes = Vec::new();
     for p in pods {
         match p {

@@ -455,7 +455,7 @@ impl Portal {
             }
             streams = match self
                 .wayland
-                .create_streams(id, chosen, sel.cursor_mode == CURSOR_EMBEDDED)
+                .create_streams(id, chosen, cursor_mode(sel.cursor_mode))
                 .await
             {
                 Ok(Ok(s)) => s,
@@ -646,6 +646,16 @@ fn choose_sources(
             .collect();
     }
     Vec::new()
+}
+
+/// The portal's cursor mode bit (checked against AvailableCursorModes in
+/// SelectSources) as the media thread's mode.
+fn cursor_mode(bit: u32) -> ion_wayland::CursorMode {
+    match bit {
+        CURSOR_EMBEDDED => ion_wayland::CursorMode::Embedded,
+        CURSOR_METADATA => ion_wayland::CursorMode::Metadata,
+        _ => ion_wayland::CursorMode::Hidden,
+    }
 }
 
 /// Which outputs a session shares, until the dialog lets the user choose:

@@ -87,37 +87,43 @@ impl State {
         });
     }
 
-    /// Opens the stream's capture session (its constraints follow).
-    pub(crate) fn open_image_session(&mut self, key: StreamKey) {
-        let Some(ic) = self.image_copy.as_ref() else {
-            return;
-        };
-        let Some(s) = self.casts.streams.get_mut(&key) else {
-            return;
-        };
-        let source = match &s.source {
+    /// A new image capture source for what the stream shows.
+    pub(crate) fn capture_source(
+        &self,
+        key: StreamKey,
+    ) -> Option<wayland_protocols::ext::image_capture_source::v1::client::ext_image_capture_source_v1::ExtImageCaptureSourceV1>{
+        let ic = self.image_copy.as_ref()?;
+        let s = self.casts.streams.get(&key)?;
+        match &s.source {
             CastSource::Output(info) => {
-                let Some(wl_output) = self
+                let wl_output = self
                     .outputs
                     .iter()
                     .find(|o| o.global == info.global)
-                    .map(|o| o.wl.clone())
-                else {
-                    return;
-                };
-                ic.outputs.create_source(&wl_output, &self.qh, ())
+                    .map(|o| o.wl.clone())?;
+                Some(ic.outputs.create_source(&wl_output, &self.qh, ()))
             }
             CastSource::Window { handle, .. } => {
-                let Some(windows) = self.window_capture.as_ref() else {
-                    return;
-                };
-                windows.sources.create_source(handle, &self.qh, ())
+                let windows = self.window_capture.as_ref()?;
+                Some(windows.sources.create_source(handle, &self.qh, ()))
             }
+        }
+    }
+
+    /// Opens the stream's capture session (its constraints follow).
+    pub(crate) fn open_image_session(&mut self, key: StreamKey) {
+        let Some(source) = self.capture_source(key) else {
+            return;
+        };
+        let (Some(ic), Some(s)) = (self.image_copy.as_ref(), self.casts.streams.get_mut(&key))
+        else {
+            source.destroy();
+            return;
         };
         // Embedded cursor: the compositor paints it into the frames;
         // otherwise frames carry none (also on compositors with a
         // software cursor, unlike wlr-screencopy).
-        let options = if s.cursor_embedded {
+        let options = if s.cursor == crate::command::CursorMode::Embedded {
             Options::PaintCursors
         } else {
             Options::empty()

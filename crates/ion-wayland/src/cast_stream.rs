@@ -76,7 +76,10 @@ impl State {
                 if let Some(s) = self.casts.streams.get_mut(&key) {
                     s.streaming = active;
                     // A consumer (re)starting needs a whole first frame.
-                    s.need_full |= active;
+                    if active {
+                        s.need_full = true;
+                        s.full_frames_left = crate::screencast::FULL_FRAMES;
+                    }
                     tracing::info!(stream = key, active, "consumer streaming");
                     if !active {
                         // The consumer left: stop the capture in flight and
@@ -121,6 +124,16 @@ impl State {
                 self.capture_after(key, wait);
                 return;
             }
+        }
+        if let Some(wait) = s
+            .need_full
+            .then_some(s.full_not_before)
+            .flatten()
+            .and_then(|t| t.checked_duration_since(Instant::now()))
+        {
+            // The repeated whole frame waits a little (see full_frames_left).
+            self.capture_after(key, wait);
+            return;
         }
         if self.image_copy.is_some() {
             self.capture_image_copy(key);
@@ -175,7 +188,7 @@ impl State {
         s.last_capture = Some(Instant::now());
         tracing::trace!(stream = key, buffer, format = ?s.format, "capture");
         // Embedded cursor: the compositor draws it into the frame.
-        let overlay_cursor = i32::from(s.cursor_embedded);
+        let overlay_cursor = i32::from(s.cursor == crate::command::CursorMode::Embedded);
         let frame = screencopy.capture_output(overlay_cursor, &wl_output, &self.qh, key);
         s.capture = Some(InFlight {
             frame: CaptureFrame::Screencopy(frame),
@@ -296,7 +309,11 @@ impl State {
         };
         s.failures = 0;
         if c.full {
-            s.need_full = false;
+            s.full_frames_left = s.full_frames_left.saturating_sub(1);
+            s.need_full = s.full_frames_left > 0;
+            s.full_not_before = s
+                .need_full
+                .then(|| Instant::now() + crate::screencast::FULL_FRAME_REPEAT);
         }
         let Some((_, w, h)) = s.format else { return };
         if c.y_invert {
@@ -317,6 +334,9 @@ impl State {
         }
         s.frames += 1;
         let pts_ns = c.pts_ns.unwrap_or_else(crate::clock::monotonic_ns);
+        let gap = crate::cast_cursor::queue_gap(s.max_fps);
+        let cursor = s.cursor_track.as_mut().map(|t| t.meta(true, gap));
+        s.last_queued = Some(Instant::now());
         s.stream.queue_frame(
             c.buffer,
             &Frame {
@@ -325,6 +345,7 @@ impl State {
                 pts_ns,
                 seq: s.frames,
                 damage: &c.damage,
+                cursor: cursor.as_ref(),
             },
         );
         // To the consumer at once; the next capture follows from the
@@ -394,6 +415,7 @@ impl State {
             height,
             formats,
             max_fps: MAX_FPS,
+            cursor_meta: s.cursor == crate::command::CursorMode::Metadata,
         };
         if let Err(e) = s.stream.update_format(&params) {
             tracing::warn!(stream = key, "cannot renegotiate: {e}");

@@ -34,8 +34,9 @@ pub enum Command {
     CreateStreams {
         session: SessionId,
         sources: Vec<SourceRef>,
-        /// Draw the cursor into the frames (cursor_mode embedded).
-        cursor_embedded: bool,
+        /// How the pointer appears: not at all, drawn into the frames, or
+        /// as metadata beside them.
+        cursor: CursorMode,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
     },
     /// Destroy the session's streams.
@@ -56,6 +57,14 @@ pub enum Event {
     PipeWireGone { reason: String },
     /// The compositor connection is gone; every session must end.
     Disconnected { reason: String },
+}
+
+/// ScreenCast cursor modes (the portal's 1, 2, 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CursorMode {
+    Hidden,
+    Embedded,
+    Metadata,
 }
 
 /// What a stream is asked to show.
@@ -184,6 +193,9 @@ pub struct Snapshot {
     /// Windows can be captured (toplevel list, toplevel capture source
     /// and ext-image-copy-capture all bound).
     pub window_capture: bool,
+    /// Cursor metadata can be captured (ext-image-copy-capture's cursor
+    /// sessions; needs a seat).
+    pub cursor_metadata: bool,
     /// Whether a PipeWire daemon is connected (ScreenCast needs it).
     pub pipewire: bool,
 }

@@ -6,6 +6,7 @@
 //! [`Command`]s and hears [`Event`]s.
 
 mod capture;
+mod cast_cursor;
 mod cast_image_copy;
 mod cast_stream;
 pub mod clock;
@@ -24,7 +25,7 @@ mod virtual_keyboard;
 mod virtual_pointer;
 
 pub use command::{
-    Command, Event, GlobalInfo, OutputInfo, SessionId, Snapshot, SourceRef, StreamInfo,
+    Command, CursorMode, Event, GlobalInfo, OutputInfo, SessionId, Snapshot, SourceRef, StreamInfo,
     StreamSource, WindowInfo,
 };
 pub use thread::{spawn, WaylandError, WaylandHandle, WaylandThread};

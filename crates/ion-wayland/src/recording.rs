@@ -73,6 +73,7 @@ pub fn recording() -> (WaylandHandle, Log) {
                             pipewire: false,
                             windows: Vec::new(),
                             window_capture: false,
+                            cursor_metadata: false,
                         });
                     }
                     channel::Event::Msg(Command::CreateStreams { reply, .. }) => {

@@ -76,17 +76,28 @@ pub struct CastStream {
     pub capture: Option<InFlight>,
     /// The compositor offered a buffer matching ours for this capture.
     pub offer_matched: bool,
-    pub cursor_embedded: bool,
+    pub cursor: crate::command::CursorMode,
     pub frames: u64,
     /// Captures failed in a row (reset by a frame); too many end the stream.
     pub failures: u32,
     /// The consumer has no frame of the current format yet: the next
     /// capture must not wait for damage (the screen may never change).
     pub need_full: bool,
+    /// Whole frames still to send after a (re)negotiation, and not before
+    /// when: the first may reach PipeWire before the consumer's side of
+    /// the link runs and be dropped (seen on PipeWire 0.3 and 1.6), and on
+    /// a static screen nothing would follow it. A second one a little
+    /// later makes the consumer's first picture certain.
+    pub full_frames_left: u8,
+    pub full_not_before: Option<std::time::Instant>,
     /// Captures in a row that found no free buffer (for the back-off).
     pub starved: u32,
     /// The ext-image-copy-capture session, when that path is used.
     pub image_session: Option<CaptureSession>,
+    /// When a buffer last went to the consumer.
+    pub last_queued: Option<std::time::Instant>,
+    /// The pointer, for cursor mode metadata.
+    pub cursor_track: Option<crate::cast_cursor::CursorTrack>,
 }
 
 impl CastStream {
@@ -99,6 +110,7 @@ impl CastStream {
         if let Some(session) = self.image_session.take() {
             session.destroy();
         }
+        self.cursor_track = None;
     }
 }
 
@@ -149,6 +161,11 @@ pub struct ScreenCasts {
     next_key: StreamKey,
 }
 
+/// Whole frames sent after each (re)negotiation or new consumer.
+pub const FULL_FRAMES: u8 = 2;
+/// The wait before the repeated whole frame.
+pub const FULL_FRAME_REPEAT: std::time::Duration = std::time::Duration::from_millis(60);
+
 /// Frame rate cap offered to consumers.
 pub const MAX_FPS: u32 = 60;
 
@@ -166,7 +183,7 @@ impl ScreenCasts {
         &mut self,
         session: SessionId,
         sources: Vec<CastSource>,
-        cursor_embedded: bool,
+        cursor: crate::command::CursorMode,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
     ) -> Vec<StreamKey> {
         let Some(pw) = self.pipewire.as_ref() else {
@@ -194,6 +211,7 @@ impl ScreenCasts {
                 // narrows this to the compositor's real list.
                 formats: vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
                 max_fps: MAX_FPS,
+                cursor_meta: cursor == crate::command::CursorMode::Metadata,
             };
             let name = format!("ionchannel-{}-{}", session, source.name());
             match pw.create_stream(key, &name, params) {
@@ -216,12 +234,16 @@ impl ScreenCasts {
                             streaming: false,
                             capture: None,
                             offer_matched: false,
-                            cursor_embedded,
+                            cursor,
                             frames: 0,
                             failures: 0,
                             need_full: true,
+                            full_frames_left: FULL_FRAMES,
+                            full_not_before: None,
                             starved: 0,
                             image_session: None,
+                            cursor_track: None,
+                            last_queued: None,
                         },
                     );
                 }
@@ -343,6 +365,7 @@ impl ScreenCasts {
                     if let Some(s) = self.streams.get_mut(&key) {
                         s.format = Some((format, width, height));
                         s.need_full = true;
+                        s.full_frames_left = FULL_FRAMES;
                         s.max_fps = max_fps;
                     }
                 }

@@ -36,6 +36,8 @@ pub struct State {
     pub globals: Vec<(u32, GlobalInfo)>,
     pub seat: Option<WlSeat>,
     pub seat_name: Option<String>,
+    /// Our wl_pointer, once the seat has one: cursor sessions follow it.
+    pub pointer: Option<wayland_client::protocol::wl_pointer::WlPointer>,
     pub xdg_output_manager: Option<ZxdgOutputManagerV1>,
     pub pointer_manager: Option<ZwlrVirtualPointerManagerV1>,
     pub keyboard_manager: Option<ZwpVirtualKeyboardManagerV1>,
@@ -101,6 +103,7 @@ impl State {
             pipewire: self.casts.pipewire.is_some(),
             windows: self.toplevels.windows(),
             window_capture: self.image_copy.is_some() && self.window_capture.is_some(),
+            cursor_metadata: self.image_copy.is_some() && self.seat.is_some(),
         }
     }
 
@@ -205,7 +208,7 @@ impl State {
             Command::CreateStreams {
                 session,
                 sources,
-                cursor_embedded,
+                cursor,
                 reply,
             } => {
                 let mut chosen = Vec::new();
@@ -218,13 +221,14 @@ impl State {
                         }
                     }
                 }
-                let keys = self.casts.create(session, chosen, cursor_embedded, reply);
+                let keys = self.casts.create(session, chosen, cursor, reply);
                 if self.image_copy.is_some() {
                     // Sessions open now: their constraints give a window
                     // stream its size, and a monitor's first frame is
                     // ready sooner.
                     for key in keys {
                         self.open_image_session(key);
+                        self.open_cursor_session(key);
                     }
                 }
                 // PipeWire sends what streams ask for when its loop turns;
@@ -384,8 +388,19 @@ impl Dispatch<WlSeat, ()> for State {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let wl_seat::Event::Name { name } = event {
-            state.seat_name = Some(name);
+        match event {
+            wl_seat::Event::Name { name } => state.seat_name = Some(name),
+            // Asking for a pointer before the seat ever had one is a
+            // protocol error: wait for the capability.
+            wl_seat::Event::Capabilities {
+                capabilities: wayland_client::WEnum::Value(caps),
+            } if caps.contains(wl_seat::Capability::Pointer) && state.pointer.is_none() => {
+                if let Some(seat) = state.seat.as_ref() {
+                    state.pointer = Some(seat.get_pointer(&state.qh, ()));
+                    state.pointer_appeared();
+                }
+            }
+            _ => {}
         }
     }
 }

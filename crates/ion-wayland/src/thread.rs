@@ -79,13 +79,13 @@ impl WaylandHandle {
         &self,
         session: SessionId,
         sources: Vec<crate::command::SourceRef>,
-        cursor_embedded: bool,
+        cursor: crate::command::CursorMode,
     ) -> Result<Result<Vec<crate::command::StreamInfo>, String>, WaylandError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::CreateStreams {
             session,
             sources,
-            cursor_embedded,
+            cursor,
             reply,
         })?;
         rx.await.map_err(|_| WaylandError::Gone)
@@ -234,6 +234,7 @@ fn setup(
             .collect(),
         seat,
         seat_name: None,
+        pointer: None,
         xdg_output_manager: globals.bind(&qh, 1..=3, ()).ok(),
         pointer_manager: globals.bind(&qh, 1..=2, ()).ok(),
         keyboard_manager: globals.bind(&qh, 1..=1, ()).ok(),

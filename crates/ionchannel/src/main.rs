@@ -90,7 +90,12 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
         available_devices: available,
         available_sources,
         available_cursor_modes: ion_portal::portal::CURSOR_HIDDEN
-            | ion_portal::portal::CURSOR_EMBEDDED,
+            | ion_portal::portal::CURSOR_EMBEDDED
+            | if snapshot.cursor_metadata {
+                ion_portal::portal::CURSOR_METADATA
+            } else {
+                0
+            },
         rate_per_second: rate,
         rate_burst: burst,
     };

@@ -375,6 +375,7 @@ mod tests {
             damage: None,
             counter,
             valid: true,
+            cursor: None,
         }
     }
 

@@ -80,6 +80,24 @@ pub struct FrameRecord {
     /// The first bytes' worth of the picture is there (not a corrupted or
     /// empty chunk).
     pub valid: bool,
+    /// Cursor metadata, when the buffer carried it (cursor mode metadata).
+    #[serde(default)]
+    pub cursor: Option<CursorRecord>,
+}
+
+/// What a buffer's SPA_META_Cursor said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CursorRecord {
+    /// 0: no cursor over the source.
+    pub id: u32,
+    pub x: i32,
+    pub y: i32,
+    pub hotspot_x: i32,
+    pub hotspot_y: i32,
+    /// A new image came with this buffer: its size and how many of its
+    /// pixels are not fully transparent.
+    pub bitmap: Option<(u32, u32)>,
+    pub bitmap_opaque: Option<u32>,
 }
 
 /// Reads a consumer's JSON lines (a torn last line is skipped).

@@ -227,7 +227,8 @@ fn on_param(stream: &pw::stream::StreamRef, data: &mut Data, id: u32, pod: Optio
     let size = info.size();
     tracing::info!(format = ?info.format(), size.width, size.height, "consumer format");
     data.format = Some((info.format(), size.width, size.height));
-    // Ask for the metadata a screen consumer reads: header and damage.
+    // Ask for the metadata a screen consumer reads: header, damage and
+    // the cursor.
     let pods: Vec<Vec<u8>> = [
         format::meta(
             spa::sys::SPA_META_Header,
@@ -237,6 +238,7 @@ fn on_param(stream: &pw::stream::StreamRef, data: &mut Data, id: u32, pod: Optio
             spa::sys::SPA_META_VideoDamage,
             16 * std::mem::size_of::<spa::sys::spa_meta_region>(),
         ),
+        format::meta(spa::sys::SPA_META_Cursor, ion_pipewire::cursor_meta_size()),
     ]
     .into_iter()
     .filter_map(Result::ok)
@@ -337,8 +339,10 @@ unsafe fn read_frame(
     let corrupted = chunk.flags & spa::sys::SPA_CHUNK_FLAG_CORRUPTED as i32 != 0;
     let offset = (chunk.offset % d.maxsize.max(1)) as usize;
     let len = (chunk.size.min(d.maxsize.saturating_sub(offset as u32))) as usize;
-    let stride = usize::try_from(chunk.stride).ok().filter(|s| *s > 0)?;
-    let pixels: &[u8] = if d.data.is_null() || corrupted {
+    // A cursor-only buffer has no picture (and may carry no stride).
+    let stride = usize::try_from(chunk.stride).unwrap_or(0);
+    let cursor = read_cursor(buf);
+    let pixels: &[u8] = if d.data.is_null() || corrupted || stride == 0 {
         &[]
     } else {
         std::slice::from_raw_parts(d.data.cast::<u8>().add(offset), len)
@@ -367,6 +371,47 @@ unsafe fn read_frame(
         damage,
         counter,
         valid,
+        cursor,
+    })
+}
+
+/// The buffer's SPA_META_Cursor, if it has one with a cursor id.
+unsafe fn read_cursor(buf: *mut spa::sys::spa_buffer) -> Option<super::CursorRecord> {
+    let (p, size) = find_meta(buf, spa::sys::SPA_META_Cursor)?;
+    let cursor_size = std::mem::size_of::<spa::sys::spa_meta_cursor>();
+    if size < cursor_size {
+        return None;
+    }
+    let c = &*p.cast::<spa::sys::spa_meta_cursor>();
+    let (mut bitmap, mut bitmap_opaque) = (None, None);
+    let off = c.bitmap_offset as usize;
+    let bitmap_size = std::mem::size_of::<spa::sys::spa_meta_bitmap>();
+    if off >= cursor_size && off + bitmap_size <= size {
+        let b = &*p.add(off).cast::<spa::sys::spa_meta_bitmap>();
+        let (w, h) = (b.size.width, b.size.height);
+        let stride = usize::try_from(b.stride).unwrap_or(0);
+        let start = off + b.offset as usize;
+        if b.format != 0 && b.offset as usize >= bitmap_size && start + stride * h as usize <= size
+        {
+            bitmap = Some((w, h));
+            let px = std::slice::from_raw_parts(p.add(start), stride * h as usize);
+            // BGRA: alpha is the fourth byte.
+            let opaque = px
+                .chunks(stride.max(1))
+                .flat_map(|row| row.chunks_exact(4).take(w as usize))
+                .filter(|p| p[3] != 0)
+                .count();
+            bitmap_opaque = Some(u32::try_from(opaque).unwrap_or(u32::MAX));
+        }
+    }
+    Some(super::CursorRecord {
+        id: c.id,
+        x: c.position.x,
+        y: c.position.y,
+        hotspot_x: c.hotspot.x,
+        hotspot_y: c.hotspot.y,
+        bitmap,
+        bitmap_opaque,
     })
 }
 
