@@ -66,6 +66,7 @@ impl State {
                             c.frame.destroy();
                         }
                         s.offer_matched = false;
+                        abandoned(s);
                     }
                     if let Some(b) = s.buffers.remove(&buffer) {
                         b.wl.destroy();
@@ -87,6 +88,7 @@ impl State {
                         if let Some(c) = s.capture.take() {
                             c.frame.destroy();
                             s.stream.queue_empty(c.buffer);
+                            abandoned(s);
                         }
                         s.offer_matched = false;
                     }
@@ -483,6 +485,15 @@ fn copy(s: &mut crate::screencast::CastStream, key: StreamKey) {
         frame.copy(&b.wl);
     } else {
         frame.copy_with_damage(&b.wl);
+    }
+}
+
+/// A capture was dropped before its `ready`: the compositor may have
+/// finished it anyway, and then the session's next capture waits for a
+/// change. The next whole frame therefore takes a new session.
+fn abandoned(s: &mut crate::screencast::CastStream) {
+    if let Some(session) = s.image_session.as_mut() {
+        session.fresh = false;
     }
 }
 
