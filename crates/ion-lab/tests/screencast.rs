@@ -37,6 +37,37 @@ async fn first_frame_shows_the_probe_picture() -> Result<()> {
     w.done()
 }
 
+/// Where the compositor has both capture protocols, ext-image-copy-capture
+/// is chosen, and wlr-screencopy (forced with IONCHANNEL_CAPTURE) still
+/// gives the same picture: the fallback stays tested on the newer stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_capture_paths_give_the_same_picture() -> Result<()> {
+    for forced in [None, Some("screencopy")] {
+        let mut builder = ion_lab::testbed::Testbed::builder().outputs(two_outputs());
+        if let Some(path) = forced {
+            builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
+        }
+        let w = world_with(builder).await?;
+        let (_rd, streams) = cast(&w, 3, false, 1).await?;
+        let node = streams.first().context("a stream")?.node_id;
+        let rgb = first_frame(&w.testbed, node, "frame.rgb")?;
+        assert_eq!(rgb.len(), 1920 * 1080 * 3, "frame size");
+        for (x, y) in [(0u32, 0u32), (960, 540), (1919, 1079), (1500, 20)] {
+            let i = ((y * 1920 + x) * 3) as usize;
+            assert_eq!(&rgb[i..i + 3], &pattern_pixel(0, x, y), "pixel ({x}, {y})");
+        }
+        let path = w.capture_path();
+        match (forced, w.testing_stack()) {
+            (Some(_), _) | (None, false) => {
+                assert_eq!(path.as_deref(), Some("wlr-screencopy"))
+            }
+            (None, true) => assert_eq!(path.as_deref(), Some("ext-image-copy-capture")),
+        }
+        w.done()?;
+    }
+    Ok(())
+}
+
 /// RustDesk's whole flow: RemoteDesktop CreateSession → SelectDevices(7) →
 /// ScreenCast SelectSources(monitor) → Start → OpenPipeWireRemote, then a
 /// frame through the frontend's restricted PipeWire connection, and an

@@ -129,6 +129,12 @@ impl World {
     /// The test passed, provided ionChannel did not crash along the way
     /// (a panic, or death by SIGSEGV/SIGABRT — directly, or as the exit
     /// status a sandbox wrapper passes on).
+    /// Whether the tests run on the Debian testing stack (test.sh sets
+    /// IONLAB_STACK), where the compositors have ext-image-copy-capture.
+    pub fn testing_stack(&self) -> bool {
+        std::env::var("IONLAB_STACK").is_ok_and(|s| s == "testing")
+    }
+
     /// The capture protocol ionChannel chose, from its log
     /// ("ext-image-copy-capture", "wlr-screencopy" or "none").
     pub fn capture_path(&self) -> Option<String> {
