@@ -129,20 +129,57 @@ pub fn report(snap: &Snapshot, policy_path: &Path) -> Report {
     } else {
         None
     };
+    let forced = std::env::var(ion_wayland::thread::CAPTURE_VAR).is_ok_and(|v| v == "screencopy");
+    let capture = match capture {
+        Some(_) if forced && snap.has(wl::WLR_SCREENCOPY) => Some("zwlr_screencopy_v1"),
+        other => other,
+    };
     features.push(Feature {
         feature: "ScreenCast monitor capture",
         uses: capture.map(str::to_string),
-        status: if capture.is_some() {
-            Status::Partial
+        status: match capture {
+            Some(_) if snap.pipewire => Status::Ok,
+            _ => Status::Missing,
+        },
+        note: match capture {
+            Some("zwlr_screencopy_v1") if snap.pipewire => {
+                "hidden cursor mode cannot leave out a software cursor with screencopy".into()
+            }
+            Some(_) if snap.pipewire => String::new(),
+            Some(_) => "no PipeWire in this session: ScreenCast is unavailable".into(),
+            None => "no capture protocol: neither ext-image-copy-capture nor wlr-screencopy".into(),
+        },
+    });
+    features.push(Feature {
+        feature: "ScreenCast window capture",
+        uses: snap
+            .window_capture
+            .then(|| "ext_foreign_toplevel_list_v1 + ext_foreign_toplevel_image_capture_source_manager_v1".into()),
+        status: if snap.window_capture && snap.pipewire {
+            Status::Ok
         } else {
             Status::Missing
         },
-        note: match capture {
-            Some(_) if snap.pipewire => {
-                "streams are created (PipeWire nodes, positions for absolute input); frames are not captured yet".into()
-            }
-            Some(_) => "no PipeWire in this session: ScreenCast is unavailable".into(),
-            None => "no capture protocol: neither ext-image-copy-capture nor wlr-screencopy".into(),
+        note: if snap.window_capture {
+            format!("{} window(s) listed; the policy file names which to share", snap.windows.len())
+        } else {
+            "needs ext-image-copy-capture with the toplevel list and toplevel capture source".into()
+        },
+    });
+    features.push(Feature {
+        feature: "ScreenCast cursor metadata",
+        uses: snap
+            .cursor_metadata
+            .then(|| "ext_image_copy_capture_cursor_session_v1".into()),
+        status: if snap.cursor_metadata && snap.pipewire {
+            Status::Ok
+        } else {
+            Status::Missing
+        },
+        note: if snap.cursor_metadata {
+            String::new()
+        } else {
+            "needs ext-image-copy-capture cursor sessions".into()
         },
     });
     let dri = std::fs::read_dir("/dev/dri")
