@@ -172,7 +172,7 @@ async fn start_grants_what_policy_and_compositor_allow() {
         .deserialize()
         .unwrap();
     assert_eq!(u32::try_from(&props["AvailableDeviceTypes"]).unwrap(), 3);
-    assert_eq!(u32::try_from(&props["version"]).unwrap(), 1);
+    assert_eq!(u32::try_from(&props["version"]).unwrap(), 2);
 }
 
 #[tokio::test]
