@@ -366,9 +366,28 @@ impl EisClient {
         self.flush()
     }
 
+    /// Sends what is buffered. A full socket (a server slower than us, as
+    /// in the benchmark's floods) is waited on, up to ten seconds.
     pub fn flush(&self) -> Result<()> {
-        self.context.flush().context("flushing the EIS socket")?;
-        Ok(())
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.context.flush() {
+                Ok(()) => return Ok(()),
+                Err(rustix::io::Errno::AGAIN) if Instant::now() < deadline => {
+                    let mut fds = [rustix::event::PollFd::new(
+                        &self.context,
+                        rustix::event::PollFlags::OUT,
+                    )];
+                    let timeout = rustix::event::Timespec {
+                        tv_sec: 0,
+                        tv_nsec: 100_000_000,
+                    };
+                    rustix::event::poll(&mut fds, Some(&timeout))
+                        .context("waiting to write to the EIS socket")?;
+                }
+                Err(e) => return Err(e).context("flushing the EIS socket"),
+            }
+        }
     }
 
     /// Waits until the server ends the connection; how it ended.

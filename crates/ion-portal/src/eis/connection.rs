@@ -375,13 +375,12 @@ impl Server {
         for call in calls {
             match self.portal.eis_input(&self.offer, call) {
                 Ok(()) => self.injected += 1,
-                Err(EisRefused::Input(InputError::RateLimited { .. })) => {
-                    // Dropped, as a Notify* call would be; the limiter
-                    // never drops releases, so nothing stays stuck.
+                Err(EisRefused::Input(e @ InputError::RateLimited { .. })) => {
+                    // Dropped, as a Notify* call would be (and logged the
+                    // same way); the limiter never drops releases, so
+                    // nothing stays stuck.
                     self.limited += 1;
-                    if self.limited.is_power_of_two() {
-                        tracing::debug!(dropped = self.limited, "EIS input rate limited");
-                    }
+                    tracing::debug!(?call, "input refused: {e}");
                 }
                 Err(EisRefused::Input(e)) => {
                     return Err(EisEnd::Value(format!("{call:?}: {e}")));
