@@ -500,6 +500,26 @@ async fn a_flood_is_limited_but_releases_pass() {
     )
     .await
     .unwrap();
+    // The reply comes once the release is queued; the stand-in records it
+    // on its own thread, so wait for it (under load this raced).
+    let is_release = |got: &[(u64, InputEvent)]| {
+        matches!(
+            got.last(),
+            Some((
+                _,
+                InputEvent::KeyboardKeycode {
+                    state: KeyState::Released,
+                    ..
+                }
+            ))
+        )
+    };
+    for _ in 0..500 {
+        if is_release(&inputs(&w.log)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let got = inputs(&w.log);
     let motions = got
         .iter()

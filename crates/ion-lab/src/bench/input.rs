@@ -295,7 +295,12 @@ pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
             .unwrap_or_else(|| "unknown".to_owned())
     };
     let ionchannel = find_workspace_bin("ionchannel")?;
-    let profile = if ionchannel.components().any(|c| c.as_os_str() == "release") {
+    // Through the testing stack's shim, the binary is the one in
+    // ION_BIN_DIR.
+    let built = std::env::var_os("ION_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ionchannel.clone());
+    let profile = if built.components().any(|c| c.as_os_str() == "release") {
         "release"
     } else {
         "debug"

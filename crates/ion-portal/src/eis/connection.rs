@@ -460,10 +460,11 @@ impl Server {
         } else {
             None
         };
-        let regions = caps
-            .contains(DeviceCapability::PointerAbsolute)
-            .then(|| self.offer.regions.clone())
-            .unwrap_or_default();
+        let regions = if caps.contains(DeviceCapability::PointerAbsolute) {
+            self.offer.regions.clone()
+        } else {
+            Vec::new()
+        };
         let device = seat.add_device(Some(name), DeviceType::Virtual, caps, |device| {
             // Regions and the keymap must come before ei_device.done.
             let with_ids = device.device().version() >= 2;

@@ -39,6 +39,15 @@ pub struct Translator {
     remainders: HashMap<u64, (i64, i64)>,
 }
 
+/// Adds `value` (120ths of a click) to the remainder `rem` and takes out
+/// the whole clicks, rounding toward zero: the sign of what is left is the
+/// sign of the scrolling, so a change of direction cancels part of it.
+pub fn whole_clicks(rem: &mut i64, value: i32) -> i64 {
+    let total = *rem + i64::from(value);
+    *rem = total % CLICK;
+    total / CLICK
+}
+
 fn signed(what: &'static str, value: u32) -> Result<i32, Untranslatable> {
     i32::try_from(value).map_err(|_| Untranslatable::OutOfRange {
         what,
@@ -132,9 +141,7 @@ impl Translator {
                     (0, s.discrete_dy, &mut rem.1),
                     (1, s.discrete_dx, &mut rem.0),
                 ] {
-                    let total = *rem + i64::from(value);
-                    let clicks = total / CLICK;
-                    *rem = total % CLICK;
+                    let clicks = whole_clicks(rem, value);
                     if clicks != 0 {
                         // Beyond i32 the validation's range check refuses it.
                         let steps = i32::try_from(clicks).unwrap_or(i32::MAX);
@@ -163,5 +170,27 @@ impl Translator {
             | EisRequest::DeviceStartEmulating(_)
             | EisRequest::DeviceStopEmulating(_) => Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_eighths_add_up_to_clicks() {
+        let mut rem = 0;
+        assert_eq!(whole_clicks(&mut rem, 240), 2);
+        assert_eq!(rem, 0);
+        // Hi-res wheels send 15/120 per notch: eight make a click.
+        let clicks: i64 = (0..8).map(|_| whole_clicks(&mut rem, 15)).sum();
+        assert_eq!((clicks, rem), (1, 0));
+        assert_eq!(whole_clicks(&mut rem, -60), 0);
+        assert_eq!(whole_clicks(&mut rem, -60), -1);
+        assert_eq!(whole_clicks(&mut rem, 100), 0);
+        assert_eq!(whole_clicks(&mut rem, -100), 0);
+        assert_eq!(rem, 0);
+        // Beyond i32 in one event is not possible; the extremes stay exact.
+        assert_eq!(whole_clicks(&mut rem, i32::MIN), i64::from(i32::MIN) / 120);
     }
 }
