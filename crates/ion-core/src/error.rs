@@ -13,6 +13,8 @@ pub enum InputError {
     DeviceNotGranted(DeviceType),
     #[error("input goes through EIS for this session; Notify* calls are refused")]
     EisActive,
+    #[error("this session has no EIS connection")]
+    NoEis,
     #[error("unknown stream {0} (not one of this session's streams)")]
     UnknownStream(u32),
     #[error("{what} is not a finite number ({value})")]

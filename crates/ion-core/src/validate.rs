@@ -94,13 +94,26 @@ impl NotifyCall {
     }
 }
 
+/// Where an input call came from. Once a session has called ConnectToEIS
+/// its input belongs to that EIS connection alone: Notify* calls are
+/// refused, and EIS events are refused on a session without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputOrigin {
+    /// A `Notify*` call through the portal.
+    Notify,
+    /// An event from the session's EIS connection.
+    Eis,
+}
+
 /// What a session allows, as validation needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Grant<'a> {
     pub state: SessionState,
     pub devices: DeviceTypes,
     pub streams: &'a [StreamRegion],
+    /// Whether ConnectToEIS was called on the session.
     pub eis_active: bool,
+    pub origin: InputOrigin,
 }
 
 fn finite(what: &'static str, value: f64, max: f64) -> Result<f64, InputError> {
@@ -170,8 +183,10 @@ pub fn validate(call: &NotifyCall, grant: &Grant<'_>) -> Result<InputEvent, Inpu
     if grant.state != SessionState::Started {
         return Err(InputError::WrongState(grant.state));
     }
-    if grant.eis_active {
-        return Err(InputError::EisActive);
+    match (grant.origin, grant.eis_active) {
+        (InputOrigin::Notify, true) => return Err(InputError::EisActive),
+        (InputOrigin::Eis, false) => return Err(InputError::NoEis),
+        _ => {}
     }
     let device = call.device();
     if !grant.devices.contains(device) {
@@ -287,6 +302,7 @@ mod tests {
             devices: DeviceTypes::from_bits(devices).unwrap(),
             streams: &STREAMS,
             eis_active: false,
+            origin: InputOrigin::Notify,
         }
     }
 
@@ -473,6 +489,11 @@ mod tests {
         let motion = NotifyCall::PointerMotion { dx: 1.0, dy: 1.0 };
         g.eis_active = true;
         assert_eq!(validate(&motion, &g), Err(InputError::EisActive));
+        g.origin = InputOrigin::Eis;
+        assert!(validate(&motion, &g).is_ok());
+        g.eis_active = false;
+        assert_eq!(validate(&motion, &g), Err(InputError::NoEis));
+        g.origin = InputOrigin::Notify;
         for state in [
             SessionState::Created,
             SessionState::Starting,

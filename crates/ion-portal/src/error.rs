@@ -24,9 +24,10 @@ impl From<InputError> for PortalError {
     fn from(e: InputError) -> Self {
         let msg = e.to_string();
         match e {
-            InputError::WrongState(_) | InputError::EisActive | InputError::RateLimited { .. } => {
-                Self::Failed(msg)
-            }
+            InputError::WrongState(_)
+            | InputError::EisActive
+            | InputError::NoEis
+            | InputError::RateLimited { .. } => Self::Failed(msg),
             InputError::DeviceNotGranted(_) => Self::NotAllowed(msg),
             InputError::UnknownStream(_) => Self::NotFound(msg),
             InputError::NotFinite { .. } | InputError::OutOfRange { .. } => {

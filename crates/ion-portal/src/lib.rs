@@ -9,6 +9,7 @@
 //! its channel without waiting.
 
 pub mod caller;
+pub mod eis;
 pub mod error;
 pub mod options;
 pub mod ordered;

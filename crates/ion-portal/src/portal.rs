@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use ion_core::policy::Decision;
 use ion_core::session::Lifecycle;
-use ion_core::validate::{validate, Grant, NotifyCall};
-use ion_core::{DeviceTypes, InputEvent, Policy, RateLimiter, StreamRegion};
+use ion_core::validate::{validate, Grant, InputOrigin, NotifyCall};
+use ion_core::{
+    DeviceType, DeviceTypes, InputError, InputEvent, Policy, RateLimiter, StreamRegion,
+};
 use ion_wayland::keymap::keysym_is_known;
 use ion_wayland::{OutputInfo, SourceRef, StreamInfo, WaylandHandle};
 use zbus::message::Header;
@@ -18,11 +20,12 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::Connection;
 
 use crate::caller::{sender_of, Trust};
+use crate::eis::{EisEnd, EisOffer, EisRegion};
 use crate::error::PortalError;
 use crate::options::SelectSourcesOptions;
 use crate::request::RequestGuard;
 use crate::session::SessionObject;
-use crate::sessions::{SessionEntry, SessionKind, SessionTable, SourceSelection};
+use crate::sessions::{EisLink, SessionEntry, SessionKind, SessionTable, SourceSelection};
 
 /// ScreenCast source types and cursor modes.
 pub const SOURCE_MONITOR: u32 = 1;
@@ -188,7 +191,7 @@ impl Portal {
             streams: Vec::new(),
             stream_infos: Vec::new(),
             rate: RateLimiter::new(self.config.rate_per_second, self.config.rate_burst),
-            eis_active: false,
+            eis: EisLink::None,
         };
         if !self.table().insert(session_path.to_string(), entry) {
             request.finish().await;
@@ -514,29 +517,211 @@ impl Portal {
         let sender = sender_of(header);
         let now = self.epoch.elapsed();
         let result = self.with_session(session, &sender, SessionKind::RemoteDesktop, |entry| {
-            let grant = Grant {
-                state: entry.lifecycle.state(),
-                devices: entry.granted_devices,
-                streams: &entry.streams,
-                eis_active: entry.eis_active,
-            };
-            let event = validate(&call, &grant)?;
-            if let InputEvent::KeyboardKeysym { keysym, .. } = event {
-                if !keysym_is_known(keysym) {
-                    return Err(PortalError::InvalidArgument(format!(
+            self.inject(entry, call, InputOrigin::Notify, now)
+                .map_err(|e| match e {
+                    Injection::Refused(e) => e.into(),
+                    Injection::UnknownKeysym(keysym) => PortalError::InvalidArgument(format!(
                         "keysym {keysym:#x} is not a known keysym"
-                    )));
-                }
-            }
-            entry.rate.admit(now, event.is_release())?;
-            self.wayland
-                .input(entry.id, event)
-                .map_err(|e| PortalError::Failed(e.to_string()))
+                    )),
+                    Injection::WaylandGone(e) => PortalError::Failed(e),
+                })
         });
         if let Err(e) = &result {
             tracing::debug!(%session, ?call, "input refused: {e}");
         }
         result
+    }
+
+    /// The one input path of Notify* and EIS: validation against the
+    /// session, the rate limit, then the Wayland thread's channel (never
+    /// waits). Called with the table locked, so input and a session's end
+    /// are ordered on the channel.
+    fn inject(
+        &self,
+        entry: &mut SessionEntry,
+        call: NotifyCall,
+        origin: InputOrigin,
+        now: std::time::Duration,
+    ) -> Result<(), Injection> {
+        let grant = Grant {
+            state: entry.lifecycle.state(),
+            devices: entry.granted_devices,
+            streams: &entry.streams,
+            eis_active: entry.eis.is_used(),
+            origin,
+        };
+        let event = validate(&call, &grant).map_err(Injection::Refused)?;
+        if let InputEvent::KeyboardKeysym { keysym, .. } = event {
+            if !keysym_is_known(keysym) {
+                return Err(Injection::UnknownKeysym(keysym));
+            }
+        }
+        entry
+            .rate
+            .admit(now, event.is_release())
+            .map_err(Injection::Refused)?;
+        self.wayland
+            .input(entry.id, event)
+            .map_err(|e| Injection::WaylandGone(e.to_string()))
+    }
+
+    /// ConnectToEIS: checks the call like an input call (the session
+    /// exists, is the caller's, is started), allows it once, and starts an
+    /// EIS connection offering what the session was granted. Returns the
+    /// client's end of the socket.
+    pub fn connect_to_eis(
+        self: &std::sync::Arc<Self>,
+        header: &Header<'_>,
+        session: &ObjectPath<'_>,
+        app_id: &str,
+    ) -> Result<std::os::fd::OwnedFd, PortalError> {
+        let sender = sender_of(header);
+        let path = check_path("session_handle", session)?;
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| PortalError::Failed(format!("cannot make a socket pair: {e}")))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let connection = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let offer = self.with_session(
+            path.as_str(),
+            &sender,
+            SessionKind::RemoteDesktop,
+            |entry| {
+                if entry.app_id != app_id {
+                    return Err(PortalError::NotAllowed(format!(
+                        "app_id {app_id:?} is not the session's ({:?})",
+                        entry.app_id
+                    )));
+                }
+                let state = entry.lifecycle.state();
+                if state != ion_core::SessionState::Started {
+                    return Err(PortalError::Failed(format!(
+                        "ConnectToEIS needs a started session; session {} is {state}",
+                        path.as_str()
+                    )));
+                }
+                if entry.eis.is_used() {
+                    return Err(PortalError::Failed(format!(
+                        "ConnectToEIS was already called on session {}; it is allowed once",
+                        path.as_str()
+                    )));
+                }
+                let devices = entry.granted_devices.intersection(
+                    [DeviceType::Keyboard, DeviceType::Pointer]
+                        .into_iter()
+                        .collect(),
+                );
+                if devices.is_empty() {
+                    return Err(PortalError::NotAllowed(format!(
+                        "session {} was granted no keyboard or pointer",
+                        path.as_str()
+                    )));
+                }
+                entry.eis = EisLink::Connected {
+                    id: connection,
+                    _stop: stop,
+                };
+                Ok(EisOffer {
+                    path: path.to_string(),
+                    session: entry.id,
+                    connection,
+                    app_id: entry.app_id.clone(),
+                    devices,
+                    // Regions exist for monitor streams only (a window's
+                    // place on screen is unknown), in the same order.
+                    regions: entry
+                        .streams
+                        .iter()
+                        .zip(
+                            entry
+                                .stream_infos
+                                .iter()
+                                .filter_map(|i| Some((i, i.output()?))),
+                        )
+                        .map(|(region, (info, output))| EisRegion {
+                            stream_id: region.stream_id,
+                            mapping_id: info.mapping_id(),
+                            x: output.logical.x,
+                            y: output.logical.y,
+                            width: region.space.0,
+                            height: region.space.1,
+                            scale: output.scale as f32,
+                        })
+                        .collect(),
+                })
+            },
+        )?;
+        let id = offer.session;
+        if let Err(e) = crate::eis::spawn(self.clone(), offer, ours, stopped) {
+            // The link's sender goes with this: nothing is left running.
+            if let Some(entry) = self.table().get_mut(path.as_str()) {
+                entry.eis = EisLink::Ended;
+            }
+            return Err(PortalError::Failed(format!(
+                "cannot start the EIS connection: {e}"
+            )));
+        }
+        tracing::info!(
+            session = id,
+            connection,
+            "ConnectToEIS: EIS connection handed out; Notify* now refused"
+        );
+        Ok(theirs.into())
+    }
+
+    /// One event from a session's EIS connection, through the Notify* path.
+    pub fn eis_input(&self, offer: &EisOffer, call: NotifyCall) -> Result<(), EisRefused> {
+        let now = self.epoch.elapsed();
+        let mut table = self.table();
+        let entry = table
+            .get_mut(&offer.path)
+            .filter(|e| e.id == offer.session && e.eis.is(offer.connection))
+            .ok_or(EisRefused::SessionGone)?;
+        self.inject(entry, call, InputOrigin::Eis, now)
+            .map_err(|e| match e {
+                Injection::Refused(e) => EisRefused::Input(e),
+                Injection::UnknownKeysym(keysym) => EisRefused::Input(InputError::OutOfRange {
+                    what: "keysym",
+                    value: format!("{keysym:#x}"),
+                    range: "a known keysym",
+                }),
+                Injection::WaylandGone(_) => EisRefused::SessionGone,
+            })
+    }
+
+    /// Releases what a session holds while its EIS connection goes on
+    /// (the client closed or re-bound a device).
+    pub fn eis_release(&self, offer: &EisOffer) {
+        let table = self.table();
+        if let Some(entry) = table
+            .get(&offer.path)
+            .filter(|e| e.id == offer.session && e.eis.is(offer.connection))
+        {
+            let _ = self.wayland.release_input(entry.id);
+        }
+    }
+
+    /// A session's EIS connection ended: everything the session holds is
+    /// released (after every event the connection sent: the same channel).
+    /// The session goes on (its streams may be in use) without input. When
+    /// the session itself ended, its close already released everything.
+    pub fn eis_ended(&self, offer: &EisOffer, end: &EisEnd) {
+        let mut table = self.table();
+        let Some(entry) = table
+            .get_mut(&offer.path)
+            .filter(|e| e.id == offer.session && e.eis.is(offer.connection))
+        else {
+            return;
+        };
+        entry.eis = EisLink::Ended;
+        if let Err(e) = self.wayland.release_input(entry.id) {
+            tracing::debug!(session = entry.id, "cannot release input: {e}");
+        }
+        tracing::info!(
+            session = entry.id,
+            "EIS connection ended ({end}): input released; the session has no input now"
+        );
     }
 
     /// Ends a session: releases what it holds, destroys its devices,
@@ -673,6 +858,22 @@ pub fn choose_outputs(outputs: &[OutputInfo], multiple: bool) -> Vec<String> {
         .or(sorted.first())
         .map(|o| vec![o.name.clone()])
         .unwrap_or_default()
+}
+
+/// Why an input call did not reach the Wayland thread.
+enum Injection {
+    Refused(InputError),
+    UnknownKeysym(u32),
+    WaylandGone(String),
+}
+
+/// Why an EIS event was not injected.
+#[derive(Debug)]
+pub enum EisRefused {
+    /// Validation or the rate limit refused it.
+    Input(InputError),
+    /// The session, or its link to this connection, is gone.
+    SessionGone,
 }
 
 /// Start's `streams`: `a(ua{sv})` with position, size (logical),

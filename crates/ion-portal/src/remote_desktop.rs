@@ -1,4 +1,4 @@
-//! `org.freedesktop.impl.portal.RemoteDesktop` (version 1).
+//! `org.freedesktop.impl.portal.RemoteDesktop` (version 2: ConnectToEIS).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -239,6 +239,24 @@ impl RemoteDesktop {
         self.notify(&header, &session_handle, NotifyCall::TouchUp { slot })
     }
 
+    /// A socket to an EIS server offering the session's devices. Allowed
+    /// once, on a started session; afterwards Notify* calls are refused.
+    #[zbus(name = "ConnectToEIS")]
+    async fn connect_to_eis(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        session_handle: ObjectPath<'_>,
+        app_id: String,
+        // No options are defined; unknown keys are ignored, as the
+        // specification asks.
+        _options: HashMap<String, OwnedValue>,
+    ) -> Result<zbus::zvariant::OwnedFd, PortalError> {
+        let fd = self
+            .portal
+            .connect_to_eis(&header, &session_handle, &app_id)?;
+        Ok(fd.into())
+    }
+
     #[zbus(property)]
     fn available_device_types(&self) -> u32 {
         self.portal.config.available_devices.bits()
@@ -246,6 +264,6 @@ impl RemoteDesktop {
 
     #[zbus(property, name = "version")]
     fn version(&self) -> u32 {
-        1
+        2
     }
 }

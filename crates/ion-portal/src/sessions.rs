@@ -44,7 +44,37 @@ pub struct SessionEntry {
     pub streams: Vec<StreamRegion>,
     pub stream_infos: Vec<ion_wayland::StreamInfo>,
     pub rate: RateLimiter,
-    pub eis_active: bool,
+    /// ConnectToEIS's connection, if it was called.
+    pub eis: EisLink,
+}
+
+/// A session's EIS connection, as the session table sees it.
+#[derive(Debug, Default)]
+pub enum EisLink {
+    /// ConnectToEIS was not called: input comes through Notify*.
+    #[default]
+    None,
+    /// A connection serves the session. Dropping `_stop` (the session
+    /// ends, its entry goes) tells the connection's task to close.
+    Connected {
+        id: u64,
+        _stop: tokio::sync::oneshot::Sender<()>,
+    },
+    /// The connection ended. ConnectToEIS is allowed once, and Notify*
+    /// stays refused: the session's input belonged to EIS.
+    Ended,
+}
+
+impl EisLink {
+    /// Whether ConnectToEIS was ever called.
+    pub fn is_used(&self) -> bool {
+        !matches!(self, Self::None)
+    }
+
+    /// Whether connection `id` serves the session now.
+    pub fn is(&self, id: u64) -> bool {
+        matches!(self, Self::Connected { id: own, .. } if *own == id)
+    }
 }
 
 /// ScreenCast's SelectSources options, checked.

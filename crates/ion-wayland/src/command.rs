@@ -24,6 +24,15 @@ pub enum Command {
         session: SessionId,
         event: InputEvent,
     },
+    /// Release everything the session holds and keep its devices (its EIS
+    /// connection ended; the session, and its streams, go on).
+    ReleaseInput { session: SessionId },
+    /// The text of the XKB keymap the session's virtual keyboard uses now
+    /// (None without a keyboard), for the EIS keyboard device.
+    Keymap {
+        session: SessionId,
+        reply: oneshot::Sender<Option<String>>,
+    },
     /// Release everything the session holds, then destroy its devices.
     DestroyDevices {
         session: SessionId,

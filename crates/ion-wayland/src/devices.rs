@@ -56,8 +56,14 @@ impl SessionDevices {
         }
     }
 
-    /// Releases everything held, then destroys the devices.
-    pub fn release_and_destroy(mut self, layout: Option<LayoutBox>, time: u32) {
+    /// The keymap the virtual keyboard uses now, as XKB text.
+    pub fn keymap_text(&self) -> Option<String> {
+        self.keyboard.as_ref().map(|kb| kb.keymap_text().to_owned())
+    }
+
+    /// Releases every key, keysym and button held, and clears modifiers;
+    /// the devices stay.
+    pub fn release_held(&mut self, layout: Option<LayoutBox>, time: u32) {
         let releases = self.held.release_all();
         if !releases.is_empty() {
             tracing::info!(count = releases.len(), "releasing held keys and buttons");
@@ -82,8 +88,17 @@ impl SessionDevices {
                 }
             }
         }
+        // The keyboard's own record is the safety net for anything
+        // HeldInput did not see.
         if let Some(kb) = self.keyboard.as_mut() {
             kb.release_all(time);
+        }
+    }
+
+    /// Releases everything held, then destroys the devices.
+    pub fn release_and_destroy(mut self, layout: Option<LayoutBox>, time: u32) {
+        self.release_held(layout, time);
+        if let Some(kb) = self.keyboard.as_ref() {
             kb.destroy();
         }
         if let Some(p) = self.pointer.as_ref() {

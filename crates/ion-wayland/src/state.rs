@@ -199,6 +199,16 @@ impl State {
                     None => tracing::debug!(session, "input for a session without devices dropped"),
                 }
             }
+            Command::ReleaseInput { session } => {
+                let layout = self.layout();
+                if let Some(dev) = self.sessions.get_mut(&session) {
+                    dev.release_held(layout, now_ms());
+                }
+            }
+            Command::Keymap { session, reply } => {
+                let text = self.sessions.get(&session).and_then(|d| d.keymap_text());
+                let _ = reply.send(text);
+            }
             Command::DestroyDevices { session, reply } => {
                 self.destroy_devices(session);
                 if let Some(r) = reply {

@@ -55,6 +55,18 @@ impl WaylandHandle {
         self.send(Command::Input { session, event })
     }
 
+    /// Releases what the session holds, keeping its devices; never waits.
+    pub fn release_input(&self, session: SessionId) -> Result<(), WaylandError> {
+        self.send(Command::ReleaseInput { session })
+    }
+
+    /// The XKB keymap text the session's virtual keyboard uses now.
+    pub async fn keymap(&self, session: SessionId) -> Result<Option<String>, WaylandError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Keymap { session, reply })?;
+        rx.await.map_err(|_| WaylandError::Gone)
+    }
+
     pub async fn snapshot(&self) -> Result<Snapshot, WaylandError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Snapshot { reply })?;

@@ -176,6 +176,11 @@ impl VirtualKeyboard {
         self.sync_mods();
     }
 
+    /// The keymap the compositor has for this keyboard now.
+    pub fn keymap_text(&self) -> &str {
+        self.keymap.text()
+    }
+
     pub fn destroy(&self) {
         self.obj.destroy();
     }

@@ -12,7 +12,8 @@ use super::latency::{self, Device, Latency};
 use super::procstat::{self, Memory, Meter};
 use super::tail::Tail;
 use super::throughput::{self, Mode, Throughput};
-use crate::client::{PortalClient, RemoteDesktop, KEYBOARD, POINTER};
+use crate::client::eis::Capability;
+use crate::client::{EisClient, PortalClient, RemoteDesktop, KEYBOARD, POINTER};
 use crate::demo::default_outputs;
 use crate::expect::ProbeLog;
 use crate::probe::record::Event;
@@ -79,6 +80,8 @@ pub struct InputReport {
     pub environment: Environment,
     pub latency: Vec<Latency>,
     pub throughput: Vec<Throughput>,
+    /// Why the EIS phases did not run (the frontend has no ConnectToEIS).
+    pub eis_skipped: Option<String>,
     /// ionChannel's memory once the session started, and at the end.
     pub memory_before: Memory,
     pub memory_after: Memory,
@@ -87,6 +90,9 @@ pub struct InputReport {
 /// What the phases share.
 pub struct Rig<'a> {
     pub rd: RemoteDesktop<'a>,
+    /// The session's EIS client, once the EIS phases run: input then goes
+    /// through it instead of Notify*.
+    pub eis: Option<EisClient>,
     pub tail: Tail,
     pub meter: Meter,
     pub ionchannel_log: PathBuf,
@@ -119,17 +125,24 @@ pub fn run(opts: &InputBenchOptions, progress: &mut dyn Write) -> Result<InputRe
     drop(runtime);
     drop(probe);
     drop(testbed);
-    let (latency, throughput, memory_before, memory_after) = result?;
+    let (latency, throughput, eis_skipped, memory_before, memory_after) = result?;
     Ok(InputReport {
         environment,
         latency,
         throughput,
+        eis_skipped,
         memory_before,
         memory_after,
     })
 }
 
-type Phases = (Vec<Latency>, Vec<Throughput>, Memory, Memory);
+type Phases = (
+    Vec<Latency>,
+    Vec<Throughput>,
+    Option<String>,
+    Memory,
+    Memory,
+);
 
 async fn phases(
     testbed: &Testbed,
@@ -140,10 +153,16 @@ async fn phases(
     let ionchannel = testbed
         .pid(Component::IonChannel)
         .context("ionchannel is not running")?;
+    // The programs themselves, not their sandbox wrappers (testing stack).
+    let ionchannel = procstat::resolve(ionchannel, "ionchannel");
     let meter = Meter::new(
         ionchannel,
-        testbed.pid(Component::Frontend),
-        testbed.pid(Component::Sway),
+        testbed
+            .pid(Component::Frontend)
+            .map(|p| procstat::resolve(p, "xdg-desktop-por")),
+        testbed
+            .pid(Component::Sway)
+            .map(|p| procstat::resolve(p, "sway")),
     );
     let client = PortalClient::connect(testbed.bus_address()).await?;
     let rd = RemoteDesktop::create(&client).await?;
@@ -155,6 +174,7 @@ async fn phases(
     ProbeLog::new(events).wait_capabilities(true, true).await?;
     let mut rig = Rig {
         rd,
+        eis: None,
         tail: Tail::open(events)?,
         meter,
         ionchannel_log: testbed.log_path(Component::IonChannel),
@@ -203,9 +223,65 @@ async fn phases(
         )?;
         throughputs.push(throughput::measure(&mut rig, mode, opts.throughput_events).await?);
     }
-    let memory_after = procstat::memory(ionchannel)?;
     rig.rd.close().await?;
-    Ok((latencies, throughputs, memory_before, memory_after))
+
+    // The same through EIS, on a session of its own: ConnectToEIS refuses
+    // Notify* afterwards, and the frontend is then out of the input path.
+    let frontend_version = RemoteDesktop::frontend_version(&client).await?;
+    let eis_skipped = if frontend_version < 2 {
+        let why = format!(
+            "the frontend's RemoteDesktop is version {frontend_version}: no ConnectToEIS (xdg-desktop-portal 1.17+)"
+        );
+        writeln!(progress, "bench: EIS skipped: {why}")?;
+        Some(why)
+    } else {
+        let rd = RemoteDesktop::create(&client).await?;
+        rd.select_devices(KEYBOARD | POINTER).await?.ok()?;
+        let (response, _) = rd.start().await?;
+        if response.code != 0 {
+            bail!("Start (EIS session) answered {}", response.code);
+        }
+        let fd = rd.connect_to_eis().await?;
+        let mut eis = EisClient::connect(fd, "ionchannel-lab bench").await?;
+        eis.bind(Capability::Pointer | Capability::Keyboard).await?;
+        rig.rd = rd;
+        rig.eis = Some(eis);
+        for device in [Device::Pointer, Device::Keyboard] {
+            writeln!(
+                progress,
+                "bench: latency, {} × {} every {} µs…",
+                opts.latency_events,
+                device.eis_request(),
+                opts.interval.as_micros()
+            )?;
+            latencies.push(
+                latency::measure(&mut rig, device, opts.latency_events, opts.interval).await?,
+            );
+        }
+        for mode in [Mode::Eis, Mode::EisPaced(opts.paced_rate)] {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            writeln!(
+                progress,
+                "bench: throughput, {} mixed events, {mode:?}…",
+                opts.throughput_events
+            )?;
+            throughputs.push(throughput::measure(&mut rig, mode, opts.throughput_events).await?);
+        }
+        if let Some(mut eis) = rig.eis.take() {
+            eis.stop_emulating()?;
+            eis.disconnect()?;
+        }
+        rig.rd.close().await?;
+        None
+    };
+    let memory_after = procstat::memory(ionchannel)?;
+    Ok((
+        latencies,
+        throughputs,
+        eis_skipped,
+        memory_before,
+        memory_after,
+    ))
 }
 
 pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
@@ -219,7 +295,12 @@ pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
             .unwrap_or_else(|| "unknown".to_owned())
     };
     let ionchannel = find_workspace_bin("ionchannel")?;
-    let profile = if ionchannel.components().any(|c| c.as_os_str() == "release") {
+    // Through the testing stack's shim, the binary is the one in
+    // ION_BIN_DIR.
+    let built = std::env::var_os("ION_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ionchannel.clone());
+    let profile = if built.components().any(|c| c.as_os_str() == "release") {
         "release"
     } else {
         "debug"
@@ -228,7 +309,11 @@ pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         kernel: first_line("uname", "-r"),
         sway: first_line("sway", "--version"),
-        frontend: first_line(crate::testbed::FRONTEND_PATH, "--version"),
+        frontend: first_line(
+            &std::env::var("IONLAB_PORTAL_BIN")
+                .unwrap_or_else(|_| crate::testbed::FRONTEND_PATH.to_owned()),
+            "--version",
+        ),
         ionchannel: ionchannel.display().to_string(),
         profile: profile.to_owned(),
         outputs: testbed.outputs()?.iter().map(|o| o.to_string()).collect(),

@@ -43,6 +43,14 @@ impl Device {
             Device::Keyboard => "NotifyKeyboardKeycode",
         }
     }
+
+    /// The EIS request that stands for the same event.
+    pub fn eis_request(self) -> &'static str {
+        match self {
+            Device::Pointer => "EIS motion_relative",
+            Device::Keyboard => "EIS keyboard key",
+        }
+    }
 }
 
 /// One latency run.
@@ -64,7 +72,8 @@ pub struct Latency {
     pub cpu: Cpu,
 }
 
-/// Makes `n` calls (rounded up to an even number, so the pointer ends where
+/// Makes `n` calls (or sends `n` EIS events, when the rig has an EIS
+/// client), rounded up to an even number, so the pointer ends where
 /// it started and no key stays down), one every `interval`, each awaited,
 /// and matches them in order to the probe's records.
 pub async fn measure(
@@ -82,7 +91,10 @@ pub async fn measure(
         pace(next).await;
         next += interval;
         let t0 = monotonic_us();
-        send::call(&rig.rd, device.input(i)).await?;
+        match rig.eis.as_mut() {
+            Some(eis) => send::eis(eis, device.input(i))?,
+            None => send::call(&rig.rd, device.input(i)).await?,
+        }
         sent_at.push(t0);
     }
     let records = rig
@@ -103,7 +115,11 @@ pub async fn measure(
         None
     };
     Ok(Latency {
-        method: device.method(),
+        method: if rig.eis.is_some() {
+            device.eis_request()
+        } else {
+            device.method()
+        },
         sent: n,
         arrived,
         lost: n - arrived,

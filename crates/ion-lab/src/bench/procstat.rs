@@ -41,6 +41,54 @@ fn clock_ticks_per_second() -> u64 {
     u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
 }
 
+/// The process that really is `name`: `pid` itself, or the first of its
+/// descendants whose command is `name`. On the testing stack a component's
+/// pid is its sandbox wrapper (bwrap, a keeper shell, setpriv); its CPU
+/// and memory are the program's below it. Falls back to `pid`.
+pub fn resolve(pid: u32, name: &str) -> u32 {
+    let stat = |p: u32| std::fs::read_to_string(format!("/proc/{p}/stat")).ok();
+    // comm is field 2 in parentheses; ppid is field 4.
+    let parse = |text: &str| -> Option<(String, u32)> {
+        let open = text.find('(')?;
+        let close = text.rfind(')')?;
+        let comm = text.get(open + 1..close)?.to_owned();
+        let ppid = text
+            .get(close + 1..)?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some((comm, ppid))
+    };
+    if stat(pid)
+        .and_then(|t| parse(&t))
+        .is_some_and(|(c, _)| c == name)
+    {
+        return pid;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return pid;
+    };
+    let procs: Vec<(u32, String, u32)> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| {
+            let (comm, ppid) = parse(&stat(p)?)?;
+            Some((p, comm, ppid))
+        })
+        .collect();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for (p, comm, _) in procs.iter().filter(|(_, _, pp)| *pp == parent) {
+            if comm == name {
+                return *p;
+            }
+            frontier.push(*p);
+        }
+    }
+    pid
+}
+
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Memory {

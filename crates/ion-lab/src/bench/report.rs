@@ -124,6 +124,9 @@ impl fmt::Display for InputReport {
                  release."
             )?;
         }
+        if let Some(why) = &self.eis_skipped {
+            writeln!(f, "  EIS not measured: {why}")?;
+        }
         for l in self.latency.iter().filter(|l| l.lost > 0) {
             writeln!(
                 f,

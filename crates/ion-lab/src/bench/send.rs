@@ -8,7 +8,7 @@ use zbus::message::Flags;
 use zbus::zvariant::{ObjectPath, Value};
 use zbus::Message;
 
-use crate::client::{RemoteDesktop, KEY_A};
+use crate::client::{EisClient, RemoteDesktop, KEY_A};
 
 const PORTAL_NAME: &str = "org.freedesktop.portal.Desktop";
 const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
@@ -50,6 +50,15 @@ pub async fn call(rd: &RemoteDesktop<'_>, input: Input) -> Result<()> {
     match input {
         Input::Motion(dx) => rd.pointer_motion(dx, 0.0).await,
         Input::Key(pressed) => rd.keycode(KEY_A, pressed).await,
+    }
+}
+
+/// Sends `input` on the EIS connection: the event and its frame, flushed
+/// (EIS has no replies to wait for).
+pub fn eis(client: &mut EisClient, input: Input) -> Result<()> {
+    match input {
+        Input::Motion(dx) => client.motion(dx as f32, 0.0),
+        Input::Key(pressed) => client.key(KEY_A.unsigned_abs(), pressed),
     }
 }
 

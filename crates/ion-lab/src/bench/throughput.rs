@@ -27,6 +27,11 @@ pub enum Mode {
     Pipelined,
     /// Pipelined, spread to this many events per second.
     Paced(u32),
+    /// On the rig's EIS connection, each event in its own frame, back to
+    /// back (EIS has no replies: this is its only unpaced mode).
+    Eis,
+    /// On the EIS connection, spread to this many events per second.
+    EisPaced(u32),
 }
 
 impl Mode {
@@ -35,6 +40,8 @@ impl Mode {
             Mode::Awaited => "sequential, each awaited".to_owned(),
             Mode::Pipelined => "pipelined, no reply".to_owned(),
             Mode::Paced(rate) => format!("pipelined, paced at {rate}/s"),
+            Mode::Eis => "EIS, back to back".to_owned(),
+            Mode::EisPaced(rate) => format!("EIS, paced at {rate}/s"),
         }
     }
 }
@@ -78,7 +85,7 @@ fn is_input(e: &Event) -> bool {
 pub async fn measure(rig: &mut Rig<'_>, mode: Mode, m: usize) -> Result<Throughput> {
     let m = m.max(4).next_multiple_of(4);
     let messages = match mode {
-        Mode::Awaited => Vec::new(),
+        Mode::Awaited | Mode::Eis | Mode::EisPaced(_) => Vec::new(),
         Mode::Pipelined | Mode::Paced(_) => {
             let session = rig.rd.session.as_ref();
             (0..m)
@@ -105,6 +112,27 @@ pub async fn measure(rig: &mut Rig<'_>, mode: Mode, m: usize) -> Result<Throughp
         Mode::Pipelined => {
             for msg in &messages {
                 conn.send(msg).await.context("sending an input message")?;
+            }
+        }
+        Mode::Eis | Mode::EisPaced(_) => {
+            let eis = rig
+                .eis
+                .as_mut()
+                .context("an EIS mode needs the rig's EIS client")?;
+            let rate = match mode {
+                Mode::EisPaced(rate) => Some(f64::from(rate)),
+                _ => None,
+            };
+            for i in 0..m {
+                if let Some(rate) = rate {
+                    // Sleep when ahead of the schedule by a millisecond.
+                    let due = Duration::from_secs_f64(i as f64 / rate);
+                    let ahead = due.saturating_sub(start.elapsed());
+                    if ahead >= Duration::from_millis(1) {
+                        tokio::time::sleep(ahead).await;
+                    }
+                }
+                send::eis(eis, send::mixed(i))?;
             }
         }
         Mode::Paced(rate) => {

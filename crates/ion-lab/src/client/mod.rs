@@ -2,11 +2,13 @@
 //! through the frontend (`org.freedesktop.portal.Desktop`), with Request
 //! objects and their `Response` signals.
 
+pub mod eis;
 mod remote_desktop;
 mod request;
 mod screen_cast;
 mod session;
 
+pub use eis::EisClient;
 pub use remote_desktop::RemoteDesktop;
 pub use request::{PortalClient, Response};
 pub use screen_cast::ScreenCast;

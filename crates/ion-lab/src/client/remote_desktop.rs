@@ -132,6 +132,43 @@ impl<'a> RemoteDesktop<'a> {
         session::open_pipewire_remote(self.client, self.path()).await
     }
 
+    /// RemoteDesktop.ConnectToEIS (frontend 1.17 and later): the socket
+    /// to the backend's EIS server for this session.
+    pub async fn connect_to_eis(&self) -> Result<std::os::fd::OwnedFd> {
+        let reply = self
+            .client
+            .conn
+            .call_method(
+                Some(PORTAL_NAME),
+                PORTAL_PATH,
+                Some(IFACE),
+                "ConnectToEIS",
+                &(self.path(), opts()),
+            )
+            .await
+            .context("ConnectToEIS")?;
+        let fd: zbus::zvariant::OwnedFd = reply.body().deserialize()?;
+        Ok(fd.into())
+    }
+
+    /// The frontend's RemoteDesktop version: 2 and later have
+    /// ConnectToEIS (frontend 1.17+); 1.16 has 1.
+    pub async fn frontend_version(client: &PortalClient) -> Result<u32> {
+        let reply = client
+            .conn
+            .call_method(
+                Some(PORTAL_NAME),
+                PORTAL_PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(IFACE, "version"),
+            )
+            .await
+            .context("reading RemoteDesktop.version")?;
+        let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
+        Ok(u32::try_from(value)?)
+    }
+
     /// Session.Close on the frontend's session object.
     pub async fn close(&self) -> Result<()> {
         session::close(self.client, self.path()).await
