@@ -177,6 +177,18 @@ async fn keycodes_with_modifiers_and_keysyms_on_and_off_the_layout() -> Result<(
     w.done()
 }
 
+/// Motion events (not enters) the probe saw: (output, x, y).
+fn moves_only(recs: &[ion_lab::probe::record::Record]) -> Vec<(String, f64, f64)> {
+    recs.iter()
+        .filter_map(|r| match &r.event {
+            ion_lab::probe::record::Event::Motion { output, x, y, .. } => {
+                Some((output.clone(), *x, *y))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_mixed_events_arrive_complete_and_in_order() -> Result<()> {
     let w = world().await?;
@@ -204,13 +216,15 @@ async fn a_thousand_mixed_events_arrive_complete_and_in_order() -> Result<()> {
     let recs = w
         .log
         .wait_since(mark, Duration::from_secs(30), "1000 events", |r| {
-            let n = motions(r).len() + keys(r).len();
+            let n = moves_only(r).len() + keys(r).len();
             (n >= 1000).then(|| r.to_vec())
         })
         .await?;
     let seen_keys: Vec<(u32, bool)> = keys(&recs).iter().map(|k| (k.0, k.1)).collect();
     assert_eq!(seen_keys, expected_keys);
-    let m = motions(&recs);
+    // Motions only: a pointer enter the compositor sends late for the
+    // parking (seen under load) is not one of the 500.
+    let m = moves_only(&recs);
     assert_eq!(m.len(), 500);
     for pair in m.windows(2) {
         assert!(
