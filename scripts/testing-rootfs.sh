@@ -32,8 +32,9 @@ SUITE=${ION_TESTING_SUITE:-testing}
 MIRROR=${ION_TESTING_MIRROR:-http://deb.debian.org/debian}
 
 PACKAGES=(
-  # compositors
-  sway labwc xkb-data
+  # compositors, and wlr-randr: labwc has no IPC, so the testbed lists and
+  # changes its outputs through wlr-output-management
+  sway labwc xkb-data wlr-randr
   # the portal frontend, its reference wlroots backend (benchmarks) and the
   # document portal's FUSE helper
   xdg-desktop-portal xdg-desktop-portal-wlr fuse3

@@ -1,4 +1,4 @@
-//! RemoteDesktop end to end on headless sway 1.7, through the real
+//! RemoteDesktop end to end on a headless compositor, through the real
 //! xdg-desktop-portal frontend, as RustDesk drives it; the probe client
 //! reports what really arrived.
 
@@ -328,7 +328,7 @@ async fn compositor_death_ends_sessions_without_a_panic() -> Result<()> {
     let mut w = world().await?;
     let rd = started(&w, 3).await?;
     rd.keycode(KEY_LEFTSHIFT, true).await?;
-    w.testbed.kill(Component::Sway)?;
+    w.testbed.kill(Component::Compositor)?;
     let path = w.testbed.log_path(Component::IonChannel);
     w.testbed
         .wait_for("ionchannel to notice the compositor is gone", &[], || {
@@ -478,7 +478,7 @@ async fn mixed_scrolling_on_both_axes_keeps_the_compositor_alive() -> Result<()>
         })
         .count();
     assert_eq!(discrete, 20);
-    assert!(w.testbed.is_running(Component::Sway));
+    assert!(w.testbed.is_running(Component::Compositor));
     w.done()
 }
 

@@ -699,7 +699,7 @@ async fn compositor_death_mid_stream_ends_the_stream_cleanly() -> Result<()> {
     let node = cast_first_output(&w).await?;
     let consumer = w.testbed.start_consumer(node, false, &[])?;
     consumer.wait_for("frames flowing", WAIT, |f| (f.len() >= 10).then_some(()))?;
-    w.testbed.kill(Component::Sway)?;
+    w.testbed.kill(Component::Compositor)?;
     consumer.wait_for("the consumer to see the stream end", WAIT, |_| {
         (!consumer.is_running()).then_some(())
     })?;

@@ -61,7 +61,8 @@ impl Default for InputBenchOptions {
 pub struct Environment {
     pub cpus: usize,
     pub kernel: String,
-    pub sway: String,
+    /// The compositor's `--version` line.
+    pub compositor: String,
     pub frontend: String,
     /// The `ionchannel` binary the testbed ran.
     pub ionchannel: String,
@@ -96,11 +97,13 @@ pub struct Rig<'a> {
 
 /// Runs the input benchmark, with progress on `progress`.
 pub fn run(opts: &InputBenchOptions, progress: &mut dyn Write) -> Result<InputReport> {
+    let builder = Testbed::builder();
     writeln!(
         progress,
-        "bench: starting a headless sway session with the probe…"
+        "bench: starting a headless {} session with the probe…",
+        builder.chosen_compositor()?
     )?;
-    let testbed = Testbed::builder()
+    let testbed = builder
         .outputs(opts.outputs.clone())
         .keep_logs(opts.keep_logs)
         .start()
@@ -143,7 +146,7 @@ async fn phases(
     let meter = Meter::new(
         ionchannel,
         testbed.pid(Component::Frontend),
-        testbed.pid(Component::Sway),
+        testbed.pid(Component::Compositor),
     );
     let client = PortalClient::connect(testbed.bus_address()).await?;
     let rd = RemoteDesktop::create(&client).await?;
@@ -209,7 +212,7 @@ async fn phases(
 }
 
 pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
-    let first_line = |program: &str, arg: &str| -> String {
+    let first_line = |program: &std::ffi::OsStr, arg: &str| -> String {
         std::process::Command::new(program)
             .arg(arg)
             .output()
@@ -226,9 +229,9 @@ pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
     };
     Ok(Environment {
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
-        kernel: first_line("uname", "-r"),
-        sway: first_line("sway", "--version"),
-        frontend: first_line(crate::testbed::FRONTEND_PATH, "--version"),
+        kernel: first_line("uname".as_ref(), "-r"),
+        compositor: testbed.compositor_version()?.line.clone(),
+        frontend: first_line(&crate::testbed::frontend_program(), "--version"),
         ionchannel: ionchannel.display().to_string(),
         profile: profile.to_owned(),
         outputs: testbed.outputs()?.iter().map(|o| o.to_string()).collect(),

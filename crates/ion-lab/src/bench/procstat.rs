@@ -80,7 +80,7 @@ fn parse_memory(status: &str) -> Result<Memory> {
 pub struct Meter {
     ionchannel: u32,
     frontend: Option<u32>,
-    sway: Option<u32>,
+    compositor: Option<u32>,
 }
 
 /// One reading of a [`Meter`], in CPU microseconds.
@@ -88,7 +88,7 @@ pub struct Meter {
 pub struct Reading {
     ionchannel: u64,
     frontend: u64,
-    sway: u64,
+    compositor: u64,
 }
 
 /// CPU time spent during a phase.
@@ -100,16 +100,16 @@ pub struct Cpu {
     pub ionchannel_us_per_event: f64,
     /// The xdg-desktop-portal frontend, microseconds.
     pub frontend_us: u64,
-    /// sway, microseconds.
-    pub sway_us: u64,
+    /// The compositor, microseconds.
+    pub compositor_us: u64,
 }
 
 impl Meter {
-    pub fn new(ionchannel: u32, frontend: Option<u32>, sway: Option<u32>) -> Meter {
+    pub fn new(ionchannel: u32, frontend: Option<u32>, compositor: Option<u32>) -> Meter {
         Meter {
             ionchannel,
             frontend,
-            sway,
+            compositor,
         }
     }
 
@@ -123,7 +123,7 @@ impl Meter {
         Ok(Reading {
             ionchannel: cpu_us(self.ionchannel).context("ionchannel's CPU time")?,
             frontend: optional(self.frontend).context("the frontend's CPU time")?,
-            sway: optional(self.sway).context("sway's CPU time")?,
+            compositor: optional(self.compositor).context("the compositor's CPU time")?,
         })
     }
 
@@ -139,7 +139,7 @@ impl Meter {
                 ionchannel_us as f64 / events as f64
             },
             frontend_us: now.frontend.saturating_sub(start.frontend),
-            sway_us: now.sway.saturating_sub(start.sway),
+            compositor_us: now.compositor.saturating_sub(start.compositor),
         })
     }
 }

@@ -12,7 +12,7 @@
 //! - **Capped.** The same with the consumer asking for at most N fps.
 //! - **Static.** The probe gone, nothing changes on screen: frames sent and
 //!   ionChannel's CPU over the same time.
-//! - **Cost.** CPU time (utime + stime) of ionChannel and sway per phase and
+//! - **Cost.** CPU time (utime + stime) of ionChannel and the compositor per phase and
 //!   per frame; ionChannel's resident memory before and after.
 
 use std::io::Write;
@@ -72,7 +72,7 @@ pub struct CastPhase {
     pub ionchannel_cpu_us_per_frame: f64,
     /// ionChannel's CPU time as a share of one core over the phase.
     pub ionchannel_cpu_percent: f64,
-    pub sway_cpu_percent: f64,
+    pub compositor_cpu_percent: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,11 +126,13 @@ fn drawn_on_first_output(records: &[Record]) -> Vec<(u32, u64)> {
 }
 
 pub fn run(opts: &ScreenCastBenchOptions, progress: &mut dyn Write) -> Result<ScreenCastReport> {
+    let builder = Testbed::builder();
     writeln!(
         progress,
-        "bench: starting a headless sway session with the animated probe…"
+        "bench: starting a headless {} session with the animated probe…",
+        builder.chosen_compositor()?
     )?;
-    let testbed = Testbed::builder()
+    let testbed = builder
         .output(opts.output)
         .keep_logs(opts.keep_logs)
         .start()
@@ -166,7 +168,7 @@ async fn phases(
     let ionchannel = testbed
         .pid(Component::IonChannel)
         .context("ionchannel is not running")?;
-    let meter = Meter::new(ionchannel, None, testbed.pid(Component::Sway));
+    let meter = Meter::new(ionchannel, None, testbed.pid(Component::Compositor));
     let client = PortalClient::connect(testbed.bus_address()).await?;
     let sc = ScreenCast::create(&client).await?;
     sc.select_sources(1, false, 1).await?.ok()?;
@@ -284,7 +286,7 @@ fn phase(
             cpu.ionchannel_us as f64 / n as f64
         },
         ionchannel_cpu_percent: cpu.ionchannel_us as f64 / (seconds * 1e4),
-        sway_cpu_percent: cpu.sway_us as f64 / (seconds * 1e4),
+        compositor_cpu_percent: cpu.compositor_us as f64 / (seconds * 1e4),
     })
 }
 
@@ -294,7 +296,7 @@ impl std::fmt::Display for ScreenCastReport {
         writeln!(
             f,
             "ionchannel-lab bench screencast: {} CPUs, kernel {}, {}, {}, ionchannel {} build",
-            env.cpus, env.kernel, env.sway, env.frontend, env.profile
+            env.cpus, env.kernel, env.compositor, env.frontend, env.profile
         )?;
         writeln!(
             f,
@@ -314,7 +316,7 @@ impl std::fmt::Display for ScreenCastReport {
             "frame→consumer ms",
             "µs CPU/fr",
             "ion CPU%",
-            "sway%"
+            "comp%"
         )?;
         for p in &self.phases {
             let ms = |p: Option<Percentiles>| {
@@ -342,7 +344,7 @@ impl std::fmt::Display for ScreenCastReport {
                 ms(p.delivery_us),
                 p.ionchannel_cpu_us_per_frame,
                 p.ionchannel_cpu_percent,
-                p.sway_cpu_percent
+                p.compositor_cpu_percent
             )?;
         }
         writeln!(

@@ -288,7 +288,7 @@ fn up(args: UpArgs) -> Result<()> {
                 reported.push(component);
             }
         }
-        if reported.contains(&Component::Sway) && reported.contains(&Component::Bus) {
+        if reported.contains(&Component::Compositor) && reported.contains(&Component::Bus) {
             bail!("the session is gone");
         }
     }

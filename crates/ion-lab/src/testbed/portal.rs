@@ -15,6 +15,14 @@ pub const FRONTEND_NAME: &str = "org.freedesktop.portal.Desktop";
 /// Where Debian 12 installs the frontend (override: `IONLAB_PORTAL_BIN`).
 pub const FRONTEND_PATH: &str = "/usr/libexec/xdg-desktop-portal";
 
+/// The frontend the testbed runs: `IONLAB_PORTAL_BIN`, else
+/// [`FRONTEND_PATH`].
+pub fn frontend_program() -> std::ffi::OsString {
+    std::env::var_os("IONLAB_PORTAL_BIN")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| FRONTEND_PATH.into())
+}
+
 /// `XDG_CURRENT_DESKTOP` inside the testbed, matched by `UseIn=`.
 pub const CURRENT_DESKTOP: &str = "ionlab";
 
@@ -65,10 +73,7 @@ impl Testbed {
         // XDG_DESKTOP_PORTAL_DIR set only from that directory (1.16 reads
         // none and routes by UseIn=).
         write_file(&self.paths.portals.join("portals.conf"), PORTALS_CONF)?;
-        let program = std::env::var_os("IONLAB_PORTAL_BIN")
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| FRONTEND_PATH.into());
-        let mut command = self.command(program);
+        let mut command = self.command(frontend_program());
         command
             .arg("-v")
             .env("XDG_DESKTOP_PORTAL_DIR", &self.paths.portals)
