@@ -292,6 +292,25 @@ impl Testbed {
         )
     }
 
+    /// Brings an output back after [`Testbed::remove_output`] with the
+    /// geometry `spec` and returns its name: sway creates a new one
+    /// (`create_output`, a new name), labwc turns the same one on again
+    /// (`wlr-randr --output NAME --on`). Either way clients see a new
+    /// wl_output global.
+    pub fn replug_output(&self, name: &str, spec: &OutputSpec) -> Result<String> {
+        self.supports(Capability::RemoveOutput)?;
+        match self.compositor {
+            Compositor::Sway => self.add_output(spec),
+            Compositor::Labwc => {
+                let mut args = super::wlr_randr::wlr_randr_args(name, spec);
+                args.push("--on".to_owned());
+                self.wlr_randr(&args)?;
+                self.wait_named_outputs(&[(name.to_owned(), *spec)])?;
+                Ok(name.to_owned())
+            }
+        }
+    }
+
     /// Waits until the compositor reports outputs `HEADLESS-1…` with
     /// exactly the given geometry (each spec `i` is checked against
     /// `HEADLESS-<i+1>`).
