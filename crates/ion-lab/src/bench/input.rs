@@ -145,8 +145,8 @@ async fn phases(
         .context("ionchannel is not running")?;
     let meter = Meter::new(
         ionchannel,
-        testbed.pid(Component::Frontend),
-        testbed.pid(Component::Compositor),
+        testbed.program_pid(Component::Frontend),
+        testbed.program_pid(Component::Compositor),
     );
     let client = PortalClient::connect(testbed.bus_address()).await?;
     let rd = RemoteDesktop::create(&client).await?;

@@ -53,6 +53,7 @@ mod sway;
 mod user;
 mod wait;
 mod wlr_randr;
+mod xdpw;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -79,6 +80,7 @@ pub use process::{processes_with_marker, MARKER_VAR};
 pub use user::{ensure_lab_user, is_root, lookup_user, LabUser, LAB_USER};
 pub use wait::{wait_until, POLL_INTERVAL};
 pub use wlr_randr::{parse_wlr_randr, wlr_randr_args};
+pub use xdpw::{wlr_portal_file, ScreenCastPortal, WLR_BACKEND_NAME, XDPW_PATH};
 
 use process::Proc;
 
@@ -103,18 +105,22 @@ pub enum Component {
     Compositor,
     /// `ionchannel serve`.
     IonChannel,
+    /// xdg-desktop-portal-wlr, when it serves ScreenCast instead of
+    /// ionChannel ([`TestbedBuilder::screencast_portal`]).
+    Xdpw,
     /// The xdg-desktop-portal frontend.
     Frontend,
 }
 
 impl Component {
     /// Every component, in start order.
-    pub const ALL: [Component; 6] = [
+    pub const ALL: [Component; 7] = [
         Component::Bus,
         Component::PipeWire,
         Component::WirePlumber,
         Component::Compositor,
         Component::IonChannel,
+        Component::Xdpw,
         Component::Frontend,
     ];
 
@@ -126,6 +132,7 @@ impl Component {
             Component::WirePlumber => "wireplumber",
             Component::Compositor => "compositor",
             Component::IonChannel => "ionchannel",
+            Component::Xdpw => "xdg-desktop-portal-wlr",
             Component::Frontend => "xdg-desktop-portal",
         }
     }
@@ -144,6 +151,7 @@ pub struct TestbedBuilder {
     compositor: Option<Compositor>,
     outputs: Vec<OutputSpec>,
     policy: String,
+    screencast_portal: ScreenCastPortal,
     ionchannel: bool,
     frontend: bool,
     keep_logs: bool,
@@ -159,6 +167,7 @@ impl Default for TestbedBuilder {
             compositor: None,
             outputs: Vec::new(),
             policy: DEFAULT_POLICY.to_owned(),
+            screencast_portal: ScreenCastPortal::default(),
             ionchannel: true,
             frontend: true,
             keep_logs: flag("IONLAB_KEEP_LOGS"),
@@ -193,6 +202,15 @@ impl TestbedBuilder {
     /// before ionChannel starts (default: [`DEFAULT_POLICY`]).
     pub fn policy(mut self, toml: impl Into<String>) -> Self {
         self.policy = toml.into();
+        self
+    }
+
+    /// The backend the frontend routes ScreenCast to (default:
+    /// ionChannel). With [`ScreenCastPortal::Wlr`] the testbed also starts
+    /// xdg-desktop-portal-wlr before the frontend; RemoteDesktop stays with
+    /// ionChannel.
+    pub fn screencast_portal(mut self, portal: ScreenCastPortal) -> Self {
+        self.screencast_portal = portal;
         self
     }
 
@@ -287,6 +305,7 @@ impl TestbedBuilder {
             sway_socket: None,
             outputs,
             policy: self.policy,
+            screencast_portal: self.screencast_portal,
             ionchannel_env: self.ionchannel_env,
             keep_logs: self.keep_logs,
             keep_root: self.keep_root,
@@ -318,6 +337,7 @@ pub struct Testbed {
     /// The outputs asked for at start (runtime changes are not tracked).
     outputs: Vec<OutputSpec>,
     policy: String,
+    screencast_portal: ScreenCastPortal,
     ionchannel_env: Vec<(String, String)>,
     keep_logs: bool,
     keep_root: bool,
@@ -350,6 +370,9 @@ impl Testbed {
         self.wait_wireplumber()?;
         if ionchannel {
             self.start_ionchannel()?;
+        }
+        if self.screencast_portal == ScreenCastPortal::Wlr {
+            self.start_xdpw()?;
         }
         if frontend {
             self.start_frontend()?;
@@ -392,6 +415,11 @@ impl Testbed {
     /// The log file of a component.
     pub fn log_path(&self, component: Component) -> PathBuf {
         self.paths.log(component.name())
+    }
+
+    /// The backend the frontend routes ScreenCast to.
+    pub fn screencast_portal(&self) -> ScreenCastPortal {
+        self.screencast_portal
     }
 
     /// The outputs asked for at start.
@@ -501,6 +529,24 @@ impl Testbed {
     /// The pid of a started component.
     pub fn pid(&self, component: Component) -> Option<u32> {
         self.proc(component).map(Proc::pid)
+    }
+
+    /// The pid of the component's own program, below any wrapper (on the
+    /// testing stack [`Testbed::pid`] is the pid of the shim's bwrap):
+    /// what CPU time and memory should be read from. Falls back to
+    /// [`Testbed::pid`] when no such process is found.
+    pub fn program_pid(&self, component: Component) -> Option<u32> {
+        let pid = self.pid(component)?;
+        let program = match component {
+            Component::Bus => "dbus-daemon",
+            Component::PipeWire => "pipewire",
+            Component::WirePlumber => "wireplumber",
+            Component::Compositor => self.compositor.program(),
+            Component::IonChannel => "ionchannel",
+            Component::Xdpw => "xdg-desktop-portal-wlr",
+            Component::Frontend => "xdg-desktop-portal",
+        };
+        Some(process::program_pid(pid, program).unwrap_or(pid))
     }
 
     /// Components that were started but have exited, with how they ended.
