@@ -221,7 +221,14 @@ pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
             .and_then(|s| s.lines().next().map(str::to_owned))
             .unwrap_or_else(|| "unknown".to_owned())
     };
-    let ionchannel = find_workspace_bin("ionchannel")?;
+    // On the testing stack `ionchannel` is a shim that runs
+    // `$ION_BIN_DIR/ionchannel` inside the rootfs: that is the build.
+    let ionchannel = match std::env::var_os("ION_BIN_DIR") {
+        Some(dir) if std::path::Path::new(&dir).join("ionchannel").is_file() => {
+            std::path::Path::new(&dir).join("ionchannel")
+        }
+        _ => find_workspace_bin("ionchannel")?,
+    };
     let profile = if ionchannel.components().any(|c| c.as_os_str() == "release") {
         "release"
     } else {
