@@ -141,7 +141,7 @@ async fn phases(
     progress: &mut dyn Write,
 ) -> Result<Phases> {
     let ionchannel = testbed
-        .pid(Component::IonChannel)
+        .program_pid(Component::IonChannel)
         .context("ionchannel is not running")?;
     let meter = Meter::new(
         ionchannel,
