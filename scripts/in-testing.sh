@@ -21,9 +21,10 @@
 #   scripts/in-testing.sh --shims DIR
 #
 # writes into DIR one small wrapper script per stack program (sway, labwc,
-# swaymsg, setpriv, dbus-daemon, pipewire, wireplumber, pw-cli, pw-dump,
-# gst-launch-1.0, wayland-info, xdg-desktop-portal, plus ionchannel for the
-# host-built binary in ION_BIN_DIR) that runs it inside the rootfs, and prints
+# swaymsg, wlr-randr, setpriv, dbus-daemon, pipewire, wireplumber, pw-cli,
+# pw-dump, gst-launch-1.0, wayland-info, xdg-desktop-portal,
+# xdg-desktop-portal-wlr, plus ionchannel for the host-built binary in
+# ION_BIN_DIR) that runs it inside the rootfs, and prints
 # DIR. With DIR first in PATH, the project's testbed runs the testing stack
 # unchanged:
 #
@@ -53,8 +54,8 @@ self=$(readlink -f "$0")
 write_shims() {
   local dir=$1 name real candidate
   mkdir -p "$dir"
-  for name in sway labwc swaymsg setpriv dbus-daemon pipewire wireplumber pw-cli pw-dump \
-    gst-launch-1.0 wayland-info xdg-desktop-portal; do
+  for name in sway labwc swaymsg wlr-randr setpriv dbus-daemon pipewire wireplumber pw-cli \
+    pw-dump gst-launch-1.0 wayland-info xdg-desktop-portal xdg-desktop-portal-wlr; do
     real=
     for candidate in /usr/bin/$name /usr/sbin/$name /usr/libexec/$name; do
       if [ -x "$rootfs$candidate" ]; then real=$candidate; break; fi

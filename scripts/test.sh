@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test: unit and property tests, the in-process D-Bus tests,
 # and the end-to-end tests through the real xdg-desktop-portal frontend on
-# each stack:
+# each stack and compositor:
 #   host      Debian 12: sway 1.7, xdg-desktop-portal 1.16, PipeWire 0.3.65
-#   testing   Debian testing from the cached rootfs (scripts/testing-rootfs.sh):
-#             sway 1.12, xdg-desktop-portal 1.22, PipeWire 1.6
-# IONLAB_STACKS="host" (or "testing") runs one. The end-to-end tests start
-# the binaries built here, so build them first.
+#   testing   Debian testing from the cached rootfs (scripts/testing-rootfs.sh),
+#             xdg-desktop-portal 1.22, PipeWire 1.6, twice: on sway 1.12 and
+#             on labwc 0.20 (IONLAB_COMPOSITOR)
+# IONLAB_STACKS="host" (or "testing") runs one stack; IONLAB_COMPOSITORS
+# ("sway labwc" by default) the testing stack's compositors. A failure names
+# the stack and the compositor. The end-to-end tests start the binaries
+# built here, so build them first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stacks=${IONLAB_STACKS:-host testing}
+compositors=${IONLAB_COMPOSITORS:-sway labwc}
 threads=${ION_TEST_THREADS:-2}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 e2e=(--test remote_desktop --test eis --test screencast --test windows --test demo --test doctor --test testbed --test bench)
@@ -33,24 +37,45 @@ for stack in $stacks; do
     host)
       # Each end-to-end test brings up its own session; two at a time fit
       # two cores.
-      run_stack "host Debian 12 (sway 1.7, xdg-desktop-portal 1.16, PipeWire 0.3.65)" \
-        cargo test --workspace --locked --no-fail-fast -- --test-threads="$threads"
+      # Debian 12 has no labwc: sway only.
+      run_stack "host Debian 12, sway 1.7 (xdg-desktop-portal 1.16, PipeWire 0.3.65)" \
+        env IONLAB_COMPOSITOR=sway \
+          cargo test --workspace --locked --no-fail-fast -- --test-threads="$threads"
       ;;
     testing)
-      scripts/testing-rootfs.sh >/dev/null
+      # The path, not the `current` link: another checkout's run may point
+      # `current` at its own tree (another package list) meanwhile.
+      rootfs=$(scripts/testing-rootfs.sh | tail -n 1)
+      export ION_TESTING_ROOTFS=$rootfs
       shims=$(mktemp -d /tmp/ionchannel-shims.XXXXXX)
       trap 'rm -rf "$shims"' EXIT
-      # sway runs as the lab user and execs its shim.
+      # The compositor runs as the lab user and execs its shim.
       chmod 755 "$shims"
       ION_BIN_DIR="$target/debug" scripts/in-testing.sh --shims "$shims" >/dev/null
-      # The stack's programs (sway, PipeWire, the frontend, gst-launch)
-      # come from the rootfs through the shims, and so does the host-built
-      # ionchannel's runtime; the probe and the consumer stay on the host.
-      run_stack "Debian testing (sway 1.12, xdg-desktop-portal 1.22, PipeWire 1.6)" \
-        env PATH="$shims:$PATH" ION_BIN_DIR="$target/debug" \
-          IONLAB_PORTAL_BIN="$shims/xdg-desktop-portal" IONCHANNEL_BIN="$shims/ionchannel" \
-          IONLAB_STACK=testing \
-          cargo test -p ion-lab --locked --no-fail-fast "${e2e[@]}" -- --test-threads="$threads"
+      # Versions for the failure line, from the rootfs's package list.
+      version() {
+        awk -v p="$1" '$1 == p { v = $2; sub(/^[0-9]+:/, "", v); sub(/-[^-]*$/, "", v); sub(/[+~].*$/, "", v); print v }' \
+          "$rootfs/etc/ionchannel-packages"
+      }
+      frontend="xdg-desktop-portal $(version xdg-desktop-portal), PipeWire $(version pipewire-bin)"
+      for compositor in $compositors; do
+        case $compositor in
+          sway | labwc) ;;
+          *)
+            echo "test.sh: unknown compositor '$compositor' (sway, labwc)" >&2
+            exit 2
+            ;;
+        esac
+        # The stack's programs (compositor, wlr-randr, PipeWire, the
+        # frontend, gst-launch) come from the rootfs through the shims, and
+        # so does the host-built ionchannel's runtime; the probe and the
+        # consumer stay on the host.
+        run_stack "Debian testing, $compositor $(version "$compositor") ($frontend)" \
+          env PATH="$shims:$PATH" ION_BIN_DIR="$target/debug" \
+            IONLAB_PORTAL_BIN="$shims/xdg-desktop-portal" IONCHANNEL_BIN="$shims/ionchannel" \
+            IONLAB_STACK=testing IONLAB_COMPOSITOR="$compositor" \
+            cargo test -p ion-lab --locked --no-fail-fast "${e2e[@]}" -- --test-threads="$threads"
+      done
       ;;
     *)
       echo "test.sh: unknown stack '$stack' (host, testing)" >&2

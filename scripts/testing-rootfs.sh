@@ -17,7 +17,7 @@
 #   ION_ROOTFS_CACHE   cache directory      (/var/cache/ionchannel/rootfs)
 #   ION_TESTING_SUITE  suite                (testing; part of the hash)
 #   ION_TESTING_MIRROR mirror               (http://deb.debian.org/debian)
-#   ION_ROOTFS_KEEP    older trees to keep  (0: every other testing-* goes)
+#   ION_ROOTFS_KEEP    older trees to keep  (2; 0: every other testing-* goes)
 #
 # Needs root (mmdebstrap's root mode). Installs mmdebstrap and bubblewrap with
 # apt when they are missing. A cold build takes a few minutes, see
@@ -32,8 +32,9 @@ SUITE=${ION_TESTING_SUITE:-testing}
 MIRROR=${ION_TESTING_MIRROR:-http://deb.debian.org/debian}
 
 PACKAGES=(
-  # compositors
-  sway labwc xkb-data
+  # compositors, and wlr-randr: labwc has no IPC, so the testbed lists and
+  # changes its outputs through wlr-output-management
+  sway labwc xkb-data wlr-randr
   # the portal frontend, its reference wlroots backend (benchmarks) and the
   # document portal's FUSE helper
   xdg-desktop-portal xdg-desktop-portal-wlr fuse3
@@ -137,8 +138,10 @@ else
 fi
 ln -sfn "$name" "$CACHE/current.tmp.$$" && mv -T "$CACHE/current.tmp.$$" "$CACHE/current"
 
-# Drop older trees (each is several hundred MB).
-keep=${ION_ROOTFS_KEEP:-0}
+# Drop older trees (each is several hundred MB), but keep the newest two:
+# checkouts of other branches (another package list, so another tree) may be
+# running tests on theirs right now.
+keep=${ION_ROOTFS_KEEP:-2}
 # shellcheck disable=SC2012
 { ls -1dt "$CACHE"/testing-* 2>/dev/null || true; } | { grep -vxF "$target" || true; } |
   tail -n +"$((keep + 1))" | while read -r old; do

@@ -1,6 +1,6 @@
 //! `ionchannel-lab demo`: a RemoteDesktop session through the real
 //! xdg-desktop-portal frontend, as RustDesk runs one, on a sandboxed
-//! headless sway, with the probe client reporting what really arrived.
+//! a headless compositor, with the probe client reporting what really arrived.
 //!
 //! [`run`] brings the testbed up (two outputs, the permissive test policy),
 //! starts the probe, then: CreateSession → SelectDevices(keyboard, pointer,
@@ -161,7 +161,7 @@ pub fn stroke_for(c: char) -> Stroke {
 /// What the demo saw, checked.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DemoReport {
-    /// The outputs sway reported.
+    /// The outputs the compositor reported.
     pub outputs: Vec<String>,
     /// Device types granted by Start (1 keyboard, 2 pointer, 4 touchscreen).
     pub granted_devices: u32,
@@ -345,11 +345,13 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport> {
     if let Some(c) = opts.text.chars().find(|c| c.is_control()) {
         bail!("the demo cannot type the control character {c:?}");
     }
+    let builder = Testbed::builder();
     writeln!(
         out,
-        "demo: starting a headless sway session with the probe…"
+        "demo: starting a headless {} session with the probe…",
+        builder.chosen_compositor()?
     )?;
-    let testbed = Testbed::builder()
+    let testbed = builder
         .outputs(opts.outputs.clone())
         .keep_logs(opts.keep_logs)
         .start()

@@ -1,4 +1,5 @@
-//! `ionchannel doctor` against a real headless sway: the table and the JSON
+//! `ionchannel doctor` against a real headless compositor (sway or labwc,
+//! `IONLAB_COMPOSITOR`): the table and the JSON
 //! say what the compositor offers and what each feature uses.
 
 use anyhow::{Context, Result};
@@ -32,24 +33,13 @@ fn doctor_reports_globals_features_and_outputs() -> Result<()> {
     assert_eq!(global("zwlr_virtual_pointer_manager_v1"), Some(2));
     assert_eq!(global("zwp_virtual_keyboard_manager_v1"), Some(1));
     assert!(global("zwlr_screencopy_manager_v1").is_some());
-    // sway has ext-image-copy-capture since 1.10 (wlroots 0.18).
-    let version = testbed.run_tool({
-        let mut c = testbed.command("sway");
-        c.arg("--version");
-        c
-    })?;
-    let newer = version
-        .split_whitespace()
-        .last()
-        .and_then(|v| {
-            let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
-            Some((parts.next()??, parts.next()??))
-        })
-        .is_some_and(|v| v >= (1, 10));
+    // ext-image-copy-capture came with wlroots 0.19 (sway 1.11, labwc 0.9).
+    let version = testbed.compositor_version()?;
     assert_eq!(
         global("ext_image_copy_capture_manager_v1").is_some(),
-        newer,
-        "{version}"
+        version.has_ext_image_copy_capture(),
+        "{}",
+        version.line
     );
     let feature = |name: &str| {
         report["features"]

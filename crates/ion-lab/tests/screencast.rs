@@ -736,7 +736,7 @@ async fn compositor_death_mid_stream_ends_the_stream_cleanly() -> Result<()> {
     let node = cast_first_output(&w).await?;
     let consumer = w.testbed.start_consumer(node, false, &[])?;
     consumer.wait_for("frames flowing", WAIT, |f| (f.len() >= 10).then_some(()))?;
-    w.testbed.kill(Component::Sway)?;
+    w.testbed.kill(Component::Compositor)?;
     consumer.wait_for("the consumer to see the stream end", WAIT, |_| {
         (!consumer.is_running()).then_some(())
     })?;
@@ -839,5 +839,105 @@ async fn cursor_metadata_follows_the_pointer_and_sends_its_image_once() -> Resul
         .count();
     assert!(moves >= 3, "cursor-only updates: {moves}");
     rd.close().await?;
+    w.done()
+}
+
+/// Outputs unplugged under a ScreenCast session with two monitors: the
+/// first unplug ends that output's stream only (its consumer sees the node
+/// go, the other stream still serves a new consumer, no Closed); the
+/// second leaves the session without streams, and the client gets
+/// Session.Closed through the frontend. The daemon lives on and streams an
+/// output plugged in afterwards to a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplugging_outputs_ends_their_streams_then_the_session() -> Result<()> {
+    use ion_lab::client::ScreenCast;
+    use ion_lab::testbed::{Capability, Component, OutputSpec};
+    let w = world().await?;
+    if let Err(why) = w.testbed.supports(Capability::RemoveOutput) {
+        eprintln!("skipped: {why}");
+        return w.done();
+    }
+    let sc = ScreenCast::create(&w.client).await?;
+    sc.select_sources(1, true, 1).await?.ok()?;
+    let (resp, results) = sc.start().await?;
+    assert_eq!(resp.code, 0, "Start");
+    let mut streams = results.context("Start results")?.streams;
+    streams.sort_by_key(|s| s.position);
+    assert_eq!(streams.len(), 2, "{streams:?}");
+    let mut closed = sc.watch_closed().await?;
+    let mut consumers = Vec::new();
+    for s in &streams {
+        let remote = sc.open_pipewire_remote().await?;
+        let c = consume_via_remote(&w.testbed, s.node_id, remote)?;
+        c.wait_for("a first frame", WAIT, |f| {
+            f.iter().find(|r| r.valid).cloned()
+        })?;
+        consumers.push(c);
+    }
+    let node_of = |output: &str| -> Result<bool> {
+        Ok(w.testbed.pw_dump()?.contains(&format!("-{output}\"")))
+    };
+    assert!(node_of("HEADLESS-1")? && node_of("HEADLESS-2")?);
+
+    // HEADLESS-2 goes: its stream ends, the session stays.
+    w.testbed.remove_output("HEADLESS-2")?;
+    consumers[1].wait_for("HEADLESS-2's consumer to see its node go", WAIT, |_| {
+        (!consumers[1].is_running()).then_some(())
+    })?;
+    w.testbed
+        .wait_for("HEADLESS-2's node to leave PipeWire", &[], || {
+            Ok(!node_of("HEADLESS-2")?)
+        })?;
+    assert!(node_of("HEADLESS-1")?, "the other stream stays");
+    assert!(consumers[0].is_running(), "the other consumer keeps going");
+    assert!(!closed.arrived().await?, "the session must stay open");
+    // …and still serves: a consumer that comes back to HEADLESS-1 gets a
+    // frame. (The first one leaves first: a consumer joining a stream that
+    // is already streaming a static screen waits for the next change.)
+    let first = consumers.remove(0);
+    first.kill();
+    let remote = sc.open_pipewire_remote().await?;
+    let again = consume_via_remote(&w.testbed, streams[0].node_id, remote)?;
+    let frame = again.wait_for("a frame of the remaining stream", WAIT, |f| {
+        f.iter().find(|r| r.valid).cloned()
+    })?;
+    assert_eq!((frame.width, frame.height), (1920, 1080));
+
+    // HEADLESS-1 goes too: no stream is left, the session closes.
+    w.testbed.remove_output("HEADLESS-1")?;
+    closed.wait(WAIT).await?;
+    again.wait_for("the last consumer to see its stream end", WAIT, |_| {
+        (!again.is_running()).then_some(())
+    })?;
+    w.testbed
+        .wait_for("every stream node to leave PipeWire", &[], || {
+            Ok(!w
+                .testbed
+                .pw_dump()?
+                .contains("\"node.name\": \"ionchannel-"))
+        })?;
+
+    // The daemon goes on: an output plugged in now streams to a new session.
+    assert!(w.testbed.is_running(Component::IonChannel));
+    let spec = OutputSpec::new(1280, 720);
+    let name = w.testbed.replug_output("HEADLESS-1", &spec)?;
+    let fresh = ScreenCast::create(&w.client).await?;
+    fresh.select_sources(1, false, 1).await?.ok()?;
+    let (resp, results) = fresh.start().await?;
+    assert_eq!(resp.code, 0, "Start after the unplugs");
+    let stream = results
+        .context("Start results")?
+        .streams
+        .first()
+        .cloned()
+        .context("a stream")?;
+    assert_eq!(stream.size, Some((1280, 720)), "the stream of {name}");
+    let remote = fresh.open_pipewire_remote().await?;
+    let c = consume_via_remote(&w.testbed, stream.node_id, remote)?;
+    let frame = c.wait_for("a frame of the new output", WAIT, |f| {
+        f.iter().find(|r| r.valid).cloned()
+    })?;
+    assert_eq!((frame.width, frame.height), (1280, 720));
+    fresh.close().await?;
     w.done()
 }

@@ -2,15 +2,16 @@
 //! answer, and it leaves no process behind — also when a test panics.
 //!
 //! These tests do not need ionChannel (started with `without_ionchannel`).
-//! Run as root they create the `ionchannel-lab` user sway runs as (what
-//! scripts/setup.sh does).
+//! Run as root they create the `ionchannel-lab` user the compositor runs as
+//! (what scripts/setup.sh does). The compositor is `IONLAB_COMPOSITOR`'s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use ion_lab::testbed::{
-    ensure_lab_user, processes_with_marker, Component, OutputSpec, Testbed, TestbedBuilder,
+    ensure_lab_user, processes_with_marker, Capability, Component, OutputSpec, Testbed,
+    TestbedBuilder,
 };
 
 fn bare_testbed() -> TestbedBuilder {
@@ -29,7 +30,7 @@ fn comes_up_answers_and_leaves_nothing_behind() {
         .expect("starting the testbed");
     let marker = tb.marker().to_owned();
 
-    // sway: exactly the two outputs, with the requested geometry.
+    // The compositor: exactly the two outputs, with the requested geometry.
     let outputs = tb.outputs().unwrap();
     assert_eq!(outputs.len(), 2, "{outputs:?}");
     let by_name = |name: &str| outputs.iter().find(|o| o.name == name).unwrap();
@@ -79,7 +80,7 @@ fn comes_up_answers_and_leaves_nothing_behind() {
         Component::Bus,
         Component::PipeWire,
         Component::WirePlumber,
-        Component::Sway,
+        Component::Compositor,
     ] {
         let pid = tb.pid(component).unwrap();
         assert!(
@@ -101,20 +102,58 @@ fn outputs_change_at_run_time() {
     let marker = tb.marker().to_owned();
     assert_eq!(tb.requested_outputs(), &[OutputSpec::new(1920, 1080)]);
 
-    let added = OutputSpec::new(1024, 768).at(1920, 0).with_scale(2.0);
-    let name = tb.add_output(&added).unwrap();
-    assert_eq!(name, "HEADLESS-2");
-    let moved = OutputSpec::new(1280, 1024).at(0, 1080);
-    tb.set_output(&name, &moved).unwrap();
+    // Every compositor: mode, position and scale of an existing output.
+    let changed = OutputSpec::new(1280, 1024).at(0, 0).with_scale(2.0);
+    tb.set_output("HEADLESS-1", &changed).unwrap();
     let outputs = tb.outputs().unwrap();
-    assert_eq!(outputs.len(), 2, "{outputs:?}");
-    assert!(outputs.iter().any(|o| o.name == name && o.matches(&moved)));
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.name == "HEADLESS-1" && o.matches(&changed) && o.logical_width == 640),
+        "{outputs:?}"
+    );
 
-    // (`output <name> disable` fails on sway 1.7's headless backend:
-    // "Failed to commit output", so the testbed offers no way to unplug.)
+    match tb.supports(Capability::AddOutput) {
+        Err(why) => eprintln!("adding an output not tested: {why}"),
+        Ok(()) => {
+            let added = OutputSpec::new(1024, 768).at(1920, 0).with_scale(2.0);
+            let name = tb.add_output(&added).unwrap();
+            assert_eq!(name, "HEADLESS-2");
+            let moved = OutputSpec::new(1280, 1024).at(0, 1080);
+            tb.set_output(&name, &moved).unwrap();
+            let outputs = tb.outputs().unwrap();
+            assert_eq!(outputs.len(), 2, "{outputs:?}");
+            assert!(outputs.iter().any(|o| o.name == name && o.matches(&moved)));
+        }
+    }
 
     drop(tb);
     assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
+}
+
+#[test]
+fn outputs_can_be_removed_where_the_compositor_allows_it() {
+    let tb = bare_testbed()
+        .output(OutputSpec::new(800, 600))
+        .output(OutputSpec::new(640, 480).at(800, 0))
+        .start()
+        .expect("starting the testbed");
+    if let Err(why) = tb.supports(Capability::RemoveOutput) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    tb.remove_output("HEADLESS-2").unwrap();
+    let active: Vec<String> = tb
+        .outputs()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.active)
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(active, vec!["HEADLESS-1".to_owned()]);
+    // The compositor lives on with the other output.
+    tb.check_compositor().unwrap();
+    assert!(tb.dead_components().is_empty());
 }
 
 #[test]
@@ -128,7 +167,7 @@ fn components_can_be_killed_and_stopped() {
     assert!(tb.kill(Component::WirePlumber).is_err());
     tb.stop(Component::PipeWire).unwrap();
     assert!(tb.pid(Component::PipeWire).is_none());
-    assert!(tb.is_running(Component::Sway));
+    assert!(tb.is_running(Component::Compositor));
     drop(tb);
     assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
 }

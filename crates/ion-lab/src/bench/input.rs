@@ -62,7 +62,8 @@ impl Default for InputBenchOptions {
 pub struct Environment {
     pub cpus: usize,
     pub kernel: String,
-    pub sway: String,
+    /// The compositor's `--version` line.
+    pub compositor: String,
     pub frontend: String,
     /// The `ionchannel` binary the testbed ran.
     pub ionchannel: String,
@@ -102,11 +103,13 @@ pub struct Rig<'a> {
 
 /// Runs the input benchmark, with progress on `progress`.
 pub fn run(opts: &InputBenchOptions, progress: &mut dyn Write) -> Result<InputReport> {
+    let builder = Testbed::builder();
     writeln!(
         progress,
-        "bench: starting a headless sway session with the probe…"
+        "bench: starting a headless {} session with the probe…",
+        builder.chosen_compositor()?
     )?;
-    let testbed = Testbed::builder()
+    let testbed = builder
         .outputs(opts.outputs.clone())
         .keep_logs(opts.keep_logs)
         .start()
@@ -151,18 +154,12 @@ async fn phases(
     progress: &mut dyn Write,
 ) -> Result<Phases> {
     let ionchannel = testbed
-        .pid(Component::IonChannel)
+        .program_pid(Component::IonChannel)
         .context("ionchannel is not running")?;
-    // The programs themselves, not their sandbox wrappers (testing stack).
-    let ionchannel = procstat::resolve(ionchannel, "ionchannel");
     let meter = Meter::new(
         ionchannel,
-        testbed
-            .pid(Component::Frontend)
-            .map(|p| procstat::resolve(p, "xdg-desktop-por")),
-        testbed
-            .pid(Component::Sway)
-            .map(|p| procstat::resolve(p, "sway")),
+        testbed.program_pid(Component::Frontend),
+        testbed.program_pid(Component::Compositor),
     );
     let client = PortalClient::connect(testbed.bus_address()).await?;
     let rd = RemoteDesktop::create(&client).await?;
@@ -285,7 +282,7 @@ async fn phases(
 }
 
 pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
-    let first_line = |program: &str, arg: &str| -> String {
+    let first_line = |program: &std::ffi::OsStr, arg: &str| -> String {
         std::process::Command::new(program)
             .arg(arg)
             .output()
@@ -294,26 +291,24 @@ pub(crate) fn environment(testbed: &Testbed) -> Result<Environment> {
             .and_then(|s| s.lines().next().map(str::to_owned))
             .unwrap_or_else(|| "unknown".to_owned())
     };
-    let ionchannel = find_workspace_bin("ionchannel")?;
-    // Through the testing stack's shim, the binary is the one in
-    // ION_BIN_DIR.
-    let built = std::env::var_os("ION_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| ionchannel.clone());
-    let profile = if built.components().any(|c| c.as_os_str() == "release") {
+    // On the testing stack `ionchannel` is a shim that runs
+    // `$ION_BIN_DIR/ionchannel` inside the rootfs: that is the build.
+    let ionchannel = match std::env::var_os("ION_BIN_DIR") {
+        Some(dir) if std::path::Path::new(&dir).join("ionchannel").is_file() => {
+            std::path::Path::new(&dir).join("ionchannel")
+        }
+        _ => find_workspace_bin("ionchannel")?,
+    };
+    let profile = if ionchannel.components().any(|c| c.as_os_str() == "release") {
         "release"
     } else {
         "debug"
     };
     Ok(Environment {
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
-        kernel: first_line("uname", "-r"),
-        sway: first_line("sway", "--version"),
-        frontend: first_line(
-            &std::env::var("IONLAB_PORTAL_BIN")
-                .unwrap_or_else(|_| crate::testbed::FRONTEND_PATH.to_owned()),
-            "--version",
-        ),
+        kernel: first_line("uname".as_ref(), "-r"),
+        compositor: testbed.compositor_version()?.line.clone(),
+        frontend: first_line(&crate::testbed::frontend_program(), "--version"),
         ionchannel: ionchannel.display().to_string(),
         profile: profile.to_owned(),
         outputs: testbed.outputs()?.iter().map(|o| o.to_string()).collect(),

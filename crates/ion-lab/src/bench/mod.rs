@@ -17,7 +17,7 @@
 //!   the first send to the probe's last record. Events the daemon's rate
 //!   limiter refused are counted from its log.
 //! - **Cost.** CPU time (utime + stime from `/proc/PID/stat`) of ionChannel,
-//!   the frontend and sway during each phase, and ionChannel's resident
+//!   the frontend and the compositor during each phase, and ionChannel's resident
 //!   memory (`VmRSS`, `VmHWM`) before and after.
 
 pub mod input;

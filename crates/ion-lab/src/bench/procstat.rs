@@ -41,54 +41,6 @@ fn clock_ticks_per_second() -> u64 {
     u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
 }
 
-/// The process that really is `name`: `pid` itself, or the first of its
-/// descendants whose command is `name`. On the testing stack a component's
-/// pid is its sandbox wrapper (bwrap, a keeper shell, setpriv); its CPU
-/// and memory are the program's below it. Falls back to `pid`.
-pub fn resolve(pid: u32, name: &str) -> u32 {
-    let stat = |p: u32| std::fs::read_to_string(format!("/proc/{p}/stat")).ok();
-    // comm is field 2 in parentheses; ppid is field 4.
-    let parse = |text: &str| -> Option<(String, u32)> {
-        let open = text.find('(')?;
-        let close = text.rfind(')')?;
-        let comm = text.get(open + 1..close)?.to_owned();
-        let ppid = text
-            .get(close + 1..)?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some((comm, ppid))
-    };
-    if stat(pid)
-        .and_then(|t| parse(&t))
-        .is_some_and(|(c, _)| c == name)
-    {
-        return pid;
-    }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return pid;
-    };
-    let procs: Vec<(u32, String, u32)> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|p| {
-            let (comm, ppid) = parse(&stat(p)?)?;
-            Some((p, comm, ppid))
-        })
-        .collect();
-    let mut frontier = vec![pid];
-    while let Some(parent) = frontier.pop() {
-        for (p, comm, _) in procs.iter().filter(|(_, _, pp)| *pp == parent) {
-            if comm == name {
-                return *p;
-            }
-            frontier.push(*p);
-        }
-    }
-    pid
-}
-
 /// Resident memory of a process, in KiB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Memory {
@@ -128,7 +80,7 @@ fn parse_memory(status: &str) -> Result<Memory> {
 pub struct Meter {
     ionchannel: u32,
     frontend: Option<u32>,
-    sway: Option<u32>,
+    compositor: Option<u32>,
 }
 
 /// One reading of a [`Meter`], in CPU microseconds.
@@ -136,7 +88,7 @@ pub struct Meter {
 pub struct Reading {
     ionchannel: u64,
     frontend: u64,
-    sway: u64,
+    compositor: u64,
 }
 
 /// CPU time spent during a phase.
@@ -148,16 +100,16 @@ pub struct Cpu {
     pub ionchannel_us_per_event: f64,
     /// The xdg-desktop-portal frontend, microseconds.
     pub frontend_us: u64,
-    /// sway, microseconds.
-    pub sway_us: u64,
+    /// The compositor, microseconds.
+    pub compositor_us: u64,
 }
 
 impl Meter {
-    pub fn new(ionchannel: u32, frontend: Option<u32>, sway: Option<u32>) -> Meter {
+    pub fn new(ionchannel: u32, frontend: Option<u32>, compositor: Option<u32>) -> Meter {
         Meter {
             ionchannel,
             frontend,
-            sway,
+            compositor,
         }
     }
 
@@ -171,7 +123,7 @@ impl Meter {
         Ok(Reading {
             ionchannel: cpu_us(self.ionchannel).context("ionchannel's CPU time")?,
             frontend: optional(self.frontend).context("the frontend's CPU time")?,
-            sway: optional(self.sway).context("sway's CPU time")?,
+            compositor: optional(self.compositor).context("the compositor's CPU time")?,
         })
     }
 
@@ -187,7 +139,7 @@ impl Meter {
                 ionchannel_us as f64 / events as f64
             },
             frontend_us: now.frontend.saturating_sub(start.frontend),
-            sway_us: now.sway.saturating_sub(start.sway),
+            compositor_us: now.compositor.saturating_sub(start.compositor),
         })
     }
 }

@@ -16,7 +16,7 @@ impl fmt::Display for InputReport {
         writeln!(
             f,
             "ionchannel-lab bench input: {} CPUs, kernel {}, {}, {}, ionchannel {} build",
-            env.cpus, env.kernel, env.sway, env.frontend, env.profile
+            env.cpus, env.kernel, env.compositor, env.frontend, env.profile
         )?;
         writeln!(
             f,

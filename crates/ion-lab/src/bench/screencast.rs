@@ -12,8 +12,15 @@
 //! - **Capped.** The same with the consumer asking for at most N fps.
 //! - **Static.** The probe gone, nothing changes on screen: frames sent and
 //!   ionChannel's CPU over the same time.
-//! - **Cost.** CPU time (utime + stime) of ionChannel and sway per phase and
-//!   per frame; ionChannel's resident memory before and after.
+//! - **Cost.** CPU time (utime + stime) of the ScreenCast portal backend
+//!   and the compositor per phase and per frame; the backend's resident
+//!   memory before and after.
+//!
+//! The backend is ionChannel, or xdg-desktop-portal-wlr side by side
+//! (`--portal wlr`, [`ScreenCastPortal::Wlr`]): the same session through
+//! the same frontend, the same consumer and the same measures. That needs
+//! a frontend that reads `portals.conf` (1.17+: the testing stack); the
+//! benchmark checks that the stream's node is the chosen backend's.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -27,7 +34,7 @@ use super::stats::{percentiles, Percentiles};
 use crate::client::{PortalClient, ScreenCast};
 use crate::consumer::FrameRecord;
 use crate::probe::record::{monotonic_us, read_records, Event, Record};
-use crate::testbed::{Component, OutputSpec, ProbeHandle, Testbed};
+use crate::testbed::{Component, OutputSpec, ProbeHandle, ScreenCastPortal, Testbed};
 
 #[derive(Debug, Clone)]
 pub struct ScreenCastBenchOptions {
@@ -36,6 +43,8 @@ pub struct ScreenCastBenchOptions {
     /// The consumer's cap in the capped phase.
     pub capped_fps: u32,
     pub output: OutputSpec,
+    /// The backend the frontend routes ScreenCast to.
+    pub portal: ScreenCastPortal,
     pub keep_logs: bool,
 }
 
@@ -45,6 +54,7 @@ impl Default for ScreenCastBenchOptions {
             duration: Duration::from_secs(10),
             capped_fps: 30,
             output: OutputSpec::new(1920, 1080),
+            portal: ScreenCastPortal::IonChannel,
             keep_logs: false,
         }
     }
@@ -68,16 +78,19 @@ pub struct CastPhase {
     /// buffer header's pts) → consumer holds it: ionChannel's and
     /// PipeWire's share of the latency, microseconds.
     pub delivery_us: Option<Percentiles>,
-    pub ionchannel_cpu_us: u64,
-    pub ionchannel_cpu_us_per_frame: f64,
-    /// ionChannel's CPU time as a share of one core over the phase.
-    pub ionchannel_cpu_percent: f64,
-    pub sway_cpu_percent: f64,
+    /// CPU time of the ScreenCast backend (ionChannel or xdpw).
+    pub portal_cpu_us: u64,
+    pub portal_cpu_us_per_frame: f64,
+    /// The backend's CPU time as a share of one core over the phase.
+    pub portal_cpu_percent: f64,
+    pub compositor_cpu_percent: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ScreenCastReport {
     pub environment: Environment,
+    /// The ScreenCast backend measured, with its version.
+    pub portal: String,
     pub phases: Vec<CastPhase>,
     pub memory_before: Memory,
     pub memory_after: Memory,
@@ -126,17 +139,27 @@ fn drawn_on_first_output(records: &[Record]) -> Vec<(u32, u64)> {
 }
 
 pub fn run(opts: &ScreenCastBenchOptions, progress: &mut dyn Write) -> Result<ScreenCastReport> {
+    let builder = Testbed::builder();
     writeln!(
         progress,
-        "bench: starting a headless sway session with the animated probe…"
+        "bench: starting a headless {} session with the animated probe…",
+        builder.chosen_compositor()?
     )?;
-    let testbed = Testbed::builder()
+    let testbed = builder
+        .screencast_portal(opts.portal)
         .output(opts.output)
         .keep_logs(opts.keep_logs)
         .start()
         .context("starting the testbed")?;
     let probe = testbed.start_probe_with_args(&["--animate"])?;
     let environment = environment(&testbed)?;
+    let portal = match opts.portal {
+        ScreenCastPortal::IonChannel => format!("ionchannel {} build", environment.profile),
+        ScreenCastPortal::Wlr => format!(
+            "xdg-desktop-portal-wlr {}",
+            package_version("xdg-desktop-portal-wlr")
+        ),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -151,6 +174,7 @@ pub fn run(opts: &ScreenCastBenchOptions, progress: &mut dyn Write) -> Result<Sc
     let (phases, memory_before, memory_after) = result?;
     Ok(ScreenCastReport {
         environment,
+        portal,
         phases,
         memory_before,
         memory_after,
@@ -163,10 +187,11 @@ async fn phases(
     opts: &ScreenCastBenchOptions,
     progress: &mut dyn Write,
 ) -> Result<(Vec<CastPhase>, Memory, Memory)> {
-    let ionchannel = testbed
-        .pid(Component::IonChannel)
-        .context("ionchannel is not running")?;
-    let meter = Meter::new(ionchannel, None, testbed.pid(Component::Sway));
+    let portal = testbed.screencast_portal();
+    let backend = testbed
+        .program_pid(portal.component())
+        .with_context(|| format!("{portal} is not running"))?;
+    let meter = Meter::new(backend, None, testbed.program_pid(Component::Compositor));
     let client = PortalClient::connect(testbed.bus_address()).await?;
     let sc = ScreenCast::create(&client).await?;
     sc.select_sources(1, false, 1).await?.ok()?;
@@ -177,7 +202,17 @@ async fn phases(
     let node = results
         .and_then(|r| r.streams.first().map(|s| s.node_id))
         .context("Start returned no stream")?;
-    let memory_before = procstat::memory(ionchannel)?;
+    // Which backend really serves: a frontend that ignores portals.conf
+    // (1.16) would route to ionChannel whatever was asked.
+    let sources = video_sources(&testbed.pw_dump()?)?;
+    if !sources.iter().any(|n| n.starts_with(portal.node_prefix())) {
+        bail!(
+            "the stream is not {portal}'s (Video/Source nodes: {sources:?}; {portal}'s \
+             start with {}): does this frontend read portals.conf (1.17 or newer)?",
+            portal.node_prefix()
+        );
+    }
+    let memory_before = procstat::memory(backend)?;
     let events = probe.events_path().to_owned();
     let mut phases = Vec::new();
 
@@ -213,7 +248,7 @@ async fn phases(
         opts.duration,
         None,
     )?);
-    let memory_after = procstat::memory(ionchannel)?;
+    let memory_after = procstat::memory(backend)?;
     sc.close().await?;
     Ok((phases, memory_before, memory_after))
 }
@@ -277,14 +312,14 @@ fn phase(
                 })
                 .collect(),
         ),
-        ionchannel_cpu_us: cpu.ionchannel_us,
-        ionchannel_cpu_us_per_frame: if n == 0 {
+        portal_cpu_us: cpu.ionchannel_us,
+        portal_cpu_us_per_frame: if n == 0 {
             0.0
         } else {
             cpu.ionchannel_us as f64 / n as f64
         },
-        ionchannel_cpu_percent: cpu.ionchannel_us as f64 / (seconds * 1e4),
-        sway_cpu_percent: cpu.sway_us as f64 / (seconds * 1e4),
+        portal_cpu_percent: cpu.ionchannel_us as f64 / (seconds * 1e4),
+        compositor_cpu_percent: cpu.compositor_us as f64 / (seconds * 1e4),
     })
 }
 
@@ -293,8 +328,8 @@ impl std::fmt::Display for ScreenCastReport {
         let env = &self.environment;
         writeln!(
             f,
-            "ionchannel-lab bench screencast: {} CPUs, kernel {}, {}, {}, ionchannel {} build",
-            env.cpus, env.kernel, env.sway, env.frontend, env.profile
+            "ionchannel-lab bench screencast: {} CPUs, kernel {}, {}, {}, portal: {}",
+            env.cpus, env.kernel, env.compositor, env.frontend, self.portal
         )?;
         writeln!(
             f,
@@ -313,8 +348,8 @@ impl std::fmt::Display for ScreenCastReport {
             "change→consumer ms",
             "frame→consumer ms",
             "µs CPU/fr",
-            "ion CPU%",
-            "sway%"
+            "portal%",
+            "comp%"
         )?;
         for p in &self.phases {
             let ms = |p: Option<Percentiles>| {
@@ -340,9 +375,9 @@ impl std::fmt::Display for ScreenCastReport {
                 p.counters_missed,
                 ms(p.latency_us),
                 ms(p.delivery_us),
-                p.ionchannel_cpu_us_per_frame,
-                p.ionchannel_cpu_percent,
-                p.sway_cpu_percent
+                p.portal_cpu_us_per_frame,
+                p.portal_cpu_percent,
+                p.compositor_cpu_percent
             )?;
         }
         writeln!(
@@ -352,10 +387,51 @@ impl std::fmt::Display for ScreenCastReport {
         writeln!(f)?;
         writeln!(
             f,
-            "ionchannel memory: RSS {} KiB after Start, {} KiB at the end (peak {} KiB)",
+            "portal memory: RSS {} KiB after Start, {} KiB at the end (peak {} KiB)",
             self.memory_before.rss_kib, self.memory_after.rss_kib, self.memory_after.peak_kib
         )
     }
+}
+
+/// The `node.name` of every `Video/Source` node in a `pw-dump`.
+fn video_sources(dump: &str) -> Result<Vec<String>> {
+    let objects: Vec<serde_json::Value> =
+        serde_json::from_str(dump).context("pw-dump is not JSON")?;
+    Ok(objects
+        .iter()
+        .filter_map(|o| o.pointer("/info/props"))
+        .filter(|p| p.get("media.class").and_then(|c| c.as_str()) == Some("Video/Source"))
+        .filter_map(|p| {
+            p.get("node.name")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+        })
+        .collect())
+}
+
+/// The Debian version of `package` on the stack the testbed runs: the
+/// testing rootfs's package list when `ION_TESTING_ROOTFS` is set, else
+/// the host's dpkg; "unknown" when neither says.
+fn package_version(package: &str) -> String {
+    if let Some(rootfs) = std::env::var_os("ION_TESTING_ROOTFS") {
+        let list = std::path::Path::new(&rootfs).join("etc/ionchannel-packages");
+        if let Ok(text) = std::fs::read_to_string(list) {
+            return text
+                .lines()
+                .find_map(|line| {
+                    let (name, version) = line.split_once(' ')?;
+                    (name == package).then(|| version.to_owned())
+                })
+                .unwrap_or_else(|| "unknown".to_owned());
+        }
+    }
+    std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", package])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[cfg(test)]

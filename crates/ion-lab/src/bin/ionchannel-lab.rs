@@ -18,17 +18,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Start an isolated headless session (private bus, PipeWire, headless
-    /// sway, ionChannel, the portal frontend), print its environment and wait
-    /// for Ctrl-C.
+    /// Start an isolated headless session (private bus, PipeWire, a
+    /// headless compositor — sway, or labwc with IONLAB_COMPOSITOR=labwc —
+    /// ionChannel, the portal frontend), print its environment and wait for
+    /// Ctrl-C.
     Up(UpArgs),
     /// Run a RemoteDesktop session through the real frontend on a sandboxed
-    /// headless sway, as RustDesk does, and show what the probe client got.
+    /// headless compositor, as RustDesk does, and show what the probe client
+    /// got.
     Demo(DemoArgs),
     /// Run a benchmark on the sandboxed session and print its figures.
     Bench(BenchArgs),
-    /// Create the unprivileged `ionchannel-lab` user that runs sway when the
-    /// testbed is started as root (idempotent).
+    /// Create the unprivileged `ionchannel-lab` user that runs the
+    /// compositor when the testbed is started as root (idempotent).
     Setup,
 }
 
@@ -100,6 +102,11 @@ struct ScreenCastArgs {
     /// The output, as WxH+X+Y[@scale].
     #[arg(long = "output", value_name = "WxH+X+Y[@scale]")]
     output: Option<OutputSpec>,
+    /// The ScreenCast backend to measure: ionchannel, or wlr
+    /// (xdg-desktop-portal-wlr, side by side; needs xdg-desktop-portal
+    /// 1.17 or newer, e.g. the testing stack).
+    #[arg(long, default_value = "ionchannel", value_name = "ionchannel|wlr")]
+    portal: testbed::ScreenCastPortal,
     /// Print JSON on stdout instead of the table (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -156,7 +163,9 @@ fn main() -> Result<()> {
             testbed::ensure_lab_user()?;
             match testbed::lookup_user(testbed::LAB_USER)? {
                 Some(user) => println!("user {} (uid {}) is ready", user.name, user.uid),
-                None => println!("not root: sway runs as the current user, no setup needed"),
+                None => {
+                    println!("not root: the compositor runs as the current user, no setup needed")
+                }
             }
             Ok(())
         }
@@ -218,6 +227,7 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
     let mut opts = bench::ScreenCastBenchOptions {
         duration: Duration::from_secs_f64(args.seconds),
         capped_fps: args.capped_fps,
+        portal: args.portal,
         keep_logs: args.keep_logs,
         ..bench::ScreenCastBenchOptions::default()
     };
@@ -288,7 +298,7 @@ fn up(args: UpArgs) -> Result<()> {
                 reported.push(component);
             }
         }
-        if reported.contains(&Component::Sway) && reported.contains(&Component::Bus) {
+        if reported.contains(&Component::Compositor) && reported.contains(&Component::Bus) {
             bail!("the session is gone");
         }
     }

@@ -5,7 +5,7 @@ use anyhow::Result;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
 use super::request::{PortalClient, Response};
-use super::session::{self, StartResults, SCREEN_CAST};
+use super::session::{self, ClosedWatch, StartResults, SCREEN_CAST};
 
 pub struct ScreenCast<'a> {
     pub client: &'a PortalClient,
@@ -37,6 +37,11 @@ impl<'a> ScreenCast<'a> {
 
     pub async fn open_pipewire_remote(&self) -> Result<std::os::fd::OwnedFd> {
         session::open_pipewire_remote(self.client, self.path()).await
+    }
+
+    /// Watches for the session's `Closed` signal from the frontend.
+    pub async fn watch_closed(&self) -> Result<ClosedWatch> {
+        ClosedWatch::subscribe(self.client, self.path()).await
     }
 
     pub async fn close(&self) -> Result<()> {

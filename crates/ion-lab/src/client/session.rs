@@ -172,3 +172,50 @@ pub async fn close(client: &PortalClient, session: ObjectPath<'_>) -> Result<()>
         .context("closing the session")?;
     Ok(())
 }
+
+/// A subscription to the frontend's `org.freedesktop.portal.Session.Closed`
+/// for one session: what a client sees when the backend ends the session
+/// itself (an output gone, the compositor gone).
+pub struct ClosedWatch {
+    stream: zbus::MessageStream,
+}
+
+impl ClosedWatch {
+    /// Subscribes before anything can close the session, so the signal
+    /// cannot be missed.
+    pub async fn subscribe(client: &PortalClient, session: ObjectPath<'_>) -> Result<Self> {
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .sender(PORTAL_NAME)?
+            .interface("org.freedesktop.portal.Session")?
+            .member("Closed")?
+            .path(session.to_owned())?
+            .build();
+        let stream = zbus::MessageStream::for_match_rule(rule, &client.conn, Some(4))
+            .await
+            .context("subscribing to Session.Closed")?;
+        Ok(Self { stream })
+    }
+
+    /// Waits up to `timeout` for the signal.
+    pub async fn wait(&mut self, timeout: Duration) -> Result<()> {
+        use futures_util::StreamExt;
+        tokio::time::timeout(timeout, self.stream.next())
+            .await
+            .with_context(|| format!("no Session.Closed within {timeout:?}"))?
+            .ok_or_else(|| anyhow!("bus closed while waiting for Session.Closed"))?
+            .context("Session.Closed")?;
+        Ok(())
+    }
+
+    /// Whether the signal came already (waits only for what the bus has
+    /// queued).
+    pub async fn arrived(&mut self) -> Result<bool> {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(Duration::from_millis(50), self.stream.next()).await {
+            Err(_elapsed) => Ok(false),
+            Ok(Some(message)) => message.context("Session.Closed").map(|_| true),
+            Ok(None) => Err(anyhow!("bus closed while watching for Session.Closed")),
+        }
+    }
+}

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 
 use super::paths::write_file;
 use super::portal::{BACKEND_NAME, FRONTEND_NAME};
+use super::xdpw::WLR_BACKEND_NAME;
 use super::{is_socket, Component, Testbed};
 
 /// The bus daemon's own name.
@@ -41,7 +42,7 @@ fn bus_config(socket: &Path) -> String {
 /// D-Bus activation of the system's copies is shadowed by services that
 /// fail, so a test without the frontend (or after killing a component) does
 /// not get an unconfigured one behind its back.
-pub const NOT_ACTIVATABLE: [&str; 2] = [FRONTEND_NAME, BACKEND_NAME];
+pub const NOT_ACTIVATABLE: [&str; 3] = [FRONTEND_NAME, BACKEND_NAME, WLR_BACKEND_NAME];
 
 /// A service file in `$XDG_DATA_HOME/dbus-1/services` (which takes precedence
 /// over the system's directories) whose activation fails at once.

@@ -3,8 +3,9 @@
 //!
 //! A [`Testbed`] owns a private temp root (runtime dir, XDG dirs, logs), a
 //! private session bus (`dbus-daemon`), PipeWire and WirePlumber, a headless
-//! sway with the requested outputs, and optionally ionChannel (`ionchannel
-//! serve`) and the real xdg-desktop-portal frontend routed to it.
+//! compositor (sway or labwc, see [`Compositor`]) with the requested
+//! outputs, and optionally ionChannel (`ionchannel serve`) and the real
+//! xdg-desktop-portal frontend routed to it.
 //!
 //! ```no_run
 //! use ion_lab::testbed::{OutputSpec, Testbed};
@@ -32,12 +33,15 @@
 //! When `Drop` runs during a panic (or with [`TestbedBuilder::keep_logs`]),
 //! the tail of every log is printed to stderr.
 //!
-//! When run as root, sway runs as the system user `ionchannel-lab` (see
-//! [`ensure_lab_user`]); everything else runs as the caller.
+//! When run as root, the compositor runs as the system user
+//! `ionchannel-lab` (see [`ensure_lab_user`]); everything else runs as the
+//! caller.
 
 mod bus;
+mod compositor;
 mod consumer_handle;
 mod ionchannel;
+mod labwc;
 mod logs;
 mod output;
 mod paths;
@@ -49,6 +53,8 @@ mod sway;
 mod user;
 mod wait;
 mod window_handle;
+mod wlr_randr;
+mod xdpw;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -59,18 +65,24 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 pub use bus::BUS_NAME;
+pub use compositor::{
+    headless_name, Capability, Compositor, CompositorVersion, Unsupported, COMPOSITOR_VAR,
+};
 pub use consumer_handle::ConsumerHandle;
 pub use ionchannel::{find_workspace_bin, DEFAULT_POLICY, IONCHANNEL_LOG_FILTER};
 pub use output::{parse_outputs, OutputInfo, OutputSpec};
 pub use paths::Paths;
 pub use portal::{
-    portal_file, BACKEND_NAME, CURRENT_DESKTOP, FRONTEND_NAME, FRONTEND_PATH, PORTALS_CONF,
+    frontend_program, portal_file, BACKEND_NAME, CURRENT_DESKTOP, FRONTEND_NAME, FRONTEND_PATH,
+    PORTALS_CONF,
 };
 pub use probe_handle::ProbeHandle;
 pub use process::{processes_with_marker, MARKER_VAR};
 pub use user::{ensure_lab_user, is_root, lookup_user, LabUser, LAB_USER};
 pub use wait::{wait_until, POLL_INTERVAL};
 pub use window_handle::WindowHandle;
+pub use wlr_randr::{parse_wlr_randr, wlr_randr_args};
+pub use xdpw::{wlr_portal_file, ScreenCastPortal, WLR_BACKEND_NAME, XDPW_PATH};
 
 use process::Proc;
 
@@ -80,7 +92,8 @@ pub const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Default deadline of each start-up step and of [`Testbed::wait_for`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a short-lived tool (`swaymsg`, `dbus-send`, `pw-cli`) may run.
+/// How long a short-lived tool (`swaymsg`, `wlr-randr`, `dbus-send`,
+/// `pw-cli`) may run.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The long-running processes of a testbed.
@@ -90,22 +103,26 @@ pub enum Component {
     Bus,
     PipeWire,
     WirePlumber,
-    /// Headless sway.
-    Sway,
+    /// The headless compositor (sway or labwc).
+    Compositor,
     /// `ionchannel serve`.
     IonChannel,
+    /// xdg-desktop-portal-wlr, when it serves ScreenCast instead of
+    /// ionChannel ([`TestbedBuilder::screencast_portal`]).
+    Xdpw,
     /// The xdg-desktop-portal frontend.
     Frontend,
 }
 
 impl Component {
     /// Every component, in start order.
-    pub const ALL: [Component; 6] = [
+    pub const ALL: [Component; 7] = [
         Component::Bus,
         Component::PipeWire,
         Component::WirePlumber,
-        Component::Sway,
+        Component::Compositor,
         Component::IonChannel,
+        Component::Xdpw,
         Component::Frontend,
     ];
 
@@ -115,8 +132,9 @@ impl Component {
             Component::Bus => "dbus-daemon",
             Component::PipeWire => "pipewire",
             Component::WirePlumber => "wireplumber",
-            Component::Sway => "sway",
+            Component::Compositor => "compositor",
             Component::IonChannel => "ionchannel",
+            Component::Xdpw => "xdg-desktop-portal-wlr",
             Component::Frontend => "xdg-desktop-portal",
         }
     }
@@ -131,8 +149,11 @@ impl fmt::Display for Component {
 /// Options of a [`Testbed`]; see [`Testbed::builder`].
 #[derive(Debug, Clone)]
 pub struct TestbedBuilder {
+    /// `None`: from `IONLAB_COMPOSITOR` at start.
+    compositor: Option<Compositor>,
     outputs: Vec<OutputSpec>,
     policy: String,
+    screencast_portal: ScreenCastPortal,
     ionchannel: bool,
     frontend: bool,
     keep_logs: bool,
@@ -145,8 +166,10 @@ impl Default for TestbedBuilder {
     fn default() -> Self {
         let flag = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
         TestbedBuilder {
+            compositor: None,
             outputs: Vec::new(),
             policy: DEFAULT_POLICY.to_owned(),
+            screencast_portal: ScreenCastPortal::default(),
             ionchannel: true,
             frontend: true,
             keep_logs: flag("IONLAB_KEEP_LOGS"),
@@ -158,6 +181,12 @@ impl Default for TestbedBuilder {
 }
 
 impl TestbedBuilder {
+    /// The compositor to run (default: `IONLAB_COMPOSITOR`, else sway).
+    pub fn compositor(mut self, compositor: Compositor) -> Self {
+        self.compositor = Some(compositor);
+        self
+    }
+
     /// Adds a headless output (`HEADLESS-1`, `HEADLESS-2`, … in call order).
     /// Without any, the testbed has one 1920x1080 output at 0,0.
     pub fn output(mut self, spec: OutputSpec) -> Self {
@@ -175,6 +204,15 @@ impl TestbedBuilder {
     /// before ionChannel starts (default: [`DEFAULT_POLICY`]).
     pub fn policy(mut self, toml: impl Into<String>) -> Self {
         self.policy = toml.into();
+        self
+    }
+
+    /// The backend the frontend routes ScreenCast to (default:
+    /// ionChannel). With [`ScreenCastPortal::Wlr`] the testbed also starts
+    /// xdg-desktop-portal-wlr before the frontend; RemoteDesktop stays with
+    /// ionChannel.
+    pub fn screencast_portal(mut self, portal: ScreenCastPortal) -> Self {
+        self.screencast_portal = portal;
         self
     }
 
@@ -230,33 +268,46 @@ impl TestbedBuilder {
         self
     }
 
-    /// Brings the session up: bus, PipeWire + WirePlumber, sway (outputs
-    /// verified), then ionChannel and the frontend unless disabled. On error
-    /// everything already started is torn down.
+    /// The compositor [`TestbedBuilder::start`] will run: the one set with
+    /// [`TestbedBuilder::compositor`], else `IONLAB_COMPOSITOR`, else sway.
+    pub fn chosen_compositor(&self) -> Result<Compositor> {
+        match self.compositor {
+            Some(compositor) => Ok(compositor),
+            None => Compositor::from_env(),
+        }
+    }
+
+    /// Brings the session up: bus, PipeWire + WirePlumber, the compositor
+    /// (outputs verified), then ionChannel and the frontend unless disabled.
+    /// On error everything already started is torn down.
     pub fn start(self) -> Result<Testbed> {
+        let compositor = self.chosen_compositor()?;
         let outputs = if self.outputs.is_empty() {
             vec![OutputSpec::default()]
         } else {
             self.outputs
         };
-        let sway_user = user::sway_user()?;
+        let compositor_user = user::compositor_user()?;
         let root = tempfile::Builder::new()
             .prefix("ionlab-")
             .tempdir()
             .context("creating the testbed's temp root")?;
-        let paths = Paths::create(root.path(), sway_user.as_ref())?;
+        let paths = Paths::create(root.path(), compositor_user.as_ref())?;
         let marker = paths.root.to_string_lossy().into_owned();
         let mut testbed = Testbed {
             root: Some(root),
             paths,
             marker,
-            sway_user,
+            compositor,
+            compositor_version: None,
+            compositor_user,
             procs: Vec::new(),
             bus_address: None,
             wayland_display: None,
             sway_socket: None,
             outputs,
             policy: self.policy,
+            screencast_portal: self.screencast_portal,
             ionchannel_env: self.ionchannel_env,
             keep_logs: self.keep_logs,
             keep_root: self.keep_root,
@@ -275,15 +326,20 @@ pub struct Testbed {
     root: Option<tempfile::TempDir>,
     paths: Paths,
     marker: String,
-    sway_user: Option<LabUser>,
+    compositor: Compositor,
+    /// Known once the compositor is up.
+    compositor_version: Option<CompositorVersion>,
+    compositor_user: Option<LabUser>,
     /// Running components, in start order.
     procs: Vec<(Component, Proc)>,
     bus_address: Option<String>,
     wayland_display: Option<String>,
+    /// sway's IPC socket (sway only).
     sway_socket: Option<PathBuf>,
     /// The outputs asked for at start (runtime changes are not tracked).
     outputs: Vec<OutputSpec>,
     policy: String,
+    screencast_portal: ScreenCastPortal,
     ionchannel_env: Vec<(String, String)>,
     keep_logs: bool,
     keep_root: bool,
@@ -306,15 +362,19 @@ impl Testbed {
 
     fn bring_up(&mut self, ionchannel: bool, frontend: bool) -> Result<()> {
         self.start_bus()?;
-        // PipeWire and sway start in parallel; each is awaited afterwards.
+        // PipeWire and the compositor start in parallel; each is awaited
+        // afterwards.
         self.spawn_pipewire()?;
-        self.spawn_sway()?;
+        self.spawn_compositor()?;
         self.wait_pipewire()?;
         self.spawn_wireplumber()?;
-        self.wait_sway()?;
+        self.wait_compositor()?;
         self.wait_wireplumber()?;
         if ionchannel {
             self.start_ionchannel()?;
+        }
+        if self.screencast_portal == ScreenCastPortal::Wlr {
+            self.start_xdpw()?;
         }
         if frontend {
             self.start_frontend()?;
@@ -359,14 +419,20 @@ impl Testbed {
         self.paths.log(component.name())
     }
 
+    /// The backend the frontend routes ScreenCast to.
+    pub fn screencast_portal(&self) -> ScreenCastPortal {
+        self.screencast_portal
+    }
+
     /// The outputs asked for at start.
     pub fn requested_outputs(&self) -> &[OutputSpec] {
         &self.outputs
     }
 
-    /// The user sway runs as, when it is not the current one (we are root).
-    pub fn sway_user(&self) -> Option<&LabUser> {
-        self.sway_user.as_ref()
+    /// The user the compositor runs as, when it is not the current one (we
+    /// are root).
+    pub fn compositor_user(&self) -> Option<&LabUser> {
+        self.compositor_user.as_ref()
     }
 
     /// The environment a client of the session needs.
@@ -465,6 +531,24 @@ impl Testbed {
     /// The pid of a started component.
     pub fn pid(&self, component: Component) -> Option<u32> {
         self.proc(component).map(Proc::pid)
+    }
+
+    /// The pid of the component's own program, below any wrapper (on the
+    /// testing stack [`Testbed::pid`] is the pid of the shim's bwrap):
+    /// what CPU time and memory should be read from. Falls back to
+    /// [`Testbed::pid`] when no such process is found.
+    pub fn program_pid(&self, component: Component) -> Option<u32> {
+        let pid = self.pid(component)?;
+        let program = match component {
+            Component::Bus => "dbus-daemon",
+            Component::PipeWire => "pipewire",
+            Component::WirePlumber => "wireplumber",
+            Component::Compositor => self.compositor.program(),
+            Component::IonChannel => "ionchannel",
+            Component::Xdpw => "xdg-desktop-portal-wlr",
+            Component::Frontend => "xdg-desktop-portal",
+        };
+        Some(process::program_pid(pid, program).unwrap_or(pid))
     }
 
     /// Components that were started but have exited, with how they ended.

@@ -13,7 +13,8 @@ use super::user::LabUser;
 pub struct Paths {
     /// The temp root itself (also the value of the marker variable).
     pub root: PathBuf,
-    /// `XDG_RUNTIME_DIR` (mode 0700; owned by the sway user when root):
+    /// `XDG_RUNTIME_DIR` (mode 0700; owned by the compositor's user when
+    /// root):
     /// the bus, PipeWire and Wayland sockets live here.
     pub runtime: PathBuf,
     pub config_home: PathBuf,
@@ -29,15 +30,17 @@ pub struct Paths {
     /// Scratch files (probe readiness and output files).
     pub tmp: PathBuf,
     pub bus_config: PathBuf,
-    pub sway_config: PathBuf,
+    /// The compositor's configuration: `sway.conf` for sway, and the
+    /// directory itself is labwc's `-C` (with `rc.xml`).
+    pub compositor_config: PathBuf,
 }
 
 impl Paths {
-    /// Creates the layout under `root`. With a `sway_user` (we are root), the
-    /// root becomes traversable (0711) and the runtime dir and home are handed
-    /// to that user, so sway can create its sockets there; root processes use
-    /// them all the same.
-    pub fn create(root: &Path, sway_user: Option<&LabUser>) -> Result<Paths> {
+    /// Creates the layout under `root`. With a `compositor_user` (we are
+    /// root), the root becomes traversable (0711) and the runtime dir and
+    /// home are handed to that user, so the compositor can create its
+    /// sockets there; root processes use them all the same.
+    pub fn create(root: &Path, compositor_user: Option<&LabUser>) -> Result<Paths> {
         let paths = Paths {
             root: root.to_owned(),
             runtime: root.join("run"),
@@ -50,7 +53,7 @@ impl Paths {
             portals: root.join("portals"),
             tmp: root.join("tmp"),
             bus_config: root.join("bus.conf"),
-            sway_config: root.join("sway.conf"),
+            compositor_config: root.join("compositor"),
         };
         for dir in [
             &paths.runtime,
@@ -62,11 +65,12 @@ impl Paths {
             &paths.logs,
             &paths.portals,
             &paths.tmp,
+            &paths.compositor_config,
         ] {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         set_mode(&paths.runtime, 0o700)?;
-        if let Some(user) = sway_user {
+        if let Some(user) = compositor_user {
             set_mode(&paths.root, 0o711)?;
             for dir in [&paths.runtime, &paths.home] {
                 std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))
@@ -88,7 +92,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
 }
 
 /// Writes `contents` to `path`, creating parent directories, world-readable
-/// (the sway user must read its config).
+/// (the compositor's user must read its config).
 pub fn write_file(path: &Path, contents: &str) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

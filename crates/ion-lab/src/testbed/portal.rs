@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 
 use super::paths::write_file;
+use super::xdpw::{wlr_portal_file, ScreenCastPortal};
 use super::{Component, Testbed};
 
 /// ionChannel's bus name as a portal backend.
@@ -15,15 +16,35 @@ pub const FRONTEND_NAME: &str = "org.freedesktop.portal.Desktop";
 /// Where Debian 12 installs the frontend (override: `IONLAB_PORTAL_BIN`).
 pub const FRONTEND_PATH: &str = "/usr/libexec/xdg-desktop-portal";
 
+/// The frontend the testbed runs: `IONLAB_PORTAL_BIN`, else
+/// [`FRONTEND_PATH`].
+pub fn frontend_program() -> std::ffi::OsString {
+    std::env::var_os("IONLAB_PORTAL_BIN")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| FRONTEND_PATH.into())
+}
+
 /// `XDG_CURRENT_DESKTOP` inside the testbed, matched by `UseIn=`.
 pub const CURRENT_DESKTOP: &str = "ionlab";
 
 /// `portals.conf` (read by frontends >= 1.17) picking ionChannel for
 /// RemoteDesktop and ScreenCast; the same text as `data/portals.conf`.
+/// ([`portals_conf`] writes another ScreenCast backend in.)
 pub const PORTALS_CONF: &str = "[preferred]\n\
 default=none\n\
 org.freedesktop.impl.portal.RemoteDesktop=ionchannel\n\
 org.freedesktop.impl.portal.ScreenCast=ionchannel\n";
+
+/// `portals.conf` with ScreenCast routed to `screencast`.
+pub fn portals_conf(screencast: ScreenCastPortal) -> String {
+    PORTALS_CONF.replace(
+        "org.freedesktop.impl.portal.ScreenCast=ionchannel",
+        &format!(
+            "org.freedesktop.impl.portal.ScreenCast={}",
+            screencast.portal_name()
+        ),
+    )
+}
 
 /// The text of `ionchannel.portal` for the desktops `use_in`
 /// (`;`-separated, e.g. `"ionlab;"`).
@@ -53,22 +74,23 @@ impl Testbed {
             &self.paths.portals.join("ionchannel.portal"),
             &portal_file(&format!("{CURRENT_DESKTOP};")),
         )?;
+        let conf = portals_conf(self.screencast_portal);
         write_file(
             &self
                 .paths
                 .config_home
                 .join("xdg-desktop-portal")
                 .join("portals.conf"),
-            PORTALS_CONF,
+            &conf,
         )?;
         // Frontends >= 1.18 read portals.conf, and with
         // XDG_DESKTOP_PORTAL_DIR set only from that directory (1.16 reads
         // none and routes by UseIn=).
-        write_file(&self.paths.portals.join("portals.conf"), PORTALS_CONF)?;
-        let program = std::env::var_os("IONLAB_PORTAL_BIN")
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| FRONTEND_PATH.into());
-        let mut command = self.command(program);
+        write_file(&self.paths.portals.join("portals.conf"), &conf)?;
+        if self.screencast_portal == ScreenCastPortal::Wlr {
+            write_file(&self.paths.portals.join("wlr.portal"), &wlr_portal_file())?;
+        }
+        let mut command = self.command(frontend_program());
         command
             .arg("-v")
             .env("XDG_DESKTOP_PORTAL_DIR", &self.paths.portals)

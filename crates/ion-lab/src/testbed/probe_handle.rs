@@ -99,8 +99,8 @@ impl Testbed {
         let label = format!("ion-probe{suffix}");
         let proc = Proc::spawn(&label, command, &self.marker, &log)?;
         let mut watch = vec![&proc];
-        if let Some(sway) = self.proc(Component::Sway) {
-            watch.push(sway);
+        if let Some(compositor) = self.proc(Component::Compositor) {
+            watch.push(compositor);
         }
         self.wait_watching(&format!("{label} to be ready"), &watch, || {
             Ok(ready.exists())

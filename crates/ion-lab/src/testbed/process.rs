@@ -372,3 +372,39 @@ pub fn kill_marked(marker: &str, timeout: Duration) -> Vec<u32> {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The process running `program` (matched on the file name of its
+/// `argv[0]`): `pid` itself or its first such descendant, breadth first.
+/// Wrappers in between (the testing stack's shims: bwrap, the keeper shell,
+/// setpriv) are skipped, so that CPU time and memory are the program's own.
+pub fn program_pid(pid: u32, program: &str) -> Option<u32> {
+    let argv0 = |pid: u32| -> Option<String> {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let first = cmdline.split(|&b| b == 0).next()?;
+        let first = String::from_utf8_lossy(first).into_owned();
+        Some(first.rsplit('/').next().unwrap_or_default().to_owned())
+    };
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Field 4, counted after the command name's closing parenthesis.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| Some((p, parent(p)?)))
+        .collect();
+    let mut queue = std::collections::VecDeque::from([pid]);
+    while let Some(current) = queue.pop_front() {
+        if argv0(current).as_deref() == Some(program) {
+            return Some(current);
+        }
+        queue.extend(all.iter().filter(|(_, pp)| *pp == current).map(|(p, _)| *p));
+    }
+    None
+}

@@ -1,5 +1,5 @@
-//! Headless sway: config, start (as the lab user when we are root), its
-//! sockets, `swaymsg`, and output geometry checks and changes.
+//! Headless sway: config (with the outputs' geometry), start (as the lab
+//! user when we are root), its sockets, `swaymsg`, and its output commands.
 
 use std::fs;
 use std::path::PathBuf;
@@ -7,14 +7,10 @@ use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::compositor::{headless_name, Compositor};
 use super::output::{parse_outputs, OutputInfo, OutputSpec};
 use super::paths::write_file;
 use super::{is_socket, Component, Testbed};
-
-/// The name wlroots' headless backend gives the `index`-th output (from 0).
-pub fn headless_name(index: usize) -> String {
-    format!("HEADLESS-{}", index + 1)
-}
 
 fn sway_config(outputs: &[OutputSpec]) -> String {
     let mut config = String::from(
@@ -36,46 +32,28 @@ fn sway_config(outputs: &[OutputSpec]) -> String {
 
 impl Testbed {
     pub(super) fn spawn_sway(&mut self) -> Result<()> {
-        write_file(&self.paths.sway_config, &sway_config(&self.outputs))?;
-        let mut command = match &self.sway_user {
-            Some(user) => {
-                // Credentials change inside setpriv, which clears the parent
-                // death signal; setpriv sets it again afterwards.
-                let mut command = self.command("setpriv");
-                command
-                    .arg(format!("--reuid={}", user.name))
-                    .arg(format!("--regid={}", user.gid))
-                    .arg("--init-groups")
-                    .arg("--pdeathsig=SIGKILL")
-                    .arg("--")
-                    .arg("sway");
-                command
-            }
-            None => self.command("sway"),
-        };
-        command
-            .arg("--config")
-            .arg(&self.paths.sway_config)
-            .env_remove("WAYLAND_DISPLAY")
-            .env_remove("SWAYSOCK")
-            .env("WLR_BACKENDS", "headless")
-            .env("WLR_RENDERER", "pixman")
-            .env("WLR_LIBINPUT_NO_DEVICES", "1")
-            .env("WLR_HEADLESS_OUTPUTS", self.outputs.len().to_string());
-        self.spawn_component(Component::Sway, command)
+        let config = self.paths.compositor_config.join("sway.conf");
+        write_file(&config, &sway_config(&self.outputs))?;
+        let mut command = self.headless_compositor_command("sway");
+        command.arg("--config").arg(&config).env_remove("SWAYSOCK");
+        self.spawn_component(Component::Compositor, command)
     }
 
-    pub(super) fn wait_sway(&mut self) -> Result<()> {
+    /// Waits for sway's Wayland and IPC sockets.
+    pub(super) fn wait_sway_sockets(&mut self) -> Result<()> {
         let mut sockets = None;
-        self.wait_for("sway's Wayland and IPC sockets", &[Component::Sway], || {
-            sockets = self.find_sway_sockets()?;
-            Ok(sockets.is_some())
-        })?;
+        self.wait_for(
+            "sway's Wayland and IPC sockets",
+            &[Component::Compositor],
+            || {
+                sockets = self.find_sway_sockets()?;
+                Ok(sockets.is_some())
+            },
+        )?;
         let (display, ipc) = sockets.context("sway's sockets vanished")?;
         self.wayland_display = Some(display);
         self.sway_socket = Some(ipc);
-        let outputs = self.outputs.clone();
-        self.wait_outputs(&outputs)
+        Ok(())
     }
 
     /// `(WAYLAND_DISPLAY, IPC socket)` once sway has created both.
@@ -109,87 +87,27 @@ impl Testbed {
         let socket = self
             .sway_socket
             .as_ref()
-            .ok_or_else(|| anyhow!("sway is not up (no IPC socket yet)"))?;
+            .ok_or_else(|| match self.compositor {
+                Compositor::Sway => anyhow!("sway is not up (no IPC socket yet)"),
+                other => anyhow!("swaymsg needs sway; this testbed runs {other}"),
+            })?;
         let mut command: Command = self.command("swaymsg");
         command.arg("-s").arg(socket).args(args);
         self.run_tool(command)
     }
 
-    /// The outputs as sway reports them now.
-    pub fn outputs(&self) -> Result<Vec<OutputInfo>> {
+    /// The outputs as sway reports them now (`get_outputs`).
+    pub(super) fn sway_outputs(&self) -> Result<Vec<OutputInfo>> {
         parse_outputs(&self.swaymsg(&["-t", "get_outputs", "--raw"])?)
     }
 
-    /// Waits until sway reports outputs `HEADLESS-1…` with exactly the given
-    /// geometry (each spec `i` is checked against `HEADLESS-<i+1>`).
-    pub fn wait_outputs(&self, specs: &[OutputSpec]) -> Result<()> {
-        let named: Vec<(String, OutputSpec)> = specs
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| (headless_name(i), *spec))
-            .collect();
-        self.wait_named_outputs(&named)
-    }
-
-    fn wait_named_outputs(&self, named: &[(String, OutputSpec)]) -> Result<()> {
-        let mut last = String::from("(no answer from sway yet)");
-        let wanted: Vec<String> = named
-            .iter()
-            .map(|(name, spec)| format!("{name} {spec}"))
-            .collect();
-        let result = self.wait_for(
-            &format!("sway outputs {}", wanted.join(", ")),
-            &[Component::Sway],
-            || {
-                let Ok(outputs) = self.outputs() else {
-                    return Ok(false);
-                };
-                last = outputs
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Ok(named.iter().all(|(name, spec)| {
-                    outputs
-                        .iter()
-                        .any(|info| info.name == *name && info.matches(spec))
-                }))
-            },
-        );
-        result.map_err(|err| anyhow!("{err:#}\nsway last reported: {last}"))
-    }
-
-    /// Applies `spec` (mode, position, scale) to the output `name` and waits
-    /// until sway reports it.
-    pub fn set_output(&self, name: &str, spec: &OutputSpec) -> Result<()> {
-        self.swaymsg(&[&format!("output {name} {}", spec.sway_args())])?;
-        self.wait_named_outputs(&[(name.to_owned(), *spec)])
-    }
-
-    /// Creates a new headless output at run time (`swaymsg create_output`),
-    /// applies `spec` to it and waits until sway reports it. Returns its
-    /// name.
-    pub fn add_output(&self, spec: &OutputSpec) -> Result<String> {
-        let before: Vec<String> = self.outputs()?.into_iter().map(|o| o.name).collect();
-        self.swaymsg(&["create_output"])?;
-        let mut created = None;
-        self.wait_for("sway to create a new output", &[Component::Sway], || {
-            let Ok(outputs) = self.outputs() else {
-                return Ok(false);
-            };
-            created = outputs
-                .into_iter()
-                .map(|o| o.name)
-                .find(|name| !before.contains(name));
-            Ok(created.is_some())
-        })?;
-        let name = created.context("the new output vanished")?;
-        self.set_output(&name, spec)?;
-        Ok(name)
+    /// `swaymsg create_output`: a new headless output, named by sway.
+    pub(super) fn sway_create_output(&self) -> Result<()> {
+        self.swaymsg(&["create_output"]).map(drop)
     }
 
     /// Fails if sway does not answer on its IPC socket.
-    pub fn check_sway(&self) -> Result<()> {
+    pub(super) fn check_sway(&self) -> Result<()> {
         let version = self.swaymsg(&["-t", "get_version", "--raw"])?;
         if !version.contains("human_readable") {
             bail!("unexpected get_version reply: {version}");

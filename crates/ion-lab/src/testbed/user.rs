@@ -1,5 +1,6 @@
-//! The unprivileged user that runs sway when we are root (sway refuses to
-//! run as root).
+//! The unprivileged user that runs the compositor when we are root (sway
+//! refuses to run as root; labwc does not, but runs the same way, so both
+//! stacks look like a user's session).
 
 use std::ffi::{CStr, CString};
 use std::process::Command;
@@ -7,7 +8,8 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
-/// The system user sway runs as when the testbed is started by root.
+/// The system user the compositor runs as when the testbed is started by
+/// root.
 pub const LAB_USER: &str = "ionchannel-lab";
 
 /// A user account: name, uid, primary gid.
@@ -68,17 +70,17 @@ pub fn lookup_user(name: &str) -> Result<Option<LabUser>> {
     }
 }
 
-/// The user sway must run as: `None` when we are not root (sway runs as us),
-/// the `ionchannel-lab` user when we are. Fails with instructions when that
-/// user is missing.
-pub fn sway_user() -> Result<Option<LabUser>> {
+/// The user the compositor must run as: `None` when we are not root (it
+/// runs as us), the `ionchannel-lab` user when we are. Fails with
+/// instructions when that user is missing.
+pub fn compositor_user() -> Result<Option<LabUser>> {
     if !is_root() {
         return Ok(None);
     }
     match lookup_user(LAB_USER)? {
         Some(user) => Ok(Some(user)),
         None => bail!(
-            "running as root, and sway refuses to run as root: it must run as the \
+            "running as root, and the compositor must not (sway refuses to): it runs as the \
              unprivileged system user `{LAB_USER}`, which does not exist. Create it by \
              running scripts/setup.sh (or `ionchannel-lab setup`, or call \
              ion_lab::testbed::ensure_lab_user()), i.e. \
@@ -88,8 +90,8 @@ pub fn sway_user() -> Result<Option<LabUser>> {
 }
 
 /// Creates the `ionchannel-lab` system user when we are root and it does not
-/// exist yet. Idempotent; does nothing when not root (sway then runs as the
-/// current user and no extra user is needed).
+/// exist yet. Idempotent; does nothing when not root (the compositor then
+/// runs as the current user and no extra user is needed).
 pub fn ensure_lab_user() -> Result<()> {
     static LOCK: Mutex<()> = Mutex::new(());
     if !is_root() {

@@ -55,7 +55,7 @@ impl Testbed {
         command.arg("--ready").arg(&ready).args(args);
         let proc = Proc::spawn(&format!("ion-window-{n}"), command, &self.marker, &log)?;
         let mut watch = vec![&proc];
-        if let Some(compositor) = self.proc(Component::Sway) {
+        if let Some(compositor) = self.proc(Component::Compositor) {
             watch.push(compositor);
         }
         self.wait_watching("ion-window to show its first frame", &watch, || {
