@@ -13,6 +13,7 @@ use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, WEnum};
 
 use super::keyboard::Xkb;
 use super::record::{AxisName, Event, PressState};
+use super::state::CallbackKind;
 use super::state::Probe;
 
 /// The bound seat and its devices.
@@ -130,13 +131,13 @@ impl Dispatch<WlSeat, ()> for Probe {
                     ss.drop_keyboard();
                 }
                 tracing::info!("seat capabilities: pointer={has_pointer} keyboard={has_keyboard}");
-                let ev = Event::Capabilities {
+                let kind = CallbackKind::Capabilities {
                     seat: ss.name.clone(),
                     pointer: has_pointer,
                     keyboard: has_keyboard,
                     touch: caps.contains(wl_seat::Capability::Touch),
                 };
-                state.record(ev);
+                state.display.sync(qh, kind);
             }
             _ => {}
         }

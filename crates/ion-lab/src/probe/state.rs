@@ -22,7 +22,7 @@ use super::surfaces::Output;
 use super::ProbeOptions;
 
 /// What a `wl_callback` is for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum CallbackKind {
     /// A surface's frame callback (output global name).
     Frame(u32),
@@ -32,6 +32,16 @@ pub enum CallbackKind {
     OutputSync(u32),
     /// The round trip after all first buffers were committed.
     Ready,
+    /// The round trip after binding the seat's devices: what the
+    /// compositor sends on binding (a pointer enter where the cursor is)
+    /// has arrived when it returns, and only then are the capabilities
+    /// recorded — so a test that waited for them sees no late enter.
+    Capabilities {
+        seat: String,
+        pointer: bool,
+        keyboard: bool,
+        touch: bool,
+    },
 }
 
 /// Everything the probe knows.
@@ -370,13 +380,24 @@ impl Dispatch<WlCallback, CallbackKind> for Probe {
         let wayland_client::protocol::wl_callback::Event::Done { .. } = event else {
             return;
         };
-        match *kind {
-            CallbackKind::Frame(global) => {
+        match kind {
+            CallbackKind::Capabilities {
+                seat,
+                pointer,
+                keyboard,
+                touch,
+            } => state.record(crate::probe::record::Event::Capabilities {
+                seat: seat.clone(),
+                pointer: *pointer,
+                keyboard: *keyboard,
+                touch: *touch,
+            }),
+            &CallbackKind::Frame(global) => {
                 if let Some(output) = state.outputs.get_mut(&global) {
                     output.on_frame_done(state.opts.animate);
                 }
             }
-            CallbackKind::OutputSync(global) => {
+            &CallbackKind::OutputSync(global) => {
                 if let Some(output) = state.outputs.get_mut(&global) {
                     output.known = true;
                 }
