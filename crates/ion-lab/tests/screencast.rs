@@ -950,3 +950,31 @@ async fn unplugging_outputs_ends_their_streams_then_the_session() -> Result<()> 
     fresh.close().await?;
     w.done()
 }
+
+/// A second consumer joining a stream that already streams a static
+/// screen to another still gets a picture (nothing in the stream's own
+/// state changes for it; the link appearing in the graph is the sign).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_consumer_of_a_static_screen_gets_a_picture() -> Result<()> {
+    let w = world().await?;
+    let node = cast_first_output(&w).await?;
+    let first = w.testbed.start_consumer(node, false, &[])?;
+    first.wait_for("the first consumer's frame", WAIT, |f| {
+        (f.iter().filter(|r| r.valid).count() >= 2).then_some(())
+    })?;
+    // Both whole frames a new consumer gets are out; from now on nothing
+    // changes on screen, so nothing is captured.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let second = w.testbed.start_consumer(node, true, &[])?;
+    let index = second.wait_for("the second consumer's frame", WAIT, |f| {
+        f.iter().position(|r| r.valid)
+    })?;
+    let rgb = second.saved(index, 1920, 1080)?;
+    for (x, y) in [(0u32, 0u32), (960, 540), (1919, 1079)] {
+        let i = ((y * 1920 + x) * 3) as usize;
+        assert_eq!(&rgb[i..i + 3], &pattern_pixel(0, x, y), "pixel ({x}, {y})");
+    }
+    // The first consumer kept its stream.
+    assert!(first.is_running(), "the first consumer stays");
+    w.done()
+}

@@ -22,6 +22,9 @@ pub enum PipeWireError {
 pub struct PipeWire {
     // Field order is drop order: streams' owner (the caller) drops them
     // first; the core before the context before the loop.
+    // The registry's listener goes before the registry.
+    _registry_listener: pw::registry::Listener,
+    _registry: pw::registry::Registry,
     core: pw::core::Core,
     _core_listener: pw::core::Listener,
     _context: pw::context::Context,
@@ -60,7 +63,31 @@ impl PipeWire {
                 }
             })
             .register();
+        // Links appearing in the graph: a consumer that links to a stream
+        // already streaming to another changes nothing in the stream's own
+        // state, and on a static screen it would get no picture.
+        let registry = core.get_registry().map_err(err)?;
+        let on_link = events.clone();
+        let registry_listener = registry
+            .add_listener_local()
+            .global(move |g| {
+                if g.type_ != pw::types::ObjectType::Link {
+                    return;
+                }
+                let output_node = g
+                    .props
+                    .and_then(|p| p.get("link.output.node"))
+                    .and_then(|v| v.parse().ok());
+                if let Some(output_node) = output_node {
+                    on_link
+                        .borrow_mut()
+                        .push_back(StreamEvent::Linked { output_node });
+                }
+            })
+            .register();
         Ok(Self {
+            _registry_listener: registry_listener,
+            _registry: registry,
             core,
             _core_listener: core_listener,
             _context: context,

@@ -20,6 +20,10 @@ pub type StreamKey = u64;
 /// What a stream reports, drained by the owner after each iteration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
+    /// A link from the node `output_node` appeared (a consumer joined).
+    Linked {
+        output_node: u32,
+    },
     /// The node exists in the graph with this id.
     NodeId {
         key: StreamKey,

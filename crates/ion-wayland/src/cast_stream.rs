@@ -98,8 +98,40 @@ impl State {
                 }
             }
             StreamEvent::Process { key } => self.try_capture(key),
+            StreamEvent::Linked { output_node } => self.consumer_joined(output_node),
             _ => {}
         }
+    }
+
+    /// Another consumer linked to a stream that is already streaming: its
+    /// state does not change, but the newcomer needs a whole picture now,
+    /// so a capture waiting for damage gives way to a whole one.
+    fn consumer_joined(&mut self, node_id: u32) {
+        let Some((&key, s)) = self
+            .casts
+            .streams
+            .iter_mut()
+            .find(|(_, s)| s.node_id == Some(node_id))
+        else {
+            return;
+        };
+        if !s.streaming {
+            // The first consumer: its Streaming event does this.
+            return;
+        }
+        tracing::debug!(stream = key, "another consumer joined");
+        s.need_full = true;
+        s.full_frames_left = crate::screencast::FULL_FRAMES;
+        s.full_not_before = None;
+        if s.capture.as_ref().is_some_and(|c| !c.full) {
+            if let Some(c) = s.capture.take() {
+                c.frame.destroy();
+                s.stream.queue_empty(c.buffer);
+            }
+            s.offer_matched = false;
+            abandoned(s);
+        }
+        self.try_capture(key);
     }
 
     /// Starts a capture into a free buffer, unless one is in flight or the
