@@ -68,6 +68,9 @@ impl State {
                         s.offer_matched = false;
                         abandoned(s);
                     }
+                    if s.spare == Some(buffer) {
+                        s.spare = None;
+                    }
                     if let Some(b) = s.buffers.remove(&buffer) {
                         b.wl.destroy();
                     }
@@ -89,6 +92,9 @@ impl State {
                             c.frame.destroy();
                             s.stream.queue_empty(c.buffer);
                             abandoned(s);
+                        }
+                        if let Some(b) = s.spare.take() {
+                            s.stream.queue_empty(b);
                         }
                         s.offer_matched = false;
                     }
@@ -126,7 +132,9 @@ impl State {
         if s.capture.as_ref().is_some_and(|c| !c.full) {
             if let Some(c) = s.capture.take() {
                 c.frame.destroy();
-                s.stream.queue_empty(c.buffer);
+                // Kept for the whole capture: queued empty, it would reach
+                // the consumers as a (blank) frame.
+                s.spare = Some(c.buffer);
             }
             s.offer_matched = false;
             abandoned(s);
@@ -180,6 +188,11 @@ impl State {
     /// (a timer comes back when the consumer holds them all).
     pub(crate) fn free_buffer(&mut self, key: StreamKey) -> Option<usize> {
         let s = self.casts.streams.get_mut(&key)?;
+        if let Some(buffer) = s.spare.take() {
+            if s.buffers.contains_key(&buffer) {
+                return Some(buffer);
+            }
+        }
         let Some(buffer) = s.stream.dequeue() else {
             // The consumer holds every buffer. Nothing tells a driver when
             // one comes back, so look again soon (backing off to a frame

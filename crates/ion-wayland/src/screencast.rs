@@ -94,6 +94,9 @@ pub struct CastStream {
     pub starved: u32,
     /// The ext-image-copy-capture session, when that path is used.
     pub image_session: Option<CaptureSession>,
+    /// A dequeued buffer kept for the next capture (one whose capture
+    /// was dropped, see `consumer_joined`).
+    pub spare: Option<usize>,
     /// When a buffer last went to the consumer.
     pub last_queued: Option<std::time::Instant>,
     /// The pointer, for cursor mode metadata.
@@ -248,6 +251,7 @@ impl ScreenCasts {
                             image_session: None,
                             cursor_track: None,
                             last_queued: None,
+                            spare: None,
                         },
                     );
                 }
