@@ -157,7 +157,9 @@ impl State {
             );
             return;
         }
-        if s.max_fps > 0 {
+        // The top of the offered range is what a consumer without a cap of
+        // its own gets: no cap (see MAX_FPS).
+        if s.max_fps > 0 && s.max_fps < MAX_FPS {
             let interval = Duration::from_secs(1) / s.max_fps;
             if let Some(wait) = s
                 .last_capture

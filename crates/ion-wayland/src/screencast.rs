@@ -170,11 +170,12 @@ pub const FULL_FRAMES: u8 = 2;
 pub const FULL_FRAME_REPEAT: std::time::Duration = std::time::Duration::from_millis(60);
 
 /// The highest maxFramerate offered to consumers. A consumer that names no
-/// cap of its own negotiates this one, which capture then honours: at 60
-/// it held a 62 Hz output back by 2 frames a second (measured against
-/// xdg-desktop-portal-wlr), so it sits above any refresh rate a consumer
-/// would want every frame of.
-pub const MAX_FPS: u32 = 240;
+/// cap of its own negotiates this one; capture takes it as no cap at all
+/// (at 60 it held a 62 Hz output back by 2 frames a second, measured
+/// against xdg-desktop-portal-wlr). Offering a wider range instead (240)
+/// made GStreamer 0.3.65's pipewiresrc and our consumer on the Debian 12
+/// stack see blank frames now and then.
+pub const MAX_FPS: u32 = 60;
 
 impl ScreenCasts {
     pub fn new(pipewire: Option<PipeWire>) -> Self {
