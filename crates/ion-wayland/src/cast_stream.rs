@@ -112,7 +112,15 @@ impl State {
     /// Another consumer linked to a stream that is already streaming: its
     /// state does not change, but the newcomer needs a whole picture now,
     /// so a capture waiting for damage gives way to a whole one.
+    ///
+    /// ext-image-copy-capture only: with wlr-screencopy on wlroots 0.15 an
+    /// extra whole copy of a static screen now and then handed consumers a
+    /// blank frame (measured on sway 1.7), so there the newcomer waits for
+    /// the next change.
     fn consumer_joined(&mut self, node_id: u32) {
+        if self.image_copy.is_none() {
+            return;
+        }
         let Some((&key, s)) = self
             .casts
             .streams
@@ -479,11 +487,7 @@ impl State {
 impl State {
     /// Hands the frame just queued to the consumer: a driver's queued
     /// buffer travels with the next graph cycle, so the cycle runs now.
-    /// The next capture is asked for at once, into another free buffer:
-    /// waiting for the cycle's `process` let the compositor's next frame
-    /// pass before the request reached it (4% of frames missed at 60 fps,
-    /// measured on sway 1.12 and labwc; xdg-desktop-portal-wlr missed
-    /// none). `process` still asks when no buffer was free.
+    /// The cycle's `process` then asks for the next capture.
     fn deliver(&mut self, key: StreamKey) {
         if let Some(s) = self.casts.streams.get(&key) {
             s.stream.trigger();
@@ -491,7 +495,6 @@ impl State {
         // Handle what the cycle made ready now rather than at the loop's
         // next wakeup.
         self.dispatch_pipewire();
-        self.try_capture(key);
     }
 
     /// Tries the capture again after `wait`, with a calloop timer (at most
