@@ -92,9 +92,12 @@ impl Drop for CursorTrack {
 impl CursorTrack {
     /// The metadata to send now; the image only if the consumer lacks it
     /// (or, with a frame, may have lost it: see `image_sent_at`).
-    pub fn meta(&mut self, with_frame: bool, gap: Duration) -> CursorMeta<'_> {
+    /// A whole frame (`whole`: what a new or renegotiated consumer gets
+    /// first) always carries the image: that consumer has none yet, and the
+    /// first of those frames may be dropped before it runs.
+    pub fn meta(&mut self, with_frame: bool, whole: bool, gap: Duration) -> CursorMeta<'_> {
         let lost = with_frame && self.image_sent_at.is_some_and(|t| t.elapsed() < gap);
-        let send_image = self.inside && (self.image_serial != self.sent_serial || lost);
+        let send_image = self.inside && (self.image_serial != self.sent_serial || lost || whole);
         if send_image {
             self.sent_serial = self.image_serial;
             self.image_sent_at = (!with_frame).then(Instant::now);
@@ -284,7 +287,7 @@ impl State {
             s.stream.queue_empty(buffer);
             return;
         };
-        let meta = t.meta(false, gap);
+        let meta = t.meta(false, false, gap);
         s.stream
             .queue_cursor_only(buffer, &meta, seq, crate::clock::monotonic_ns());
         s.last_queued = Some(Instant::now());

@@ -392,7 +392,7 @@ impl State {
         s.frames += 1;
         let pts_ns = c.pts_ns.unwrap_or_else(crate::clock::monotonic_ns);
         let gap = crate::cast_cursor::queue_gap(s.max_fps);
-        let cursor = s.cursor_track.as_mut().map(|t| t.meta(true, gap));
+        let cursor = s.cursor_track.as_mut().map(|t| t.meta(true, c.full, gap));
         s.last_queued = Some(Instant::now());
         s.stream.queue_frame(
             c.buffer,
