@@ -166,8 +166,12 @@ impl State {
             return;
         }
         // The top of the offered range is what a consumer without a cap of
-        // its own gets: no cap (see MAX_FPS).
-        if s.max_fps > 0 && s.max_fps < MAX_FPS {
+        // its own gets: no cap (see MAX_FPS) — with ext-image-copy-capture.
+        // With wlr-screencopy on wlroots 0.15, uncapped captures now and
+        // then gave consumers blank frames (measured on sway 1.7), so there
+        // the cap holds.
+        let uncapped = s.max_fps >= MAX_FPS && self.image_copy.is_some();
+        if s.max_fps > 0 && !uncapped {
             let interval = Duration::from_secs(1) / s.max_fps;
             if let Some(wait) = s
                 .last_capture
