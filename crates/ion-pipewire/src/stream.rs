@@ -244,35 +244,17 @@ impl VideoStream {
     /// (the pointer moved over an unchanged screen): chunk size 0, as
     /// consumers of cursor metadata expect (mutter does the same).
     pub fn queue_cursor_only(&self, buffer: usize, cursor: &CursorMeta<'_>, seq: u64, pts_ns: u64) {
-        if !self.is_live(buffer) {
-            return;
-        }
-        let b = buffer as *mut pw::sys::pw_buffer;
-        // SAFETY: as in `queue_frame`.
-        unsafe {
-            let spa_buf = (*b).buffer;
-            if !spa_buf.is_null() && (*spa_buf).n_datas >= 1 && !(*spa_buf).datas.is_null() {
-                let d = &mut *(*spa_buf).datas;
-                if !d.chunk.is_null() {
-                    let c = &mut *d.chunk;
-                    c.offset = 0;
-                    c.size = 0;
-                    c.flags = 0;
-                }
-                if let Some(h) =
-                    find_meta::<spa::sys::spa_meta_header>(spa_buf, spa::sys::SPA_META_Header)
-                {
-                    (*h).flags = 0;
-                    (*h).offset = 0;
-                    (*h).pts = i64::try_from(pts_ns).unwrap_or(i64::MAX);
-                    (*h).dts_offset = 0;
-                    (*h).seq = seq;
-                }
-                write_damage(spa_buf, &[]);
-                write_cursor(spa_buf, Some(cursor));
-            }
-            self.stream.queue_raw_buffer(b);
-        }
+        self.queue_frame(
+            buffer,
+            &Frame {
+                size: 0,
+                stride: 0,
+                pts_ns,
+                seq,
+                damage: &[],
+                cursor: Some(cursor),
+            },
+        );
     }
 
     /// Hands a buffer back without a frame (capture failed).
