@@ -451,6 +451,7 @@ mod tests {
             damage: None,
             counter,
             valid: true,
+            invalid: None,
             cursor: None,
         }
     }

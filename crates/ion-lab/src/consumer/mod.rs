@@ -80,6 +80,9 @@ pub struct FrameRecord {
     /// The first bytes' worth of the picture is there (not a corrupted or
     /// empty chunk).
     pub valid: bool,
+    /// Why a buffer of picture size is not valid (a test report's clue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<String>,
     /// Cursor metadata, when the buffer carried it (cursor mode metadata).
     #[serde(default)]
     pub cursor: Option<CursorRecord>,

@@ -348,6 +348,18 @@ unsafe fn read_frame(
         std::slice::from_raw_parts(d.data.cast::<u8>().add(offset), len)
     };
     let valid = !pixels.is_empty() && pixels.len() >= stride * height as usize;
+    // Why a buffer with a picture size is not a picture, for test reports.
+    let invalid = (!valid && chunk.size > 0).then(|| {
+        if d.data.is_null() {
+            "unmapped data".to_owned()
+        } else if corrupted {
+            "corrupted chunk".to_owned()
+        } else if stride == 0 {
+            format!("stride {}", chunk.stride)
+        } else {
+            format!("{} bytes for stride {stride}", pixels.len())
+        }
+    });
     let offsets = rgb_offsets(format);
     let counter = valid
         .then(|| decode_counter_packed(pixels, stride, 4, offsets, (0, 0)))
@@ -371,6 +383,7 @@ unsafe fn read_frame(
         damage,
         counter,
         valid,
+        invalid,
         cursor,
     })
 }
