@@ -1,7 +1,7 @@
 //! The consumer's PipeWire side: an Input video stream that follows every
 //! format the source offers, maps its buffers and records each frame.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::rc::Rc;
@@ -25,6 +25,9 @@ struct Data {
     frames: u64,
     /// Set when the stream ended or failed: the loop leaves.
     ended: Rc<RefCell<Option<String>>>,
+    /// Set when PipeWire handed us a buffer without memory: the loop
+    /// reconnects the stream (see `on_add_buffer`).
+    memoryless: Rc<Cell<bool>>,
 }
 
 /// Consumes `opts.node` until the duration is over, the stream ends, or
@@ -61,12 +64,14 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
     if let Some(dir) = &opts.save {
         std::fs::create_dir_all(dir)?;
     }
+    let memoryless: Rc<Cell<bool>> = Rc::default();
     let data = Data {
         format: None,
         out: std::io::LineWriter::new(out),
         save: opts.save.clone(),
         frames: 0,
         ended: ended.clone(),
+        memoryless: memoryless.clone(),
     };
     let props = pw::properties::properties! {
         *pw::keys::MEDIA_TYPE => "Video",
@@ -89,16 +94,22 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
             }
         })
         .param_changed(on_param)
+        .add_buffer(|_, data, buffer| on_add_buffer(data, buffer))
         .process(on_process)
         .register()?;
     let enum_format = serialize(enum_format(opts.max_fps))?;
-    let pod = spa::pod::Pod::from_bytes(&enum_format).context("EnumFormat pod")?;
-    stream.connect(
-        spa::utils::Direction::Input,
-        Some(opts.node),
-        pw::stream::StreamFlags::AUTOCONNECT | pw::stream::StreamFlags::MAP_BUFFERS,
-        &mut [pod],
-    )?;
+    let connect = || -> Result<()> {
+        let pod = spa::pod::Pod::from_bytes(&enum_format).context("EnumFormat pod")?;
+        stream.connect(
+            spa::utils::Direction::Input,
+            Some(opts.node),
+            pw::stream::StreamFlags::AUTOCONNECT | pw::stream::StreamFlags::MAP_BUFFERS,
+            &mut [pod],
+        )?;
+        Ok(())
+    };
+    connect()?;
+    let mut reconnects = 0;
     let start = Instant::now();
     let duration = opts.duration();
     // Entered for the whole run: `process` then runs on this thread,
@@ -113,6 +124,19 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
                 .loop_()
                 .iterate_unguarded(Duration::from_millis(50))
         };
+        if memoryless.take() {
+            // A new link allocates new buffers. Bounded: a stream that
+            // keeps getting them is reported as ended.
+            reconnects += 1;
+            if reconnects > MAX_RECONNECTS {
+                tracing::warn!("buffers without memory after {MAX_RECONNECTS} reconnects");
+                break;
+            }
+            tracing::warn!("PipeWire gave buffers without memory: reconnecting");
+            stream.disconnect()?;
+            connect()?;
+            continue;
+        }
         if let Some(reason) = ended.borrow().as_ref() {
             tracing::info!("consumer ends: {reason}");
             break;
@@ -263,6 +287,35 @@ fn rgb_offsets(f: VideoFormat) -> [usize; 3] {
         [0, 1, 2]
     } else {
         [2, 1, 0]
+    }
+}
+
+/// How often a stream given buffers without memory is reconnected.
+const MAX_RECONNECTS: u32 = 3;
+
+/// Notes a buffer whose data has no memory type we can map. PipeWire
+/// 0.3.65 (Debian 12) does this when a client's node answers a parameter
+/// enumeration with the same sequence number as the link's pending buffer
+/// allocation: the link completes early and hands the input port the
+/// producer's skeleton buffers before the producer filled in its memory
+/// (the daemon logs "invalid memory type"; measured with PIPEWIRE_DEBUG,
+/// not seen with PipeWire 1.6). Every frame of such a link reads as
+/// nothing, so the consumer relinks, as a careful app would.
+fn on_add_buffer(data: &mut Data, buffer: *mut pw::sys::pw_buffer) {
+    // SAFETY: PipeWire hands a valid pw_buffer for the callback's length;
+    // every pointer is checked before it is read.
+    let ok = unsafe {
+        let b = (*buffer).buffer;
+        !b.is_null()
+            && (*b).n_datas >= 1
+            && !(*b).datas.is_null()
+            && matches!(
+                (*(*b).datas).type_,
+                spa::sys::SPA_DATA_MemPtr | spa::sys::SPA_DATA_MemFd | spa::sys::SPA_DATA_DmaBuf
+            )
+    };
+    if !ok {
+        data.memoryless.set(true);
     }
 }
 

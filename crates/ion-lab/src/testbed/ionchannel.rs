@@ -79,7 +79,13 @@ impl Testbed {
         let mut command = self.command(program);
         command
             .arg("serve")
-            .env("RUST_LOG", IONCHANNEL_LOG_FILTER)
+            // IONLAB_IONCHANNEL_LOG overrides the filter for a whole run
+            // (e.g. `ion_wayland=trace` to follow each capture).
+            .env(
+                "RUST_LOG",
+                std::env::var("IONLAB_IONCHANNEL_LOG")
+                    .unwrap_or_else(|_| IONCHANNEL_LOG_FILTER.to_string()),
+            )
             .env("NO_COLOR", "1")
             .envs(self.ionchannel_env.iter().map(|(k, v)| (k, v)));
         // A previous instance may still hold the name for a moment.

@@ -419,6 +419,19 @@ impl Testbed {
         self.paths.log(component.name())
     }
 
+    /// How many times the PipeWire daemon handed a consumer buffers without
+    /// memory so far (its "invalid memory type" log lines, one per buffer).
+    /// PipeWire 0.3.65 does this now and then when a link's buffer
+    /// allocation completes early (a sequence-number clash in the daemon;
+    /// see `consumer/stream.rs`): that consumer then sees no picture at
+    /// all. ion-consumer relinks by itself; tests that use another consumer
+    /// look here to tell this upstream fault from ours.
+    pub fn pipewire_memoryless_buffers(&self) -> usize {
+        std::fs::read_to_string(self.log_path(Component::PipeWire))
+            .map(|log| log.matches("invalid memory type").count())
+            .unwrap_or(0)
+    }
+
     /// The backend the frontend routes ScreenCast to.
     pub fn screencast_portal(&self) -> ScreenCastPortal {
         self.screencast_portal
