@@ -11,6 +11,7 @@ pub mod consent;
 pub mod device;
 pub mod error;
 pub mod frame;
+pub mod grants;
 pub mod held;
 pub mod input;
 pub mod layout;

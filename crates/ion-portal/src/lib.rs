@@ -8,14 +8,17 @@
 //! [`ordered`]), and hand validated events to the Wayland thread through
 //! its channel without waiting.
 
+pub mod asker;
 pub mod caller;
 pub mod eis;
 pub mod error;
+pub mod grant_store;
 pub mod options;
 pub mod ordered;
 pub mod portal;
 pub mod remote_desktop;
 pub mod request;
+pub mod restore_value;
 pub mod screen_cast;
 pub mod service;
 pub mod session;
