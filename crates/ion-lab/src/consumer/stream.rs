@@ -28,6 +28,8 @@ struct Data {
     /// Set when PipeWire handed us a buffer without memory: the loop
     /// reconnects the stream (see `on_add_buffer`).
     memoryless: Rc<Cell<bool>>,
+    /// Set while the loop relinks the stream.
+    relinking: Rc<Cell<bool>>,
 }
 
 /// Consumes `opts.node` until the duration is over, the stream ends, or
@@ -65,6 +67,7 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let memoryless: Rc<Cell<bool>> = Rc::default();
+    let relinking: Rc<Cell<bool>> = Rc::default();
     let data = Data {
         format: None,
         out: std::io::LineWriter::new(out),
@@ -72,6 +75,7 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
         frames: 0,
         ended: ended.clone(),
         memoryless: memoryless.clone(),
+        relinking: relinking.clone(),
     };
     let props = pw::properties::properties! {
         *pw::keys::MEDIA_TYPE => "Video",
@@ -87,7 +91,9 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
                 pw::stream::StreamState::Error(e) => {
                     *data.ended.borrow_mut() = Some(format!("stream error: {e}"))
                 }
-                pw::stream::StreamState::Unconnected => {
+                // Our own relink (see `on_add_buffer`) passes through
+                // Unconnected: that one does not end the consumer.
+                pw::stream::StreamState::Unconnected if !data.relinking.take() => {
                     *data.ended.borrow_mut() = Some("stream unconnected".into())
                 }
                 _ => {}
@@ -133,6 +139,7 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
                 break;
             }
             tracing::warn!("PipeWire gave buffers without memory: reconnecting");
+            relinking.set(true);
             stream.disconnect()?;
             connect()?;
             continue;
