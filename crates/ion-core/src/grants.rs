@@ -367,13 +367,12 @@ mod tests {
         let g1 = data(&f, "g1");
         let sc = ask(SessionKind::Screencast, 0);
         let p = present();
-        let miss = |vendor: &str,
-                    version: u32,
-                    d: Option<&RestoreData>,
-                    a: &RestoreAsk<'_>,
-                    p: &Present| {
-            restore(&f, vendor, version, d, a, p).unwrap_err()
-        };
+        let miss =
+            |vendor: &str,
+             version: u32,
+             d: Option<&RestoreData>,
+             a: &RestoreAsk<'_>,
+             p: &Present| { restore(&f, vendor, version, d, a, p).unwrap_err() };
         assert!(matches!(
             miss("gnome", 1, Some(&g1), &sc, &p),
             RestoreMiss::Vendor(_)
@@ -467,7 +466,10 @@ mod tests {
         };
         let p = Present {
             outputs: vec![],
-            windows: vec![("t1".into(), "other".into()), ("t2".into(), "org.example.Notes".into())],
+            windows: vec![
+                ("t1".into(), "other".into()),
+                ("t2".into(), "org.example.Notes".into()),
+            ],
         };
         let r = restore(&f, RESTORE_VENDOR, 1, Some(&data(&f, "w")), &a, &p).unwrap();
         assert_eq!(r.windows, vec!["t2"]);

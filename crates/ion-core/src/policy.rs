@@ -27,7 +27,31 @@ use crate::selection::WindowMatch;
 pub struct Policy {
     #[serde(default)]
     pub allow: Vec<Rule>,
+    /// How the user is asked when no rule allows a session.
+    #[serde(default)]
+    pub dialog: DialogConfig,
 }
+
+/// `[dialog]`: who asks the user when no rule decides.
+///
+/// ```toml
+/// [dialog]
+/// command = ["/usr/local/bin/my-chooser", "--flag"]  # default: ionchannel-consent
+/// timeout = 120                                     # seconds to answer
+/// enabled = true                                    # false: rules and remembered grants only
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialogConfig {
+    /// The chooser program and its arguments; it speaks the protocol of
+    /// [`crate::consent`].
+    pub command: Option<Vec<String>>,
+    pub timeout: Option<u64>,
+    pub enabled: Option<bool>,
+}
+
+/// Seconds the user has to answer when `[dialog] timeout` is not set.
+pub const DEFAULT_DIALOG_TIMEOUT: u64 = 120;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,20 +72,38 @@ pub struct Rule {
 pub enum PolicyError {
     #[error("policy file is not valid TOML for ionChannel: {0}")]
     Syntax(#[from] toml::de::Error),
-    #[error("rule {index} (app_id {app_id:?}): unknown device {name:?} (use keyboard, pointer, touchscreen)")]
+    #[error("line {line}, rule {index} (app_id {app_id:?}): unknown device {name:?} (use keyboard, pointer, touchscreen)")]
     UnknownDevice {
         index: usize,
+        line: usize,
         app_id: String,
         name: String,
     },
-    #[error("rule {index} (app_id {app_id:?}): a window entry names neither app_id nor title")]
-    EmptyWindowMatch { index: usize, app_id: String },
-    #[error("rule {index} (app_id {app_id:?}): unknown source {name:?} (use monitor, window)")]
+    #[error("line {line}, rule {index} (app_id {app_id:?}): a window entry names neither app_id nor title")]
+    EmptyWindowMatch {
+        index: usize,
+        line: usize,
+        app_id: String,
+    },
+    #[error("line {line}, rule {index} (app_id {app_id:?}): unknown source {name:?} (use monitor, window)")]
     UnknownSource {
         index: usize,
+        line: usize,
         app_id: String,
         name: String,
     },
+    #[error("[dialog]: command must name a program")]
+    EmptyDialogCommand,
+}
+
+/// The line (1-based) where rule `index` starts: the index-th `[[allow]]`
+/// header (rules written inline as `allow = [...]` report line 1).
+fn rule_line(text: &str, index: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[allow]]"))
+        .nth(index)
+        .map_or(1, |(n, _)| n + 1)
 }
 
 /// ScreenCast source types, as the portal's bitmask (1 monitor, 2 window).
@@ -94,11 +136,21 @@ pub enum Decision {
 impl Policy {
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
         let policy: Policy = toml::from_str(text)?;
+        if policy
+            .dialog
+            .command
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c[0].is_empty())
+        {
+            return Err(PolicyError::EmptyDialogCommand);
+        }
         for (index, rule) in policy.allow.iter().enumerate() {
+            let line = rule_line(text, index);
             for name in &rule.devices {
                 if DeviceType::from_name(name).is_none() {
                     return Err(PolicyError::UnknownDevice {
                         index,
+                        line,
                         app_id: rule.app_id.clone(),
                         name: name.clone(),
                     });
@@ -107,6 +159,7 @@ impl Policy {
             if rule.windows.iter().any(WindowMatch::is_empty) {
                 return Err(PolicyError::EmptyWindowMatch {
                     index,
+                    line,
                     app_id: rule.app_id.clone(),
                 });
             }
@@ -114,6 +167,7 @@ impl Policy {
                 if source_bit(name).is_none() {
                     return Err(PolicyError::UnknownSource {
                         index,
+                        line,
                         app_id: rule.app_id.clone(),
                         name: name.clone(),
                     });
@@ -256,6 +310,36 @@ devices = ["pointer"]
             Policy::parse("[[allow]]\napp_id = \"\"\nsources = [\"screen\"]"),
             Err(PolicyError::UnknownSource { .. })
         ));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text =
+            "[[allow]]\napp_id = \"a\"\n\n[[allow]]\napp_id = \"b\"\ndevices = [\"mouse\"]\n";
+        let e = Policy::parse(text).unwrap_err();
+        assert!(matches!(
+            e,
+            PolicyError::UnknownDevice {
+                index: 1,
+                line: 4,
+                ..
+            }
+        ));
+        assert!(e.to_string().starts_with("line 4, rule 1"), "{e}");
+        // toml's own errors carry their line too.
+        let e = Policy::parse("[[allow]]\napp_id = 3\n").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        assert!(matches!(
+            Policy::parse("[dialog]\ncommand = []\n"),
+            Err(PolicyError::EmptyDialogCommand)
+        ));
+        assert!(matches!(
+            Policy::parse("[dialog]\nchooser = \"x\"\n"),
+            Err(PolicyError::Syntax(_))
+        ));
+        let p = Policy::parse("[dialog]\ncommand = [\"/bin/chooser\", \"-x\"]\ntimeout = 30\n")
+            .unwrap();
+        assert_eq!(p.dialog.timeout, Some(30));
     }
 
     #[test]

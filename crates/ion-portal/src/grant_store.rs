@@ -61,6 +61,11 @@ impl GrantStore {
         Ok(file)
     }
 
+    /// Whether grant `id` lives in memory only (persist_mode 1).
+    pub fn is_transient(&self, id: &str) -> bool {
+        lock(&self.transient).get(id).is_some()
+    }
+
     /// Adds a grant: to the file when `persistent`, else to memory.
     pub fn add(&self, grant: Grant, persistent: bool) -> Result<(), StoreError> {
         if !persistent {
@@ -186,7 +191,13 @@ mod tests {
         assert_eq!(store.load().unwrap().grants.len(), 2);
         // Another daemon (a restart) sees only the persistent one.
         let again = GrantStore::new(path.clone());
-        let ids: Vec<String> = again.load().unwrap().grants.into_iter().map(|g| g.id).collect();
+        let ids: Vec<String> = again
+            .load()
+            .unwrap()
+            .grants
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
         assert_eq!(ids, vec!["p"]);
         let gone = store.remove(|g| g.id == "p" || g.id == "t").unwrap();
         assert_eq!(gone.len(), 2);

@@ -10,9 +10,11 @@
 
 pub mod asker;
 pub mod caller;
+pub mod consent;
 pub mod eis;
 pub mod error;
 pub mod grant_store;
+pub mod grants_iface;
 pub mod options;
 pub mod ordered;
 pub mod portal;

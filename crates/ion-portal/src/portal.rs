@@ -6,12 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
-use ion_core::policy::Decision;
 use ion_core::session::Lifecycle;
 use ion_core::validate::{validate, Grant, InputOrigin, NotifyCall};
-use ion_core::{
-    DeviceType, DeviceTypes, InputError, InputEvent, Policy, RateLimiter, StreamRegion,
-};
+use ion_core::{DeviceType, DeviceTypes, InputError, InputEvent, RateLimiter, StreamRegion};
 use ion_wayland::keymap::keysym_is_known;
 use ion_wayland::{OutputInfo, SourceRef, StreamInfo, WaylandHandle};
 use zbus::message::Header;
@@ -20,6 +17,7 @@ use zbus::zvariant::{ObjectPath, OwnedObjectPath, OwnedValue, Value};
 use zbus::Connection;
 
 use crate::caller::{sender_of, Trust};
+use crate::consent::{Approved, Ask, GrantRef, PersistAsk};
 use crate::eis::{EisEnd, EisOffer, EisRegion};
 use crate::error::PortalError;
 use crate::options::SelectSourcesOptions;
@@ -34,6 +32,23 @@ pub const SOURCE_VIRTUAL: u32 = 4;
 pub const CURSOR_HIDDEN: u32 = 1;
 pub const CURSOR_EMBEDDED: u32 = 2;
 pub const CURSOR_METADATA: u32 = 4;
+
+/// The grant a started session runs under, and what Start returns for it.
+type GrantOutcome = (Option<String>, Option<GrantRef>);
+
+/// persist_mode and restore_data from SelectSources/SelectDevices, checked.
+fn persist_ask(
+    mode: Option<u32>,
+    restore: Option<(String, u32, OwnedValue)>,
+) -> Result<PersistAsk, PortalError> {
+    let mode = mode.unwrap_or(ion_core::grants::PERSIST_NONE);
+    if mode > ion_core::grants::PERSIST_PERSISTENT {
+        return Err(PortalError::InvalidArgument(format!(
+            "persist_mode {mode}: known are 0 (no), 1 (while the app runs), 2 (until revoked)"
+        )));
+    }
+    Ok(PersistAsk { mode, restore })
+}
 
 /// Portal response codes.
 pub const RESPONSE_SUCCESS: u32 = 0;
@@ -55,6 +70,12 @@ pub struct PortalConfig {
     /// Per-session input rate limit: sustained events per second and burst.
     pub rate_per_second: u32,
     pub rate_burst: u32,
+    /// Where remembered grants are kept.
+    pub grants_path: PathBuf,
+    /// The bundled dialog, if installed (`[dialog] command` overrides it).
+    pub dialog_program: Option<PathBuf>,
+    /// Environment for the dialog (the compositor's WAYLAND_DISPLAY).
+    pub dialog_env: Vec<(String, String)>,
 }
 
 /// Why a session ends.
@@ -70,6 +91,8 @@ pub enum CloseReason {
     Shutdown,
     /// Its streams failed, or PipeWire went away.
     StreamsEnded,
+    /// The grant it ran under was revoked.
+    Revoked,
 }
 
 impl CloseReason {
@@ -83,6 +106,7 @@ impl CloseReason {
 pub struct Portal {
     pub config: PortalConfig,
     pub wayland: WaylandHandle,
+    pub grants: crate::grant_store::GrantStore,
     sessions: Mutex<SessionTable>,
     next_id: std::sync::atomic::AtomicU64,
     epoch: Instant,
@@ -100,6 +124,7 @@ fn check_path(what: &str, path: &ObjectPath<'_>) -> Result<OwnedObjectPath, Port
 impl Portal {
     pub fn new(config: PortalConfig, wayland: WaylandHandle) -> Self {
         Self {
+            grants: crate::grant_store::GrantStore::new(config.grants_path.clone()),
             config,
             wayland,
             sessions: Mutex::new(SessionTable::default()),
@@ -192,6 +217,8 @@ impl Portal {
             stream_infos: Vec::new(),
             rate: RateLimiter::new(self.config.rate_per_second, self.config.rate_burst),
             eis: EisLink::None,
+            persist: PersistAsk::default(),
+            grant: None,
         };
         if !self.table().insert(session_path.to_string(), entry) {
             request.finish().await;
@@ -221,12 +248,13 @@ impl Portal {
         header: &Header<'_>,
         handle: ObjectPath<'_>,
         session_handle: ObjectPath<'_>,
-        types: Option<u32>,
+        options: crate::options::SelectDevicesOptions,
     ) -> Result<(u32, Results), PortalError> {
         let sender = self.config.trust.check(conn, header).await?;
         let handle = check_path("handle", &handle)?;
+        let persist = persist_ask(options.persist_mode, options.restore_data)?;
         // Checked before anything changes: a bad mask is the caller's error.
-        let types = match types {
+        let types = match options.types {
             Some(bits) => DeviceTypes::from_bits(bits)
                 .map_err(|e| PortalError::InvalidArgument(e.to_string()))?,
             None => DeviceTypes::ALL,
@@ -239,6 +267,8 @@ impl Portal {
             |entry| {
                 entry.lifecycle.select_devices()?;
                 entry.requested_devices = types;
+                // RemoteDesktop sessions persist through SelectDevices.
+                entry.persist = persist;
                 tracing::info!(session = entry.id, devices = %types, "devices selected");
                 Ok(())
             },
@@ -283,10 +313,15 @@ impl Portal {
             multiple: options.multiple.unwrap_or(false),
             cursor_mode,
         };
+        let persist = persist_ask(options.persist_mode, options.restore_data)?;
         let request = RequestGuard::export(conn, handle, &sender).await?;
         let result = self.with_session_any(session_handle.as_str(), &sender, |entry| {
             entry.lifecycle.select_sources()?;
             entry.sources = Some(selection);
+            // A RemoteDesktop session persists through SelectDevices.
+            if entry.kind == SessionKind::ScreenCast {
+                entry.persist = persist;
+            }
             tracing::info!(session = entry.id, ?selection, "sources selected");
             Ok(())
         });
@@ -319,9 +354,15 @@ impl Portal {
                 SessionKind::RemoteDesktop => entry.requested_devices,
                 SessionKind::ScreenCast => DeviceTypes::EMPTY,
             };
-            Ok((entry.id, entry.app_id.clone(), devices, entry.sources))
+            Ok((
+                entry.id,
+                entry.app_id.clone(),
+                devices,
+                entry.sources,
+                entry.persist.try_clone(),
+            ))
         });
-        let (id, app_id, requested, sources) = match begun {
+        let (id, app_id, requested, sources, persist) = match begun {
             Ok(v) => v,
             Err(e) => {
                 request.finish().await;
@@ -329,10 +370,10 @@ impl Portal {
             }
         };
         let outcome = tokio::select! {
-            r = self.grant(id, &app_id, kind, requested, sources) => r,
+            r = self.grant(id, &app_id, kind, requested, sources, &persist) => r,
             () = request.cancelled() => Err(RESPONSE_CANCELLED),
         };
-        let (devices, streams) = match outcome {
+        let (devices, streams, grant) = match outcome {
             Ok(granted) => granted,
             Err(code) => {
                 // Undo whatever was made before the refusal or the close.
@@ -360,6 +401,7 @@ impl Portal {
                 .filter_map(|s| Some(StreamRegion::new(s.node_id, s.output()?.logical.into())))
                 .collect();
             e.stream_infos = streams.clone();
+            e.grant = grant.0.clone();
             e.lifecycle.finish_start(true)?;
             Ok(())
         });
@@ -379,6 +421,21 @@ impl Portal {
         if sources.is_some() {
             results.insert("streams".into(), streams_value(&streams)?);
         }
+        if let Some(g) = grant.1 {
+            results.insert("persist_mode".into(), OwnedValue::from(g.persist_mode));
+            let data = crate::restore_value::to_value(&g.restore);
+            let triple = zbus::zvariant::StructureBuilder::new()
+                .add_field(ion_core::grants::RESTORE_VENDOR.to_string())
+                .add_field(ion_core::grants::RESTORE_VERSION)
+                .append_field(Value::Value(Box::new(Value::from(data))))
+                .build()
+                .map_err(|e| PortalError::Failed(format!("cannot build restore data: {e}")))?;
+            results.insert(
+                "restore_data".into(),
+                OwnedValue::try_from(Value::from(triple))
+                    .map_err(|e| PortalError::Failed(format!("cannot build restore data: {e}")))?,
+            );
+        }
         Ok((RESPONSE_SUCCESS, results))
     }
 
@@ -390,26 +447,25 @@ impl Portal {
         kind: SessionKind,
         requested: DeviceTypes,
         sources: Option<SourceSelection>,
-    ) -> Result<(DeviceTypes, Vec<StreamInfo>), u32> {
-        let source_types = sources.map_or(0, |s| s.types);
-        let (granted, granted_sources, windows) =
-            match self.decide(app_id, requested, source_types).await {
-                Decision::Allow {
-                    devices,
-                    sources,
-                    windows,
-                } => (devices, sources, windows),
-                Decision::Deny { reason } => {
-                    tracing::warn!(
-                        session = id,
-                        "{} refused: {reason}. To allow it, add to {}:\n{}",
-                        kind.name(),
-                        self.config.policy_path.display(),
-                        Policy::example_rule(app_id)
-                    );
-                    return Err(RESPONSE_CANCELLED);
-                }
-            };
+        persist: &PersistAsk,
+    ) -> Result<(DeviceTypes, Vec<StreamInfo>, GrantOutcome), u32> {
+        let snapshot = match self.wayland.snapshot().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(session = id, "cannot read the compositor's state: {e}");
+                return Err(RESPONSE_OTHER);
+            }
+        };
+        let ask = Ask {
+            id,
+            app_id,
+            kind,
+            devices: requested,
+            sources,
+            persist,
+        };
+        let approval = self.consent(&ask, &snapshot).await?;
+        let granted = approval.devices;
         let mut made = DeviceTypes::EMPTY;
         if kind == SessionKind::RemoteDesktop {
             // Devices are created now, not at the first event: the seat
@@ -430,28 +486,30 @@ impl Portal {
         }
         let mut streams = Vec::new();
         if let Some(sel) = sources {
-            let snapshot = match self.wayland.snapshot().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(session = id, "cannot list outputs: {e}");
-                    return Err(RESPONSE_OTHER);
+            let chosen = match &approval.sources {
+                Approved::Named(named) => named.clone(),
+                Approved::ByRule { types, windows } => {
+                    choose_sources(&snapshot, *types, windows, sel.multiple)
                 }
             };
-            let chosen = choose_sources(&snapshot, granted_sources, &windows, sel.multiple);
             if chosen.is_empty() {
-                if granted_sources & SOURCE_WINDOW != 0 {
-                    let listed: Vec<String> = snapshot
-                        .windows
-                        .iter()
-                        .map(|w| format!("{{ app_id = {:?}, title = {:?} }}", w.app_id, w.title))
-                        .collect();
-                    tracing::warn!(
-                        session = id,
-                        "no window matches the rule's `windows` in {}; open windows: [{}]",
-                        self.config.policy_path.display(),
-                        listed.join(", ")
-                    );
-                    return Err(RESPONSE_CANCELLED);
+                if let Approved::ByRule { types, .. } = &approval.sources {
+                    if types & SOURCE_WINDOW != 0 {
+                        let listed: Vec<String> = snapshot
+                            .windows
+                            .iter()
+                            .map(|w| {
+                                format!("{{ app_id = {:?}, title = {:?} }}", w.app_id, w.title)
+                            })
+                            .collect();
+                        tracing::warn!(
+                            session = id,
+                            "no window matches the rule's `windows` in {}; open windows: [{}]",
+                            self.config.policy_path.display(),
+                            listed.join(", ")
+                        );
+                        return Err(RESPONSE_CANCELLED);
+                    }
                 }
                 tracing::error!(session = id, "no output to share");
                 return Err(RESPONSE_OTHER);
@@ -472,7 +530,7 @@ impl Portal {
                 }
             };
         }
-        Ok((made, streams))
+        Ok((made, streams, (approval.grant_id, approval.grant)))
     }
 
     /// Destroys a session's devices (releasing what they hold) and streams.
@@ -485,25 +543,6 @@ impl Portal {
         let _ = self
             .wayland
             .send(ion_wayland::Command::DestroyStreams { session: id });
-    }
-
-    async fn decide(&self, app_id: &str, devices: DeviceTypes, sources: u32) -> Decision {
-        let path = &self.config.policy_path;
-        let text = match tokio::fs::read_to_string(path).await {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Decision::Deny {
-                    reason: format!("cannot read the policy file {}: {e}", path.display()),
-                }
-            }
-        };
-        match Policy::parse(&text) {
-            Ok(p) => p.decide(app_id, devices, sources),
-            Err(e) => Decision::Deny {
-                reason: format!("{} is unusable: {e}", path.display()),
-            },
-        }
     }
 
     /// One input call: validated, rate limited and queued in arrival order.
@@ -759,6 +798,11 @@ impl Portal {
             }
         });
         tracing::info!(session = entry.id, ?reason, "session closed");
+    }
+
+    /// Sessions running under any of these grants.
+    pub fn sessions_under(&self, grants: &[String]) -> Vec<String> {
+        self.table().paths_under(grants)
     }
 
     /// The compositor's outputs changed: streams follow their outputs.

@@ -63,7 +63,7 @@ impl RemoteDesktop {
         options: SelectDevicesOptions,
     ) -> Result<(u32, Results), PortalError> {
         self.portal
-            .select_devices(conn, &header, handle, session_handle, options.types)
+            .select_devices(conn, &header, handle, session_handle, options)
             .await
     }
 

@@ -56,9 +56,21 @@ pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()
         .await?;
     let cast = conn
         .object_server()
-        .at(DESKTOP_PATH, ScreenCast { portal })
+        .at(
+            DESKTOP_PATH,
+            ScreenCast {
+                portal: portal.clone(),
+            },
+        )
         .await?;
-    if !added || !cast {
+    let grants = conn
+        .object_server()
+        .at(
+            crate::grants_iface::GRANTS_PATH,
+            crate::grants_iface::Grants { portal },
+        )
+        .await?;
+    if !added || !cast || !grants {
         return Err(zbus::Error::Failure("interfaces registered twice".into()));
     }
     Ok(())

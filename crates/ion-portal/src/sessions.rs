@@ -46,6 +46,10 @@ pub struct SessionEntry {
     pub rate: RateLimiter,
     /// ConnectToEIS's connection, if it was called.
     pub eis: EisLink,
+    /// What SelectSources/SelectDevices said about persistence.
+    pub persist: crate::consent::PersistAsk,
+    /// The remembered grant the session runs under, once started.
+    pub grant: Option<String>,
 }
 
 /// A session's EIS connection, as the session table sees it.
@@ -115,6 +119,14 @@ impl SessionTable {
         self.by_path
             .iter()
             .filter(|(_, e)| e.owner == owner)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    pub fn paths_under(&self, grants: &[String]) -> Vec<String> {
+        self.by_path
+            .iter()
+            .filter(|(_, e)| e.grant.as_ref().is_some_and(|g| grants.contains(g)))
             .map(|(p, _)| p.clone())
             .collect()
     }

@@ -71,6 +71,9 @@ async fn world() -> World {
             available_cursor_modes: 3,
             rate_per_second: 8000,
             rate_burst: 4000,
+            grants_path: dir.path().join("grants.json"),
+            dialog_program: None,
+            dialog_env: vec![],
         },
         handle,
     ));

@@ -50,6 +50,9 @@ async fn world_limited(policy: &str, rate: u32, burst: u32) -> World {
             available_cursor_modes: 3,
             rate_per_second: rate,
             rate_burst: burst,
+            grants_path: dir.path().join("grants.json"),
+            dialog_program: None,
+            dialog_env: vec![],
         },
         handle,
     ));

@@ -29,6 +29,13 @@ pub enum Recorded {
     DestroyDevices {
         session: u64,
     },
+    CreateStreams {
+        session: u64,
+        sources: Vec<crate::command::SourceRef>,
+    },
+    DestroyStreams {
+        session: u64,
+    },
     Shutdown,
 }
 
@@ -115,7 +122,16 @@ pub fn recording_with_outputs(outputs: Vec<OutputInfo>) -> (WaylandHandle, Log) 
                             cursor_metadata: false,
                         });
                     }
-                    channel::Event::Msg(Command::CreateStreams { sources, reply, .. }) => {
+                    channel::Event::Msg(Command::CreateStreams {
+                        session,
+                        sources,
+                        reply,
+                        ..
+                    }) => {
+                        log.push(Recorded::CreateStreams {
+                            session,
+                            sources: sources.clone(),
+                        });
                         let made: Option<Vec<StreamInfo>> = sources
                             .iter()
                             .zip(FIRST_NODE_ID..)
@@ -137,7 +153,9 @@ pub fn recording_with_outputs(outputs: Vec<OutputInfo>) -> (WaylandHandle, Log) 
                             _ => Err("no PipeWire in the recording stand-in".into()),
                         });
                     }
-                    channel::Event::Msg(Command::DestroyStreams { .. }) => {}
+                    channel::Event::Msg(Command::DestroyStreams { session }) => {
+                        log.push(Recorded::DestroyStreams { session });
+                    }
                     channel::Event::Msg(Command::Shutdown) | channel::Event::Closed => {
                         log.push(Recorded::Shutdown);
                         *exit = true;

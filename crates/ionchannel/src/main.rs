@@ -1,6 +1,7 @@
 //! `ionchannel`: the portal backend daemon and its tools.
 
 mod doctor;
+mod grants_cmd;
 mod paths;
 
 use anyhow::Context;
@@ -39,6 +40,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List or revoke remembered grants (restore tokens).
+    Grants {
+        #[command(subcommand)]
+        action: GrantsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum GrantsAction {
+    /// Every remembered grant.
+    List {
+        /// Print the grants file's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget grants: their restore tokens stop working and sessions
+    /// running under them close.
+    Revoke {
+        /// Grant ids (from `ionchannel grants list`).
+        #[arg(required_unless_present_any = ["app", "all"], conflicts_with_all = ["app", "all"])]
+        ids: Vec<String>,
+        /// Every grant of this app id ("" for host apps).
+        #[arg(long, conflicts_with = "all")]
+        app: Option<String>,
+        /// Every grant.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn init_logging(default: &str) {
@@ -53,11 +82,13 @@ fn init_logging(default: &str) {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // doctor prints a report: keep its log to warnings unless asked.
-    init_logging(if matches!(cli.command, Command::Doctor { .. }) {
-        "warn"
-    } else {
-        "info"
-    });
+    init_logging(
+        if matches!(cli.command, Command::Doctor { .. } | Command::Grants { .. }) {
+            "warn"
+        } else {
+            "info"
+        },
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -65,6 +96,22 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { rate, burst } => runtime.block_on(serve(rate, burst)),
         Command::Doctor { json } => runtime.block_on(doctor(json)),
+        Command::Grants { action } => {
+            let path = paths::grants_file();
+            runtime.block_on(async {
+                match action {
+                    GrantsAction::List { json } => grants_cmd::list(&path, json).await,
+                    GrantsAction::Revoke { ids, app, all } => {
+                        let pick = match (app, all) {
+                            (_, true) => grants_cmd::Pick::All,
+                            (Some(app), false) => grants_cmd::Pick::App(app),
+                            (None, false) => grants_cmd::Pick::Ids(ids),
+                        };
+                        grants_cmd::revoke(&path, pick).await
+                    }
+                }
+            })
+        }
     }
 }
 
@@ -98,7 +145,15 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
             },
         rate_per_second: rate,
         rate_burst: burst,
+        grants_path: paths::grants_file(),
+        dialog_program: paths::dialog_program(),
+        dialog_env: Vec::new(),
     };
+    tracing::info!(
+        grants = %config.grants_path.display(),
+        dialog = ?config.dialog_program,
+        "consent: policy rules, remembered grants, then the dialog"
+    );
     match ion_portal::serve(ServeOptions { config }, wayland).await? {
         Ended::Signal => Ok(()),
         Ended::CompositorGone(reason) => anyhow::bail!("compositor gone: {reason}"),
