@@ -355,11 +355,12 @@ async fn compositor_death_ends_sessions_without_a_panic() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_policy_rule_start_is_cancelled() -> Result<()> {
+async fn without_a_rule_or_a_dialog_start_is_cancelled() -> Result<()> {
+    // A kiosk setup: rules only, nobody to ask.
     let w = world_with(
         ion_lab::testbed::Testbed::builder()
             .outputs(two_outputs())
-            .policy("# no rules\n"),
+            .policy("# no rules\n[dialog]\nenabled = false\n"),
     )
     .await?;
     let rd = RemoteDesktop::create(&w.client).await?;
@@ -368,7 +369,7 @@ async fn without_a_policy_rule_start_is_cancelled() -> Result<()> {
     assert_eq!(resp.code, 1, "no rule must answer cancelled");
     let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
     assert!(
-        log.contains("To allow it, add to"),
+        log.contains("there is no dialog to ask") && log.contains("A rule that allows it"),
         "the log must say how to allow it"
     );
     w.done()

@@ -12,7 +12,7 @@ pub use eis::EisClient;
 pub use remote_desktop::RemoteDesktop;
 pub use request::{PortalClient, Response};
 pub use screen_cast::ScreenCast;
-pub use session::{ClosedWatch, StartResults, Stream};
+pub use session::{ClosedWatch, Persist, StartResults, Stream};
 
 /// Device type bits of the RemoteDesktop portal.
 pub const KEYBOARD: u32 = 1;

@@ -33,8 +33,21 @@ impl<'a> RemoteDesktop<'a> {
     }
 
     pub async fn select_devices(&self, types: u32) -> Result<Response> {
+        self.select_devices_persist(types, None).await
+    }
+
+    /// SelectDevices with persist_mode and the restore token from last
+    /// time (RemoteDesktop persists here, not in SelectSources).
+    pub async fn select_devices_persist(
+        &self,
+        types: u32,
+        persist: Option<&session::Persist>,
+    ) -> Result<Response> {
         let mut options = opts();
         options.insert("types", Value::from(types));
+        if let Some(p) = persist {
+            p.add_to(&mut options);
+        }
         let session = self.path().to_owned();
         self.client
             .request(

@@ -5,7 +5,7 @@ use anyhow::Result;
 use zbus::zvariant::{ObjectPath, OwnedObjectPath};
 
 use super::request::{PortalClient, Response};
-use super::session::{self, ClosedWatch, StartResults, SCREEN_CAST};
+use super::session::{self, ClosedWatch, Persist, StartResults, SCREEN_CAST};
 
 pub struct ScreenCast<'a> {
     pub client: &'a PortalClient,
@@ -29,6 +29,25 @@ impl<'a> ScreenCast<'a> {
         cursor_mode: u32,
     ) -> Result<Response> {
         session::select_sources(self.client, self.path(), types, multiple, cursor_mode).await
+    }
+
+    /// SelectSources with persist_mode and the restore token from last time.
+    pub async fn select_sources_persist(
+        &self,
+        types: u32,
+        multiple: bool,
+        cursor_mode: u32,
+        persist: &Persist,
+    ) -> Result<Response> {
+        session::select_sources_persist(
+            self.client,
+            self.path(),
+            types,
+            multiple,
+            cursor_mode,
+            Some(persist),
+        )
+        .await
     }
 
     pub async fn start(&self) -> Result<(Response, Option<StartResults>)> {

@@ -26,7 +26,31 @@ pub struct Stream {
 pub struct StartResults {
     pub devices: u32,
     pub streams: Vec<Stream>,
+    /// The frontend's restore token, when the session is remembered.
+    pub restore_token: Option<String>,
+    pub persist_mode: Option<u32>,
     pub raw: HashMap<String, OwnedValue>,
+}
+
+/// What an app asks about persistence: persist_mode and the restore token
+/// it kept from last time.
+#[derive(Debug, Clone, Default)]
+pub struct Persist {
+    pub mode: u32,
+    pub token: Option<String>,
+}
+
+impl Persist {
+    pub fn new(mode: u32, token: Option<String>) -> Self {
+        Self { mode, token }
+    }
+
+    pub(crate) fn add_to(&self, options: &mut HashMap<&'static str, Value<'static>>) {
+        options.insert("persist_mode", Value::from(self.mode));
+        if let Some(t) = &self.token {
+            options.insert("restore_token", Value::from(t.clone()));
+        }
+    }
 }
 
 fn opts() -> HashMap<&'static str, Value<'static>> {
@@ -67,10 +91,25 @@ pub async fn select_sources(
     multiple: bool,
     cursor_mode: u32,
 ) -> Result<Response> {
+    select_sources_persist(client, session, types, multiple, cursor_mode, None).await
+}
+
+/// SelectSources with persist_mode and a restore token.
+pub async fn select_sources_persist(
+    client: &PortalClient,
+    session: ObjectPath<'_>,
+    types: u32,
+    multiple: bool,
+    cursor_mode: u32,
+    persist: Option<&Persist>,
+) -> Result<Response> {
     let mut options = opts();
     options.insert("types", Value::from(types));
     options.insert("multiple", Value::from(multiple));
     options.insert("cursor_mode", Value::from(cursor_mode));
+    if let Some(p) = persist {
+        p.add_to(&mut options);
+    }
     let session = session.to_owned();
     client
         .request(
@@ -131,6 +170,15 @@ pub async fn start(
     let results = StartResults {
         devices,
         streams,
+        restore_token: resp
+            .results
+            .get("restore_token")
+            .and_then(|v| v.try_clone().ok())
+            .and_then(|v| String::try_from(v).ok()),
+        persist_mode: resp
+            .results
+            .get("persist_mode")
+            .and_then(|v| u32::try_from(v).ok()),
         raw: resp.results.clone(),
     };
     Ok((resp, Some(results)))

@@ -1,0 +1,271 @@
+//! Consent and persistence end to end, through the real frontend: an app's
+//! restore token skips the question the next time, revoking makes it ask
+//! again (and closes what runs under the grant), a changed output set asks
+//! again, a denial starts nothing, and broken policy or grant files never
+//! widen access.
+//!
+//! The user is played by a chooser command (the consent protocol's other
+//! implementation, configured with `[dialog] command`): a shell script
+//! that records each request and answers what the test put in its answer
+//! file. The GTK dialog itself is tested in consent_dialog.rs.
+
+mod common;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use common::*;
+use ion_lab::client::{Persist, RemoteDesktop, ScreenCast};
+use ion_lab::testbed::{Capability, Testbed};
+
+/// The chooser's files in the testbed's root.
+struct Chooser {
+    asked: PathBuf,
+    answer: PathBuf,
+}
+
+impl Chooser {
+    fn install(testbed: &Testbed) -> Result<(Self, String)> {
+        let root = &testbed.paths().root;
+        let chooser = Self {
+            asked: root.join("asked.jsonl"),
+            answer: root.join("answer.json"),
+        };
+        let script = root.join("chooser.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# Plays the user: records the request, gives the answer.\ncat >> '{asked}'\necho >> '{asked}'\ncat '{answer}'\n",
+                asked = chooser.asked.display(),
+                answer = chooser.answer.display()
+            ),
+        )?;
+        let policy = format!(
+            "[dialog]\ncommand = [\"sh\", \"{}\"]\ntimeout = 30\n",
+            script.display()
+        );
+        Ok((chooser, policy))
+    }
+
+    fn answer(&self, json: &str) -> Result<()> {
+        std::fs::write(&self.answer, format!("{json}\n"))?;
+        Ok(())
+    }
+
+    fn asked(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.asked)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// A world whose policy has no rule: every session goes to the chooser.
+async fn world_with_chooser() -> Result<(World, Chooser)> {
+    let mut w = world().await?;
+    let (chooser, policy) = Chooser::install(&w.testbed)?;
+    w.testbed.set_policy(policy)?;
+    Ok((w, chooser))
+}
+
+fn grants_file(testbed: &Testbed) -> PathBuf {
+    testbed.paths().data_home.join("ionchannel/grants.json")
+}
+
+/// `ionchannel grants ...` in the testbed's session (the daemon's bus).
+fn grants_cli(testbed: &Testbed, args: &[&str]) -> Result<String> {
+    let program = ion_lab::testbed::find_workspace_bin("ionchannel")?;
+    let out = testbed.command(program).arg("grants").args(args).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ionchannel grants {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// One ScreenCast connection of a service like RustDesk's: a monitor,
+/// persist_mode 2 with the token from last time. Returns Start's code, the
+/// stream's position and the new token.
+async fn connect(
+    w: &World,
+    token: Option<String>,
+) -> Result<(u32, Option<(i32, i32)>, Option<String>, ScreenCast<'_>)> {
+    let sc = ScreenCast::create(&w.client).await?;
+    sc.select_sources_persist(1, false, 1, &Persist::new(2, token))
+        .await?
+        .ok()?;
+    let (resp, results) = sc.start().await?;
+    let Some(results) = results else {
+        return Ok((resp.code, None, None, sc));
+    };
+    let position = results.streams.first().and_then(|s| s.position);
+    Ok((resp.code, position, results.restore_token, sc))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_token_skips_the_dialog_until_revoked() -> Result<()> {
+    let (w, chooser) = world_with_chooser().await?;
+    chooser.answer(r#"{"allow":true,"outputs":["HEADLESS-2"],"remember":true}"#)?;
+
+    let (code, position, token, first) = connect(&w, None).await?;
+    assert_eq!(code, 0, "Start");
+    assert_eq!(position, Some((1920, 0)), "the output the user picked");
+    let asked = chooser.asked();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["persist"], true, "the app asked to persist");
+    let token = token.context("the frontend must hand out a restore token")?;
+    assert!(grants_file(&w.testbed).exists());
+    first.close().await?;
+
+    // The next connection: no question, the same output.
+    let (code, position, token2, second) = connect(&w, Some(token.clone())).await?;
+    assert_eq!(code, 0);
+    assert_eq!(position, Some((1920, 0)));
+    assert_eq!(chooser.asked().len(), 1, "a restore must not ask");
+    let token = token2.unwrap_or(token);
+
+    // The CLI lists it; revoking closes the session running under it.
+    let listed = grants_cli(&w.testbed, &["list"])?;
+    assert!(listed.contains("output HEADLESS-2"), "{listed}");
+    let mut closed = second.watch_closed().await?;
+    let revoked = grants_cli(&w.testbed, &["revoke", "--all"])?;
+    assert!(revoked.contains("revoked"), "{revoked}");
+    closed.wait(WAIT).await?;
+    assert!(grants_cli(&w.testbed, &["list"])?.contains("no grants"));
+
+    // The token no longer restores: the user is asked again.
+    chooser.answer(r#"{"allow":true,"outputs":["HEADLESS-1"]}"#)?;
+    let (code, position, _, _) = connect(&w, Some(token)).await?;
+    assert_eq!(code, 0);
+    assert_eq!(position, Some((0, 0)));
+    assert_eq!(chooser.asked().len(), 2, "a revoked grant never restores");
+    w.done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_output_set_asks_again() -> Result<()> {
+    let (w, chooser) = world_with_chooser().await?;
+    if let Err(why) = w.testbed.supports(Capability::RemoveOutput) {
+        eprintln!("skipped: {why}");
+        return w.done();
+    }
+    chooser.answer(r#"{"allow":true,"outputs":["HEADLESS-2"],"remember":true}"#)?;
+    let (code, _, token, first) = connect(&w, None).await?;
+    assert_eq!(code, 0);
+    let token = token.context("restore token")?;
+    first.close().await?;
+    w.testbed.remove_output("HEADLESS-2")?;
+    chooser.answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"remember":true}"#)?;
+    let (code, position, _, _) = connect(&w, Some(token)).await?;
+    assert_eq!(code, 0);
+    assert_eq!(position, Some((0, 0)));
+    let asked = chooser.asked();
+    assert_eq!(asked.len(), 2, "the granted output is gone: ask again");
+    let offered: Vec<&str> = asked[1]["sources"]["outputs"]
+        .as_array()
+        .context("outputs")?
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(offered, ["HEADLESS-1"]);
+    w.done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_dialog_starts_nothing() -> Result<()> {
+    let (w, chooser) = world_with_chooser().await?;
+    chooser.answer(r#"{"allow":false}"#)?;
+    let (code, _, token, _) = connect(&w, None).await?;
+    assert_eq!(code, 1, "a denial is response 1");
+    assert!(token.is_none());
+    assert!(!w
+        .testbed
+        .pw_dump()?
+        .contains("\"node.name\": \"ionchannel-"));
+    assert!(!grants_file(&w.testbed).exists());
+    // A chooser that dies without answering is a denial too.
+    chooser.answer("")?;
+    let (code, _, _, _) = connect(&w, None).await?;
+    assert_eq!(code, 1);
+    assert_eq!(chooser.asked().len(), 2);
+    w.done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_desktop_persists_through_select_devices() -> Result<()> {
+    let (w, chooser) = world_with_chooser().await?;
+    if RemoteDesktop::frontend_version(&w.client).await? < 2 {
+        // xdg-desktop-portal 1.16 has no RemoteDesktop persistence.
+        eprintln!("skipped: this frontend's RemoteDesktop has no persist_mode (needs 1.17+)");
+        return w.done();
+    }
+    chooser.answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"remember":true}"#)?;
+    let session = |token: Option<String>| {
+        let w = &w;
+        async move {
+            let rd = RemoteDesktop::create(&w.client).await?;
+            rd.select_devices_persist(3, Some(&Persist::new(2, token)))
+                .await?
+                .ok()?;
+            rd.select_sources(1, false, 1).await?.ok()?;
+            let (resp, results) = rd.start().await?;
+            anyhow::Ok((resp.code, results, rd))
+        }
+    };
+    let (code, results, rd) = session(None).await?;
+    assert_eq!(code, 0);
+    let results = results.context("results")?;
+    assert_eq!(results.devices, 3);
+    let token = results.restore_token.context("restore token")?;
+    rd.close().await?;
+    let asked = chooser.asked();
+    assert_eq!(asked[0]["kind"], "remote_desktop");
+    assert_eq!(
+        asked[0]["devices"],
+        serde_json::json!(["keyboard", "pointer"])
+    );
+
+    let (code, results, _rd) = session(Some(token)).await?;
+    assert_eq!(code, 0);
+    assert_eq!(results.context("results")?.devices, 3);
+    assert_eq!(chooser.asked().len(), 1, "a restore must not ask");
+    w.done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_policy_and_grant_files_never_widen_access() -> Result<()> {
+    let (mut w, chooser) = world_with_chooser().await?;
+    chooser.answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"remember":true}"#)?;
+    // A grants file that does not parse: restores nothing, is never
+    // overwritten, and the user is still asked (and may allow).
+    let grants = grants_file(&w.testbed);
+    std::fs::create_dir_all(grants.parent().context("dir")?)?;
+    std::fs::write(&grants, "{ not json")?;
+    let (code, _, token, _) = connect(&w, None).await?;
+    assert_eq!(code, 0);
+    assert!(
+        token.is_none(),
+        "a grant that cannot be stored is not promised"
+    );
+    assert_eq!(std::fs::read_to_string(&grants)?, "{ not json");
+    let listed = ion_lab::testbed::find_workspace_bin("ionchannel")
+        .and_then(|p| Ok(w.testbed.command(p).args(["grants", "list"]).output()?))?;
+    assert!(!listed.status.success());
+    assert!(String::from_utf8_lossy(&listed.stderr).contains("unusable"));
+
+    // A policy file with a typo: everything is denied, nobody is asked.
+    let before = chooser.asked().len();
+    let (_, policy) = Chooser::install(&w.testbed)?;
+    w.testbed.set_policy(format!(
+        "{policy}[[allow]]\napp_id = \"\"\nsource = [\"monitor\"]\n"
+    ))?;
+    let (code, _, _, _) = connect(&w, None).await?;
+    assert_eq!(code, 1);
+    assert_eq!(chooser.asked().len(), before);
+    let log = std::fs::read_to_string(w.testbed.log_path(ion_lab::testbed::Component::IonChannel))?;
+    assert!(log.contains("line 6"), "the log names the line of the typo");
+    w.done()
+}
