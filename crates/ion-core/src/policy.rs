@@ -1,9 +1,11 @@
 //! The consent policy file: rules, written by the user, that grant sessions
-//! without asking.
+//! without asking (unattended and kiosk machines), and how the user is
+//! asked otherwise (`[dialog]`).
 //!
-//! Until ionChannel has its dialog, a session starts only when a rule here
-//! allows it; with no matching rule the request is answered "cancelled".
-//! Nothing is ever approved by default: a missing or empty file denies all.
+//! A rule decides first; without one, a remembered grant or the dialog
+//! does (see `ion-portal/src/consent.rs`). Rules never deny what the dialog
+//! would allow, but a file that does not parse denies everything: a typo
+//! never widens access.
 //!
 //! ```toml
 //! # $XDG_CONFIG_HOME/ionchannel/policy.toml
