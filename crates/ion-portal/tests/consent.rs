@@ -427,3 +427,86 @@ async fn a_rule_decides_before_anyone_is_asked_and_a_broken_policy_denies() {
     assert_eq!(code, 1);
     assert!(w.asked().is_empty());
 }
+
+#[tokio::test]
+async fn closing_the_request_dismisses_the_dialog() {
+    let w = world("").await;
+    // A chooser that shows itself (its pid) and waits for a user who never
+    // comes.
+    let pid_file = w.dir.path().join("chooser.pid");
+    let script = w.dir.path().join("slow.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\nexec sleep 30\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        w.dir.path().join("policy.toml"),
+        format!("[dialog]\ncommand = [\"sh\", \"{}\"]\n", script.display()),
+    )
+    .unwrap();
+    let s = session("a");
+    let no: HashMap<&str, Value<'_>> = HashMap::new();
+    w.response(SC, "CreateSession", &(path("/r/1"), path(&s), "app", no))
+        .await;
+    let mut o: HashMap<&str, Value<'_>> = HashMap::new();
+    o.insert("types", Value::from(1u32));
+    w.response(SC, "SelectSources", &(path("/r/2"), path(&s), "app", o))
+        .await;
+    let client = w.client.clone();
+    let start = tokio::spawn(async move {
+        let no: HashMap<&str, Value<'_>> = HashMap::new();
+        let reply: (u32, Results) = client
+            .call_method(
+                None::<&str>,
+                DESKTOP_PATH,
+                Some(SC),
+                "Start",
+                &(path("/r/3"), path(&session("a")), "app", "", no),
+            )
+            .await
+            .unwrap()
+            .body()
+            .deserialize()
+            .unwrap();
+        reply.0
+    });
+    let mut pid = None;
+    for _ in 0..500 {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        {
+            pid = Some(p);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let pid = pid.expect("the chooser must be asked");
+    w.client
+        .call_method(
+            None::<&str>,
+            "/r/3",
+            Some("org.freedesktop.impl.portal.Request"),
+            "Close",
+            &(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(start.await.unwrap(), 1, "a closed request is cancelled");
+    let mut gone = false;
+    for _ in 0..200 {
+        // Gone, or a zombie waiting for tokio's reaper: either way dead.
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status.is_empty() || status.contains("State:\tZ") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(gone, "the dialog must be dismissed when the request closes");
+    assert!(w.streams_made().is_empty());
+}
