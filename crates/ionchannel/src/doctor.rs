@@ -47,6 +47,8 @@ pub struct PolicyStatus {
     pub path: String,
     pub rules: Option<usize>,
     pub error: Option<String>,
+    /// Who asks the user when no rule decides.
+    pub dialog: String,
 }
 
 const RELEVANT: &[(&str, &str)] = &[
@@ -67,7 +69,7 @@ fn path_writable(p: &str) -> bool {
     std::fs::OpenOptions::new().write(true).open(p).is_ok()
 }
 
-pub fn report(snap: &Snapshot, policy_path: &Path) -> Report {
+pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>) -> Report {
     let globals = RELEVANT
         .iter()
         .map(|(interface, purpose)| GlobalRow {
@@ -203,23 +205,36 @@ pub fn report(snap: &Snapshot, policy_path: &Path) -> Report {
         },
     });
 
-    let policy = match std::fs::read_to_string(policy_path) {
+    // A missing file is an empty policy, as the daemon reads it.
+    let text = match std::fs::read_to_string(policy_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        other => other,
+    };
+    let policy = match text {
         Ok(text) => match Policy::parse(&text) {
             Ok(p) => PolicyStatus {
                 path: policy_path.display().to_string(),
                 rules: Some(p.allow.len()),
                 error: None,
+                dialog: match (p.dialog.enabled, &p.dialog.command, dialog_program) {
+                    (Some(false), _, _) => "disabled ([dialog] enabled = false): rules and remembered grants only".into(),
+                    (_, Some(c), _) => format!("chooser command {c:?}"),
+                    (_, None, Some(d)) => format!("{}", d.display()),
+                    (_, None, None) => "none found (ionchannel-consent is not installed): sessions without a rule are refused".into(),
+                },
             },
             Err(e) => PolicyStatus {
                 path: policy_path.display().to_string(),
                 rules: None,
-                error: Some(e.to_string()),
+                error: Some(format!("{e} (every session will be refused)")),
+                dialog: "not used while the policy file is unusable".into(),
             },
         },
         Err(e) => PolicyStatus {
             path: policy_path.display().to_string(),
             rules: None,
             error: Some(format!("{e} (every session will be refused)")),
+            dialog: "not used while the policy file is unusable".into(),
         },
     };
 
@@ -293,5 +308,6 @@ pub fn print_table(r: &Report) -> std::io::Result<()> {
         (None, Some(e)) => writeln!(out, "consent policy: {}: {e}", r.policy.path)?,
         _ => {}
     }
+    writeln!(out, "consent dialog: {}", r.policy.dialog)?;
     Ok(())
 }

@@ -165,7 +165,8 @@ async fn doctor(json: bool) -> anyhow::Result<()> {
     let wayland = ion_wayland::spawn(KeymapNames::from_environment())
         .context("error connecting to the compositor")?;
     let snapshot = wayland.handle.snapshot().await?;
-    let report = doctor::report(&snapshot, &paths::policy_file());
+    let dialog = paths::dialog_program();
+    let report = doctor::report(&snapshot, &paths::policy_file(), dialog.as_deref());
     let printed = if json {
         use std::io::Write;
         serde_json::to_string_pretty(&report)
