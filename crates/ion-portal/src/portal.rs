@@ -460,7 +460,9 @@ impl Portal {
             id,
             app_id,
             kind,
-            devices: requested,
+            // Only what the compositor can provide is asked about (a
+            // touchscreen it cannot inject is never offered to the user).
+            devices: requested.intersection(self.config.available_devices),
             sources,
             persist,
         };

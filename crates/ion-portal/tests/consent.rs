@@ -510,3 +510,35 @@ async fn closing_the_request_dismisses_the_dialog() {
     assert!(gone, "the dialog must be dismissed when the request closes");
     assert!(w.streams_made().is_empty());
 }
+
+#[tokio::test]
+async fn the_user_is_asked_only_about_devices_the_compositor_has() {
+    let w = world("").await;
+    std::fs::write(
+        w.dir.path().join("policy.toml"),
+        chooser(w.dir.path(), r#"{"allow":true}"#),
+    )
+    .unwrap();
+    let s = session("rd");
+    let no: HashMap<&str, Value<'_>> = HashMap::new();
+    w.response(RD, "CreateSession", &(path("/r/1"), path(&s), "", no))
+        .await;
+    let mut o: HashMap<&str, Value<'_>> = HashMap::new();
+    // Keyboard, pointer and touchscreen; the stand-in has no touch.
+    o.insert("types", Value::from(7u32));
+    w.response(RD, "SelectDevices", &(path("/r/2"), path(&s), "", o))
+        .await;
+    let no: HashMap<&str, Value<'_>> = HashMap::new();
+    let (code, results) = w
+        .response(RD, "Start", &(path("/r/3"), path(&s), "", "", no))
+        .await;
+    assert_eq!(code, 0);
+    assert_eq!(u32::try_from(&results["devices"]).unwrap(), 3);
+    let asked = w.asked();
+    assert_eq!(asked[0]["kind"], "remote_desktop");
+    assert_eq!(
+        asked[0]["devices"],
+        serde_json::json!(["keyboard", "pointer"])
+    );
+    assert_eq!(asked[0]["sources"], serde_json::Value::Null);
+}
