@@ -255,7 +255,10 @@ mod tests {
     fn answers_never_widen_the_request() {
         let r = request();
         for (json, err) in [
-            (r#"{"allow":false,"outputs":["HEADLESS-1"]}"#, AnswerError::Denied),
+            (
+                r#"{"allow":false,"outputs":["HEADLESS-1"]}"#,
+                AnswerError::Denied,
+            ),
             (
                 r#"{"allow":true,"outputs":["DP-1"]}"#,
                 AnswerError::UnknownOutput("DP-1".into()),
