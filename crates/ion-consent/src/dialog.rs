@@ -18,7 +18,8 @@ use crate::wording::{self, Wording};
 /// The toplevel's app id (also the GApplication id).
 pub const APP_ID: &str = "org.ionchannel.Consent";
 
-/// Rows above which the choice scrolls instead of growing the window.
+/// The height (pixels) past which the choice scrolls instead of growing
+/// the window: a long list of windows must not push the buttons off screen.
 const CHOICE_MAX_HEIGHT: i32 = 320;
 
 /// Why the dialog could not be shown.
