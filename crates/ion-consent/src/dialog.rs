@@ -5,7 +5,7 @@
 //! Deny, Escape, closing the window); `main.rs` prints it after the main
 //! loop returned, so there is exactly one place that writes the answer.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gtk::prelude::*;
@@ -45,10 +45,15 @@ pub fn run(request: &ConsentRequest) -> Result<Option<ConsentAnswer>, DialogErro
         .flags(gio::ApplicationFlags::NON_UNIQUE)
         .build();
     let outcome: Outcome = Rc::default();
+    // Set by a signal: then no answer at all, even one the user gave in
+    // the instant before (the daemon has stopped listening).
+    let stopped = Rc::new(Cell::new(false));
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         let app = app.downgrade();
+        let stopped = stopped.clone();
         glib::unix_signal_add_local(signal, move || {
             tracing::info!(signal, "stopped by a signal: no answer");
+            stopped.set(true);
             if let Some(app) = app.upgrade() {
                 app.quit();
             }
@@ -63,6 +68,9 @@ pub fn run(request: &ConsentRequest) -> Result<Option<ConsentAnswer>, DialogErro
     let code = app.run_with_args::<&str>(&[]);
     if code != glib::ExitCode::SUCCESS {
         return Err(DialogError::Gtk(code.get()));
+    }
+    if stopped.get() {
+        return Ok(None);
     }
     Ok(outcome.take())
 }
