@@ -23,8 +23,8 @@
 # writes into DIR one small wrapper script per stack program (sway, labwc,
 # swaymsg, wlr-randr, setpriv, dbus-daemon, pipewire, wireplumber, pw-cli,
 # pw-dump, gst-launch-1.0, wayland-info, xdg-desktop-portal,
-# xdg-desktop-portal-wlr, plus ionchannel for the host-built binary in
-# ION_BIN_DIR) that runs it inside the rootfs, and prints
+# xdg-desktop-portal-wlr, plus ionchannel and ionchannel-consent for the
+# host-built binaries in ION_BIN_DIR) that runs it inside the rootfs, and prints
 # DIR. With DIR first in PATH, the project's testbed runs the testing stack
 # unchanged:
 #
@@ -89,14 +89,16 @@ write_shims() {
       fi
     } >"$dir/$name"
   done
-  {
-    echo '#!/bin/sh'
-    echo '# written by scripts/in-testing.sh --shims: the host-built ionchannel, run inside the testing rootfs'
-    echo "bin=\${ION_BIN_DIR:-${ION_BIN_DIR:-/var/cache/ionchannel/target/debug}}/ionchannel"
-    # shellcheck disable=SC2016
-    echo '[ -f /etc/ionchannel-rootfs ] && exec "$bin" "$@"'
-    echo "exec $self \"\$bin\" \"\$@\""
-  } >"$dir/ionchannel"
+  for name in ionchannel ionchannel-consent; do
+    {
+      echo '#!/bin/sh'
+      echo "# written by scripts/in-testing.sh --shims: the host-built $name, run inside the testing rootfs"
+      echo "bin=\${ION_BIN_DIR:-${ION_BIN_DIR:-/var/cache/ionchannel/target/debug}}/$name"
+      # shellcheck disable=SC2016
+      echo '[ -f /etc/ionchannel-rootfs ] && exec "$bin" "$@"'
+      echo "exec $self \"\$bin\" \"\$@\""
+    } >"$dir/$name"
+  done
   chmod 755 "$dir"/*
   echo "$dir"
 }

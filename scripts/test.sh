@@ -17,7 +17,7 @@ stacks=${IONLAB_STACKS:-host testing}
 compositors=${IONLAB_COMPOSITORS:-sway labwc}
 threads=${ION_TEST_THREADS:-2}
 target=${CARGO_TARGET_DIR:-$PWD/target}
-e2e=(--test remote_desktop --test eis --test screencast --test windows --test persistence --test demo --test doctor --test testbed --test bench)
+e2e=(--test remote_desktop --test eis --test screencast --test windows --test persistence --test consent_dialog --test demo --test doctor --test testbed --test bench)
 
 cargo build --workspace --bins --locked
 
@@ -68,11 +68,13 @@ for stack in $stacks; do
         esac
         # The stack's programs (compositor, wlr-randr, PipeWire, the
         # frontend, gst-launch) come from the rootfs through the shims, and
-        # so does the host-built ionchannel's runtime; the probe and the
-        # consumer stay on the host.
+        # so does the runtime of the host-built ionchannel and consent
+        # dialog (GTK 4 of the rootfs); the probe, the consumer and the
+        # screen readers (grim, tesseract) stay on the host.
         run_stack "Debian testing, $compositor $(version "$compositor") ($frontend)" \
           env PATH="$shims:$PATH" ION_BIN_DIR="$target/debug" \
             IONLAB_PORTAL_BIN="$shims/xdg-desktop-portal" IONCHANNEL_BIN="$shims/ionchannel" \
+            IONCHANNEL_CONSENT_BIN="$shims/ionchannel-consent" \
             IONLAB_STACK=testing IONLAB_COMPOSITOR="$compositor" \
             cargo test -p ion-lab --locked --no-fail-fast "${e2e[@]}" -- --test-threads="$threads"
       done

@@ -48,6 +48,9 @@ PACKAGES=(
   # what the host-built ionchannel / ion-probe link against (libc6 and
   # libgcc-s1 are essential anyway)
   libxkbcommon0 libwayland-client0 libpipewire-0.3-0t64
+  # the host-built consent dialog (ionchannel-consent) runs on the rootfs's
+  # GTK 4, with a font to draw its words
+  libgtk-4-1 fonts-dejavu-core
   # setpriv, ps/pgrep, a registry dump (wayland-info)
   util-linux procps wayland-utils ca-certificates
 )

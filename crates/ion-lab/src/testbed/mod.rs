@@ -39,6 +39,7 @@
 
 mod bus;
 mod compositor;
+mod consent_handle;
 mod consumer_handle;
 mod ionchannel;
 mod labwc;
@@ -49,6 +50,7 @@ mod pipewire;
 mod portal;
 mod probe_handle;
 mod process;
+mod screen;
 mod sway;
 mod user;
 mod wait;
@@ -68,6 +70,7 @@ pub use bus::BUS_NAME;
 pub use compositor::{
     headless_name, Capability, Compositor, CompositorVersion, Unsupported, COMPOSITOR_VAR,
 };
+pub use consent_handle::{ConsentHandle, CONSENT_PROGRAM};
 pub use consumer_handle::ConsumerHandle;
 pub use ionchannel::{find_workspace_bin, DEFAULT_POLICY, IONCHANNEL_LOG_FILTER};
 pub use output::{parse_outputs, OutputInfo, OutputSpec};
@@ -314,6 +317,8 @@ impl TestbedBuilder {
             timeout: self.timeout,
             probes: AtomicU32::new(0),
             consumers: AtomicU32::new(0),
+            consents: AtomicU32::new(0),
+            screenshots: AtomicU32::new(0),
         };
         testbed.bring_up(self.ionchannel, self.frontend)?;
         Ok(testbed)
@@ -346,6 +351,8 @@ pub struct Testbed {
     timeout: Duration,
     probes: AtomicU32,
     consumers: AtomicU32,
+    consents: AtomicU32,
+    screenshots: AtomicU32,
 }
 
 impl Testbed {

@@ -182,6 +182,35 @@ impl Proc {
         })
     }
 
+    /// Like [`Proc::spawn`], but stdin is a pipe (see [`Proc::take_stdin`])
+    /// and stdout goes to `stdout` instead of the log: for a program that
+    /// talks over its standard streams, like the consent dialog.
+    pub fn spawn_piped(
+        label: &str,
+        mut command: Command,
+        marker: &str,
+        log: &Path,
+        stdout: fs::File,
+    ) -> Result<Proc> {
+        isolate(&mut command, marker);
+        let line = describe(&command);
+        let (_, err) = logs::open(log, label, &line)?;
+        command.stdin(Stdio::piped()).stdout(stdout).stderr(err);
+        let child = spawn_command(command).with_context(|| format!("starting {label}: {line}"))?;
+        tracing::debug!(label, pid = child.id(), "started {line}");
+        Ok(Proc {
+            label: label.to_owned(),
+            child,
+            log: log.to_owned(),
+            reaped: None,
+        })
+    }
+
+    /// The write end of stdin of a process from [`Proc::spawn_piped`] (once).
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
     pub fn label(&self) -> &str {
         &self.label
     }
