@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use common::*;
 use ion_lab::client::{Persist, RemoteDesktop, ScreenCast};
+use ion_lab::ocr::ScreenText;
 use ion_lab::testbed::{Capability, Testbed};
 
 /// The chooser's files in the testbed's root.
@@ -267,5 +268,85 @@ async fn broken_policy_and_grant_files_never_widen_access() -> Result<()> {
     assert_eq!(chooser.asked().len(), before);
     let log = std::fs::read_to_string(w.testbed.log_path(ion_lab::testbed::Component::IonChannel))?;
     assert!(log.contains("line 6"), "the log names the line of the typo");
+    w.done()
+}
+
+/// Reads the screen until every word is on it: a person waiting for the
+/// dialog to show.
+fn wait_for_words(testbed: &Testbed, words: &[&str]) -> Result<ScreenText> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let screen = testbed.read_screen()?;
+        if words.iter().all(|w| screen.find(w).is_some()) {
+            return Ok(screen);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the dialog did not show {words:?}; the screen read:\n{}",
+            screen.dump()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The RustDesk service's flow with the real dialog: the first connection
+/// shows `ionchannel-consent`, a person picks the second screen, ticks
+/// "remember" and shares; the next connection brings its token and no
+/// dialog appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dialog_asks_once_and_the_token_restores() -> Result<()> {
+    let mut w = world().await?;
+    // No rule and no [dialog] command: the bundled dialog decides.
+    w.testbed.set_policy("# no rules: the dialog decides\n")?;
+    // The probe's fullscreen surfaces would cover the dialog; a person's
+    // desktop has the dialog on top.
+    w.probe.signal(15);
+    w.testbed
+        .wait_for("the probe to leave", &[], || Ok(!w.probe.is_running()))?;
+    let mut hands = w.testbed.virtual_input()?;
+    // The app on its own connection and task: Start waits for the person.
+    let app = ion_lab::client::PortalClient::connect(w.testbed.bus_address()).await?;
+    let first = tokio::spawn(async move {
+        let sc = ScreenCast::create(&app).await?;
+        sc.select_sources_persist(1, false, 1, &Persist::new(2, None))
+            .await?
+            .ok()?;
+        let (resp, results) = sc.start().await?;
+        let results = results.context("Start results")?;
+        let position = results.streams.first().and_then(|s| s.position);
+        sc.close().await?;
+        anyhow::Ok((resp.code, position, results.restore_token))
+    });
+    let screen = wait_for_words(
+        &w.testbed,
+        &["HEADLESS-1", "HEADLESS-2", "Remember", "Deny", "Share"],
+    )?;
+    anyhow::ensure!(
+        screen.contains_phrase("An application on this computer"),
+        "a host app has no app id: {}",
+        screen.dump()
+    );
+    let layout = w.testbed.layout_extent()?;
+    for word in ["HEADLESS-2", "Remember", "Share"] {
+        let (x, y) = screen.find(word).context("word")?.center();
+        hands.click_at(x + layout.x, y + layout.y)?;
+    }
+    let (code, position, token) = first.await??;
+    assert_eq!(code, 0, "the person shared");
+    assert_eq!(position, Some((1920, 0)), "the screen the person picked");
+    let token = token.context("remembered: a restore token")?;
+
+    let asked = |tb: &Testbed| -> Result<usize> {
+        Ok(
+            std::fs::read_to_string(tb.log_path(ion_lab::testbed::Component::IonChannel))?
+                .matches("asking the user")
+                .count(),
+        )
+    };
+    assert_eq!(asked(&w.testbed)?, 1);
+    let (code, position, _, _) = connect(&w, Some(token)).await?;
+    assert_eq!(code, 0);
+    assert_eq!(position, Some((1920, 0)));
+    assert_eq!(asked(&w.testbed)?, 1, "no dialog the second time");
     w.done()
 }
