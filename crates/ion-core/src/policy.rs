@@ -15,6 +15,7 @@
 //! sources = ["monitor"]              # ScreenCast sources granted: monitor, window
 //! windows = [{ app_id = "org.gnome.Terminal" }, { title = "* - Notes" }]
 //!                                    # the windows a "window" source shares
+//! persist = true                     # also remember it when the app asks to persist
 //! ```
 //!
 //! Rules are tried in order; the first whose `app_id` matches decides.
@@ -66,6 +67,11 @@ pub struct Rule {
     /// Which windows a window source shares (by app id and title).
     #[serde(default)]
     pub windows: Vec<WindowMatch>,
+    /// A session this rule allows is also remembered when the app asks to
+    /// persist: the app gets a restore token that keeps working after the
+    /// rule is removed, until revoked (`ionchannel grants revoke`).
+    #[serde(default)]
+    pub persist: bool,
 }
 
 /// A policy file that cannot be used. The daemon then denies everything
@@ -130,6 +136,8 @@ pub enum Decision {
         devices: DeviceTypes,
         sources: u32,
         windows: Vec<WindowMatch>,
+        /// The rule lets the session be remembered.
+        persist: bool,
     },
     /// Refused, with the reason for the log.
     Deny { reason: String },
@@ -229,6 +237,7 @@ impl Policy {
             devices: granted_devices,
             sources: granted_sources,
             windows: rule.windows.clone(),
+            persist: rule.persist,
         }
     }
 
@@ -264,6 +273,7 @@ devices = ["pointer"]
                 devices: DeviceTypes::from_bits(3).unwrap(),
                 sources: 1,
                 windows: vec![],
+                persist: false,
             }
         );
         assert_eq!(
@@ -272,6 +282,7 @@ devices = ["pointer"]
                 devices: DeviceTypes::from_bits(2).unwrap(),
                 sources: 0,
                 windows: vec![],
+                persist: false,
             }
         );
     }

@@ -53,9 +53,12 @@ impl PersistAsk {
 #[derive(Debug, Clone)]
 pub enum Approved {
     /// A policy rule's source types and windows: the daemon picks.
+    /// `remember`: the rule has `persist` and the app asked to persist, so
+    /// what is picked is stored as a grant once known.
     ByRule {
         types: u32,
         windows: Vec<ion_core::selection::WindowMatch>,
+        remember: bool,
     },
     /// Named by the user or a remembered grant.
     Named(Vec<SourceRef>),
@@ -116,6 +119,7 @@ impl Portal {
                 devices,
                 sources,
                 windows,
+                persist,
             } => {
                 tracing::info!(
                     session = id,
@@ -127,6 +131,7 @@ impl Portal {
                     sources: Approved::ByRule {
                         types: sources,
                         windows,
+                        remember: persist && ask.persist.mode != PERSIST_NONE,
                     },
                     grant_id: None,
                     grant: None,
@@ -294,7 +299,7 @@ impl Portal {
             .collect();
         sources.extend(granted.windows.iter().cloned().map(SourceRef::Window));
         let grant = if granted.remember && ask.persist.mode != PERSIST_NONE {
-            self.remember(ask, snapshot, &granted)
+            self.remember(ask, snapshot, granted.devices, &sources)
         } else {
             None
         };
@@ -352,14 +357,15 @@ impl Portal {
         }
     }
 
-    /// Stores the grant the user just made; None (and a warning) if it
-    /// cannot be stored: the session still starts, it just is not
+    /// Stores a grant for what the session shares; None (and a warning) if
+    /// it cannot be stored: the session still starts, it just is not
     /// remembered.
-    fn remember(
+    pub(crate) fn remember(
         &self,
         ask: &Ask<'_>,
         snapshot: &Snapshot,
-        granted: &ion_core::consent::Granted,
+        devices: DeviceTypes,
+        sources: &[SourceRef],
     ) -> Option<GrantRef> {
         let id = match crate::grant_store::new_grant_id() {
             Ok(id) => id,
@@ -368,32 +374,34 @@ impl Portal {
                 return None;
             }
         };
+        let mut outputs = Vec::new();
+        let mut windows = Vec::new();
+        for source in sources {
+            match source {
+                SourceRef::Output(name) => {
+                    if let Some(o) = snapshot.outputs.iter().find(|o| &o.name == name) {
+                        outputs.push(OutputName {
+                            name: o.name.clone(),
+                            description: o.description.clone(),
+                        });
+                    }
+                }
+                SourceRef::Window(wid) => {
+                    if let Some(w) = snapshot.windows.iter().find(|w| &w.identifier == wid) {
+                        windows.push(WindowName {
+                            app_id: w.app_id.clone(),
+                        });
+                    }
+                }
+            }
+        }
         let grant = Grant {
             id: id.clone(),
             app_id: ask.app_id.to_string(),
             kind: consent_kind(ask.kind),
-            devices: granted
-                .devices
-                .iter()
-                .map(|d| d.name().to_string())
-                .collect(),
-            outputs: granted
-                .outputs
-                .iter()
-                .filter_map(|name| snapshot.outputs.iter().find(|o| &o.name == name))
-                .map(|o| OutputName {
-                    name: o.name.clone(),
-                    description: o.description.clone(),
-                })
-                .collect(),
-            windows: granted
-                .windows
-                .iter()
-                .filter_map(|wid| snapshot.windows.iter().find(|w| &w.identifier == wid))
-                .map(|w| WindowName {
-                    app_id: w.app_id.clone(),
-                })
-                .collect(),
+            devices: devices.iter().map(|d| d.name().to_string()).collect(),
+            outputs,
+            windows,
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),

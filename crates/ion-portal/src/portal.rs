@@ -490,7 +490,7 @@ impl Portal {
         if let Some(sel) = sources {
             let chosen = match &approval.sources {
                 Approved::Named(named) => named.clone(),
-                Approved::ByRule { types, windows } => {
+                Approved::ByRule { types, windows, .. } => {
                     choose_sources(&snapshot, *types, windows, sel.multiple)
                 }
             };
@@ -532,7 +532,23 @@ impl Portal {
                 }
             };
         }
-        Ok((made, streams, (approval.grant_id, approval.grant)))
+        let (mut grant_id, mut grant) = (approval.grant_id, approval.grant);
+        if let Approved::ByRule { remember: true, .. } = approval.sources {
+            // A rule with `persist`: what it shared is remembered like a
+            // user's choice.
+            let shared: Vec<SourceRef> = streams
+                .iter()
+                .map(|s| match &s.source {
+                    ion_wayland::StreamSource::Output(o) => SourceRef::Output(o.name.clone()),
+                    ion_wayland::StreamSource::Window { window, .. } => {
+                        SourceRef::Window(window.identifier.clone())
+                    }
+                })
+                .collect();
+            grant = self.remember(&ask, &snapshot, made, &shared);
+            grant_id = grant.as_ref().map(|g| g.id.clone());
+        }
+        Ok((made, streams, (grant_id, grant)))
     }
 
     /// Destroys a session's devices (releasing what they hold) and streams.

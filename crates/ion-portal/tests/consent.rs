@@ -542,3 +542,37 @@ async fn the_user_is_asked_only_about_devices_the_compositor_has() {
     );
     assert_eq!(asked[0]["sources"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn a_rule_with_persist_hands_out_a_token_that_outlives_it() {
+    let w = world("").await;
+    let deny = chooser(w.dir.path(), r#"{"allow":false}"#);
+    std::fs::write(
+        w.dir.path().join("policy.toml"),
+        format!("{deny}[[allow]]\napp_id = \"com.rustdesk.RustDesk\"\nsources = [\"monitor\"]\npersist = true\n"),
+    )
+    .unwrap();
+    let (code, results) = w.screencast("a", 2, None).await;
+    assert_eq!(code, 0);
+    assert!(w.asked().is_empty());
+    assert_eq!(u32::try_from(&results["persist_mode"]).unwrap(), 2);
+    let restore = results["restore_data"].try_clone().unwrap();
+    // An app that does not ask to persist gets no token from the rule.
+    let (code, results) = w.screencast("c", 0, None).await;
+    assert_eq!(code, 0);
+    assert!(!results.contains_key("restore_data"));
+    // The rule goes; the token still restores, without asking.
+    std::fs::write(w.dir.path().join("policy.toml"), &deny).unwrap();
+    let (_, _, data): (String, u32, OwnedValue) = restore.try_into().unwrap();
+    let triple = zbus::zvariant::StructureBuilder::new()
+        .add_field("ionchannel".to_string())
+        .add_field(1u32)
+        .append_field(Value::Value(Box::new(Value::from(data))))
+        .build()
+        .unwrap();
+    let triple = OwnedValue::try_from(Value::from(triple)).unwrap();
+    let (code, _) = w.screencast("b", 2, Some(&triple)).await;
+    assert_eq!(code, 0);
+    assert!(w.asked().is_empty());
+    assert_eq!(w.streams_made()[2], w.streams_made()[0]);
+}
