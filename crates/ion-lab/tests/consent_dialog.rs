@@ -305,3 +305,26 @@ fn a_request_that_cannot_be_read_gets_exit_code_2_and_no_window() -> Result<()> 
     }
     lab.done()
 }
+
+/// The dialog shows where the person is: with the pointer (and so the
+/// focus) on the second screen, it opens there, not on the first.
+#[test]
+fn the_dialog_opens_on_the_screen_the_person_is_on() -> Result<()> {
+    let mut lab = Lab::start()?;
+    let (tb, hands) = (&lab.testbed, &mut lab.hands);
+    let layout = tb.layout_extent()?;
+    // Into HEADLESS-2 (1280x720 at 1920,0), and a click there: sway
+    // focuses the output under the pointer, labwc places new windows on
+    // the output the pointer is on.
+    hands.click_at(layout.x + 1920 + 640, layout.y + 360)?;
+    let dialog = tb.start_consent(&rustdesk_request())?;
+    let screen = dialog.wait_shown(tb, &["com.rustdesk.RustDesk", "Deny"])?;
+    let (x, _) = spot(tb, &screen, "Deny")?;
+    ensure!(
+        x >= layout.x + 1920,
+        "the dialog opened at x {x}, on the first screen; the person is on the second"
+    );
+    dialog.terminate();
+    dialog.wait_exit(EXIT)?;
+    lab.done()
+}
