@@ -111,16 +111,11 @@ impl State {
 
     /// Another consumer linked to a stream that is already streaming: its
     /// state does not change, but the newcomer needs a whole picture now,
-    /// so a capture waiting for damage gives way to a whole one.
-    ///
-    /// ext-image-copy-capture only: with wlr-screencopy on wlroots 0.15 an
-    /// extra whole copy of a static screen now and then handed consumers a
-    /// blank frame (measured on sway 1.7), so there the newcomer waits for
-    /// the next change.
+    /// so a capture waiting for damage gives way to a whole one. (The
+    /// blank frames once blamed on this with wlr-screencopy were PipeWire
+    /// 0.3.65 linking consumers without memory; see ARCHITECTURE's known
+    /// issues.)
     fn consumer_joined(&mut self, node_id: u32) {
-        if self.image_copy.is_none() {
-            return;
-        }
         let Some((&key, s)) = self
             .casts
             .streams
@@ -166,11 +161,8 @@ impl State {
             return;
         }
         // The top of the offered range is what a consumer without a cap of
-        // its own gets: no cap (see MAX_FPS) — with ext-image-copy-capture.
-        // With wlr-screencopy on wlroots 0.15, uncapped captures now and
-        // then gave consumers blank frames (measured on sway 1.7), so there
-        // the cap holds.
-        let uncapped = s.max_fps >= MAX_FPS && self.image_copy.is_some();
+        // its own gets: no cap (see MAX_FPS).
+        let uncapped = s.max_fps >= MAX_FPS;
         if s.max_fps > 0 && !uncapped {
             let interval = Duration::from_secs(1) / s.max_fps;
             if let Some(wait) = s

@@ -170,11 +170,9 @@ pub const FULL_FRAMES: u8 = 2;
 pub const FULL_FRAME_REPEAT: std::time::Duration = std::time::Duration::from_millis(60);
 
 /// The highest maxFramerate offered to consumers. A consumer that names no
-/// cap of its own negotiates this one; with ext-image-copy-capture capture
-/// takes it as no cap at all (at 60 it held a 62 Hz output back by 2 frames
-/// a second, measured against xdg-desktop-portal-wlr). Offering a wider
-/// range instead (240), or no cap with wlr-screencopy, gave consumers on
-/// the Debian 12 stack (sway 1.7) blank frames now and then.
+/// cap of its own negotiates this one, and capture takes it as no cap at
+/// all (at 60 it held a 62 Hz output back by 2 frames a second, measured
+/// against xdg-desktop-portal-wlr).
 pub const MAX_FPS: u32 = 60;
 
 impl ScreenCasts {
