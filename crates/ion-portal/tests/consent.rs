@@ -6,17 +6,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use ion_core::DeviceTypes;
-use ion_portal::caller::Trust;
+use common::output;
 use ion_portal::grants_iface::{GRANTS_INTERFACE, GRANTS_PATH};
-use ion_portal::{Portal, PortalConfig, DESKTOP_PATH};
-use ion_wayland::command::LogicalRect;
+use ion_portal::DESKTOP_PATH;
 use ion_wayland::recording::{recording_with_outputs, Log, Recorded};
-use ion_wayland::OutputInfo;
 use zbus::zvariant::{ObjectPath, OwnedValue, Value};
 use zbus::Connection;
 
@@ -28,24 +26,6 @@ struct World {
     _server: Connection,
     log: Log,
     dir: tempfile::TempDir,
-}
-
-fn output(global: u32, name: &str, x: i32, width: i32, height: i32) -> OutputInfo {
-    OutputInfo {
-        global,
-        name: name.into(),
-        description: format!("Headless output {global}"),
-        logical: LogicalRect {
-            x,
-            y: 0,
-            width,
-            height,
-        },
-        mode_width: width,
-        mode_height: height,
-        scale: 1,
-        transform: 0,
-    }
 }
 
 /// A chooser that records each request in `asked` and answers `answer`.
@@ -68,38 +48,12 @@ fn chooser(dir: &std::path::Path, answer: &str) -> String {
 
 async fn world(policy: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let policy_path = dir.path().join("policy.toml");
-    std::fs::write(&policy_path, policy).unwrap();
+    std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
     let (handle, log) = recording_with_outputs(vec![
         output(1, "HEADLESS-1", 0, 1920, 1080),
         output(2, "HEADLESS-2", 1920, 1280, 720),
     ]);
-    let portal = Arc::new(Portal::new(
-        PortalConfig {
-            trust: Trust::Peer,
-            policy_path,
-            available_devices: DeviceTypes::from_bits(3).unwrap(),
-            available_sources: 1,
-            available_cursor_modes: 3,
-            rate_per_second: 8000,
-            rate_burst: 4000,
-            grants_path: dir.path().join("data/grants.json"),
-            dialog_program: None,
-            dialog_env: vec![],
-        },
-        handle,
-    ));
-    let (a, b) = tokio::net::UnixStream::pair().unwrap();
-    let server = zbus::connection::Builder::unix_stream(a)
-        .server(zbus::Guid::generate())
-        .unwrap()
-        .p2p()
-        .build();
-    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
-    let (server, client) = tokio::try_join!(server, client).unwrap();
-    ion_portal::service::register(&server, portal)
-        .await
-        .unwrap();
+    let (client, server) = common::serve(common::config(dir.path(), 8000, 4000), handle).await;
     World {
         client,
         _server: server,

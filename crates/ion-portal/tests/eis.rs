@@ -7,16 +7,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use ion_core::{Axis, DeviceTypes, InputEvent, KeyState};
+mod common;
+
+use common::output;
+use ion_core::{Axis, InputEvent, KeyState};
 use ion_lab::client::eis::{Capability, EisClient, Ended};
-use ion_portal::caller::Trust;
-use ion_portal::{Portal, PortalConfig, DESKTOP_PATH};
-use ion_wayland::command::LogicalRect;
+use ion_portal::DESKTOP_PATH;
 use ion_wayland::recording::{recording_keymap, recording_with_outputs, Log, Recorded};
-use ion_wayland::OutputInfo;
 use reis::ei::connection::DisconnectReason;
 use zbus::message::Message;
 use zbus::zvariant::{ObjectPath, OwnedValue, Value};
@@ -36,59 +35,14 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-fn output(global: u32, name: &str, x: i32, width: i32, height: i32) -> OutputInfo {
-    OutputInfo {
-        global,
-        name: name.into(),
-        description: String::new(),
-        logical: LogicalRect {
-            x,
-            y: 0,
-            width,
-            height,
-        },
-        mode_width: width,
-        mode_height: height,
-        scale: 1,
-        transform: 0,
-    }
-}
-
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let policy_path = dir.path().join("policy.toml");
-    std::fs::write(&policy_path, POLICY).unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
     let (handle, log) = recording_with_outputs(vec![
         output(1, "HEADLESS-1", 0, 1920, 1080),
         output(2, "HEADLESS-2", 1920, 1280, 720),
     ]);
-    let portal = Arc::new(Portal::new(
-        PortalConfig {
-            trust: Trust::Peer,
-            policy_path,
-            available_devices: DeviceTypes::from_bits(3).unwrap(),
-            available_sources: 1,
-            available_cursor_modes: 3,
-            rate_per_second: 8000,
-            rate_burst: 4000,
-            grants_path: dir.path().join("grants.json"),
-            dialog_program: None,
-            dialog_env: vec![],
-        },
-        handle,
-    ));
-    let (a, b) = tokio::net::UnixStream::pair().unwrap();
-    let guid = zbus::Guid::generate();
-    let server = zbus::connection::Builder::unix_stream(a)
-        .server(guid)
-        .unwrap()
-        .p2p()
-        .build();
-    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
-    let (server, client) = tokio::try_join!(server, client).unwrap();
-    ion_portal::service::register(&server, portal)
-        .await
-        .unwrap();
+    let (client, server) = common::serve(common::config(dir.path(), 8000, 4000), handle).await;
     World {
         client,
         _server: server,

@@ -6,13 +6,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use ion_core::{DeviceTypes, InputEvent, KeyState};
-use ion_portal::caller::Trust;
-use ion_portal::{Portal, PortalConfig, DESKTOP_PATH};
+use ion_core::{InputEvent, KeyState};
+use ion_portal::DESKTOP_PATH;
 use ion_wayland::recording::{recording, Log, Recorded};
 use zbus::message::{Flags, Message};
 use zbus::zvariant::{ObjectPath, OwnedValue, Value};
@@ -38,36 +38,9 @@ async fn world(policy: &str) -> World {
 
 async fn world_limited(policy: &str, rate: u32, burst: u32) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let policy_path = dir.path().join("policy.toml");
-    std::fs::write(&policy_path, policy).unwrap();
+    std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
     let (handle, log) = recording();
-    let portal = Arc::new(Portal::new(
-        PortalConfig {
-            trust: Trust::Peer,
-            policy_path,
-            available_devices: DeviceTypes::from_bits(3).unwrap(),
-            available_sources: 1,
-            available_cursor_modes: 3,
-            rate_per_second: rate,
-            rate_burst: burst,
-            grants_path: dir.path().join("grants.json"),
-            dialog_program: None,
-            dialog_env: vec![],
-        },
-        handle,
-    ));
-    let (a, b) = tokio::net::UnixStream::pair().unwrap();
-    let guid = zbus::Guid::generate();
-    let server = zbus::connection::Builder::unix_stream(a)
-        .server(guid)
-        .unwrap()
-        .p2p()
-        .build();
-    let client = zbus::connection::Builder::unix_stream(b).p2p().build();
-    let (server, client) = tokio::try_join!(server, client).unwrap();
-    ion_portal::service::register(&server, portal)
-        .await
-        .unwrap();
+    let (client, server) = common::serve(common::config(dir.path(), rate, burst), handle).await;
     World {
         client,
         _server: server,
