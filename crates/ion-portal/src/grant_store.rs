@@ -32,6 +32,9 @@ pub enum StoreError {
     },
 }
 
+/// How many persist_mode 1 grants the daemon keeps.
+pub const MAX_TRANSIENT: usize = 64;
+
 pub struct GrantStore {
     path: PathBuf,
     /// persist_mode 1 grants.
@@ -66,10 +69,15 @@ impl GrantStore {
         lock(&self.transient).get(id).is_some()
     }
 
-    /// Adds a grant: to the file when `persistent`, else to memory.
+    /// Adds a grant: to the file when `persistent`, else to memory (at
+    /// most [`MAX_TRANSIENT`] there, the oldest dropped first: nothing
+    /// tells the daemon when an app's transient token is gone).
     pub fn add(&self, grant: Grant, persistent: bool) -> Result<(), StoreError> {
         if !persistent {
-            lock(&self.transient).grants.push(grant);
+            let mut transient = lock(&self.transient);
+            transient.grants.push(grant);
+            let excess = transient.grants.len().saturating_sub(MAX_TRANSIENT);
+            transient.grants.drain(..excess);
             return Ok(());
         }
         self.modify(|f| f.grants.push(grant))
@@ -205,6 +213,26 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn transient_grants_are_bounded_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GrantStore::new(dir.path().join("grants.json"));
+        for n in 0..MAX_TRANSIENT + 3 {
+            store.add(grant(&format!("t{n}")), false).unwrap();
+        }
+        let ids: Vec<String> = store
+            .load()
+            .unwrap()
+            .grants
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(ids.len(), MAX_TRANSIENT);
+        assert_eq!(ids[0], "t3");
+        assert!(store.is_transient(&format!("t{}", MAX_TRANSIENT + 2)));
+        assert!(!store.is_transient("t0"));
     }
 
     #[test]
