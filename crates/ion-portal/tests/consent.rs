@@ -170,6 +170,23 @@ impl World {
 
 type Results = HashMap<String, OwnedValue>;
 
+/// `(suv)` restore data as a frontend hands it to the backend.
+fn restore_data(vendor: &str, version: u32, payload: OwnedValue) -> OwnedValue {
+    let triple = zbus::zvariant::StructureBuilder::new()
+        .add_field(vendor.to_string())
+        .add_field(version)
+        .append_field(Value::Value(Box::new(Value::from(payload))))
+        .build()
+        .unwrap();
+    OwnedValue::try_from(Value::from(triple)).unwrap()
+}
+
+/// Start's restore data as the frontend keeps it and gives it back.
+fn as_sent_back(restore: OwnedValue) -> OwnedValue {
+    let (vendor, version, data): (String, u32, OwnedValue) = restore.try_into().unwrap();
+    restore_data(&vendor, version, data)
+}
+
 fn path(s: &str) -> ObjectPath<'_> {
     ObjectPath::try_from(s).unwrap()
 }
@@ -218,14 +235,7 @@ async fn the_user_decides_and_a_remembered_grant_skips_the_question() {
     assert!(file.contains("HEADLESS-2"), "{file}");
 
     // Next connection with that restore data: no question, same output.
-    let (_, _, data): (String, u32, OwnedValue) = restore.try_into().unwrap();
-    let triple = zbus::zvariant::StructureBuilder::new()
-        .add_field("ionchannel".to_string())
-        .add_field(1u32)
-        .append_field(Value::Value(Box::new(Value::from(data))))
-        .build()
-        .unwrap();
-    let triple = OwnedValue::try_from(Value::from(triple)).unwrap();
+    let triple = as_sent_back(restore);
     let (code, again) = w.screencast("b", 2, Some(&triple)).await;
     assert_eq!(code, 0);
     assert_eq!(w.asked().len(), 1, "a matching restore must not ask");
@@ -332,13 +342,7 @@ async fn restore_data_of_another_backend_asks_and_bad_persist_modes_are_refused(
         chooser(w.dir.path(), ALLOW_SECOND),
     )
     .unwrap();
-    let foreign = zbus::zvariant::StructureBuilder::new()
-        .add_field("GNOME".to_string())
-        .add_field(1u32)
-        .append_field(Value::Value(Box::new(Value::from(7u32))))
-        .build()
-        .unwrap();
-    let foreign = OwnedValue::try_from(Value::from(foreign)).unwrap();
+    let foreign = restore_data("GNOME", 1, OwnedValue::from(7u32));
     let (code, _) = w.screencast("a", 2, Some(&foreign)).await;
     assert_eq!(code, 0);
     assert_eq!(w.asked().len(), 1);
@@ -517,14 +521,7 @@ async fn a_rule_with_persist_hands_out_a_token_that_outlives_it() {
     assert!(!results.contains_key("restore_data"));
     // The rule goes; the token still restores, without asking.
     std::fs::write(w.dir.path().join("policy.toml"), &deny).unwrap();
-    let (_, _, data): (String, u32, OwnedValue) = restore.try_into().unwrap();
-    let triple = zbus::zvariant::StructureBuilder::new()
-        .add_field("ionchannel".to_string())
-        .add_field(1u32)
-        .append_field(Value::Value(Box::new(Value::from(data))))
-        .build()
-        .unwrap();
-    let triple = OwnedValue::try_from(Value::from(triple)).unwrap();
+    let triple = as_sent_back(restore);
     let (code, _) = w.screencast("b", 2, Some(&triple)).await;
     assert_eq!(code, 0);
     assert!(w.asked().is_empty());
