@@ -16,7 +16,8 @@
 # Environment (all optional):
 #   ION_ROOTFS_CACHE   cache directory      (/var/cache/ionchannel/rootfs)
 #   ION_TESTING_SUITE  suite                (testing; part of the hash)
-#   ION_TESTING_MIRROR mirror               (http://deb.debian.org/debian)
+#   ION_TESTING_MIRROR mirror               (the Debian archive this host's apt
+#                                            sources use; see host_mirror below)
 #   ION_ROOTFS_KEEP    older trees to keep  (2; 0: every other testing-* goes)
 #
 # Needs root (mmdebstrap's root mode). Installs mmdebstrap and bubblewrap with
@@ -29,7 +30,20 @@ SCRIPT_VERSION=2
 
 CACHE=${ION_ROOTFS_CACHE:-/var/cache/ionchannel/rootfs}
 SUITE=${ION_TESTING_SUITE:-testing}
-MIRROR=${ION_TESTING_MIRROR:-http://deb.debian.org/debian}
+
+# The Debian archive this host already uses, read from its apt sources (both
+# the one-line and the deb822 format, through apt itself): the first main
+# archive that is not a security or updates pocket. No mirror's name is
+# written into this project; ION_TESTING_MIRROR overrides.
+host_mirror() {
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' 2>/dev/null |
+    awk '$3 == "main" && $1 !~ /security/ && $2 !~ /-(security|updates|backports)$/ { sub(/\/$/, "", $1); print $1; exit }'
+}
+MIRROR=${ION_TESTING_MIRROR:-$(host_mirror)}
+if [ -z "$MIRROR" ]; then
+  echo "testing-rootfs: no Debian archive in this host's apt sources; set ION_TESTING_MIRROR" >&2
+  exit 1
+fi
 
 PACKAGES=(
   # compositors, and wlr-randr: labwc has no IPC, so the testbed lists and
@@ -53,6 +67,10 @@ PACKAGES=(
   libgtk-4-1 fonts-dejavu-core
   # setpriv, ps/pgrep, a registry dump (wayland-info)
   util-linux procps wayland-utils ca-certificates
+  # third-party portal clients the tests drive unmodified: libportal through
+  # Python GI, and Deskflow (client on the Wayland side, server on an X
+  # server driven with xdotool)
+  python3-gi gir1.2-xdp-1.0 deskflow xvfb xdotool
 )
 
 log() { printf 'testing-rootfs: %s\n' "$*" >&2; }

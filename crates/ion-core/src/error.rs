@@ -25,6 +25,8 @@ pub enum InputError {
         value: String,
         range: &'static str,
     },
+    #[error("position ({x}, {y}) is on no output (the layout changed?)")]
+    OffLayout { x: f64, y: f64 },
     #[error("rate limit exceeded: more than {limit} input events per second")]
     RateLimited { limit: u32 },
 }

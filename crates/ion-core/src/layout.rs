@@ -34,6 +34,13 @@ impl Rect {
         self.width <= 0 || self.height <= 0
     }
 
+    /// Whether a logical position lies inside (right and bottom edges
+    /// excluded). NaN is inside nothing.
+    pub fn contains(&self, x: f64, y: f64) -> bool {
+        (f64::from(self.x)..self.right() as f64).contains(&x)
+            && (f64::from(self.y)..self.bottom() as f64).contains(&y)
+    }
+
     fn right(&self) -> i64 {
         i64::from(self.x) + i64::from(self.width)
     }

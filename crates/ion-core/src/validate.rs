@@ -8,7 +8,7 @@
 use crate::device::{DeviceType, DeviceTypes};
 use crate::error::InputError;
 use crate::input::{Axis, InputEvent, KeyState};
-use crate::layout::StreamRegion;
+use crate::layout::{Rect, StreamRegion};
 use crate::session::SessionState;
 
 /// Largest relative motion accepted in one event, in logical pixels.
@@ -36,6 +36,13 @@ pub enum NotifyCall {
     },
     PointerMotionAbsolute {
         stream: u32,
+        x: f64,
+        y: f64,
+    },
+    /// An absolute position in the global logical layout, from an EIS
+    /// absolute pointer on a session without streams (its regions are the
+    /// outputs). Notify* has no such call.
+    PointerMotionGlobal {
         x: f64,
         y: f64,
     },
@@ -83,6 +90,7 @@ impl NotifyCall {
         match self {
             Self::PointerMotion { .. }
             | Self::PointerMotionAbsolute { .. }
+            | Self::PointerMotionGlobal { .. }
             | Self::PointerButton { .. }
             | Self::PointerAxis { .. }
             | Self::PointerAxisDiscrete { .. } => DeviceType::Pointer,
@@ -111,6 +119,8 @@ pub struct Grant<'a> {
     pub state: SessionState,
     pub devices: DeviceTypes,
     pub streams: &'a [StreamRegion],
+    /// The outputs' logical rectangles, for positions in the global layout.
+    pub layout: &'a [Rect],
     /// Whether ConnectToEIS was called on the session.
     pub eis_active: bool,
     pub origin: InputOrigin,
@@ -199,6 +209,23 @@ pub fn validate(call: &NotifyCall, grant: &Grant<'_>) -> Result<InputEvent, Inpu
         },
         NotifyCall::PointerMotionAbsolute { stream: id, x, y } => {
             let (x, y) = stream(grant, id)?.to_global(x, y)?;
+            InputEvent::PointerMotionAbsolute { x, y }
+        }
+        NotifyCall::PointerMotionGlobal { x, y } => {
+            if grant.origin != InputOrigin::Eis {
+                return Err(InputError::OutOfRange {
+                    what: "call",
+                    value: "a position in the global layout".into(),
+                    range: "EIS only",
+                });
+            }
+            let (x, y) = (
+                finite("x", x, f64::from(i32::MAX))?,
+                finite("y", y, f64::from(i32::MAX))?,
+            );
+            if !grant.layout.iter().any(|r| r.contains(x, y)) {
+                return Err(InputError::OffLayout { x, y });
+            }
             InputEvent::PointerMotionAbsolute { x, y }
         }
         NotifyCall::PointerButton { button, state } => InputEvent::PointerButton {
@@ -296,14 +323,43 @@ mod tests {
         },
     ];
 
+    const LAYOUT: [Rect; 2] = [STREAMS[0].logical, STREAMS[1].logical];
+
     fn started(devices: u32) -> Grant<'static> {
         Grant {
             state: SessionState::Started,
             devices: DeviceTypes::from_bits(devices).unwrap(),
             streams: &STREAMS,
+            layout: &LAYOUT,
             eis_active: false,
             origin: InputOrigin::Notify,
         }
+    }
+
+    #[test]
+    fn global_positions_are_eis_only_and_on_an_output() {
+        let eis = Grant {
+            streams: &[],
+            eis_active: true,
+            origin: InputOrigin::Eis,
+            ..started(2)
+        };
+        let at = |x, y| NotifyCall::PointerMotionGlobal { x, y };
+        assert_eq!(
+            validate(&at(1930.5, 700.0), &eis),
+            Ok(InputEvent::PointerMotionAbsolute {
+                x: 1930.5,
+                y: 700.0
+            })
+        );
+        // Below the smaller output, past the right edge, NaN: no output.
+        for (x, y) in [(1930.0, 720.0), (3200.0, 0.0), (-1.0, 0.0), (f64::NAN, 0.0)] {
+            assert!(validate(&at(x, y), &eis).is_err(), "({x}, {y})");
+        }
+        assert!(
+            validate(&at(10.0, 10.0), &started(2)).is_err(),
+            "Notify* has none"
+        );
     }
 
     #[test]

@@ -30,9 +30,9 @@ impl From<InputError> for PortalError {
             | InputError::RateLimited { .. } => Self::Failed(msg),
             InputError::DeviceNotGranted(_) => Self::NotAllowed(msg),
             InputError::UnknownStream(_) => Self::NotFound(msg),
-            InputError::NotFinite { .. } | InputError::OutOfRange { .. } => {
-                Self::InvalidArgument(msg)
-            }
+            InputError::NotFinite { .. }
+            | InputError::OutOfRange { .. }
+            | InputError::OffLayout { .. } => Self::InvalidArgument(msg),
         }
     }
 }

@@ -25,6 +25,8 @@ pub mod screen_cast;
 pub mod service;
 pub mod session;
 pub mod sessions;
+pub mod status_iface;
+pub mod timekeeper;
 
 pub use error::PortalError;
 pub use portal::{Portal, PortalConfig};

@@ -23,7 +23,9 @@ use crate::error::PortalError;
 use crate::options::SelectSourcesOptions;
 use crate::request::RequestGuard;
 use crate::session::SessionObject;
-use crate::sessions::{EisLink, SessionEntry, SessionKind, SessionTable, SourceSelection};
+use crate::sessions::{
+    EisLink, InputBook, SessionEntry, SessionKind, SessionTable, SourceSelection,
+};
 
 /// ScreenCast source types and cursor modes.
 pub const SOURCE_MONITOR: u32 = 1;
@@ -76,6 +78,8 @@ pub struct PortalConfig {
     pub dialog_program: Option<PathBuf>,
     /// Environment for the dialog (the compositor's WAYLAND_DISPLAY).
     pub dialog_env: Vec<(String, String)>,
+    /// Order repair's window (`ion_core::order`).
+    pub reorder_window: std::time::Duration,
 }
 
 /// Why a session ends.
@@ -110,6 +114,7 @@ pub struct Portal {
     sessions: Mutex<SessionTable>,
     next_id: std::sync::atomic::AtomicU64,
     epoch: Instant,
+    pub(crate) timekeeper: crate::timekeeper::Timekeeper,
 }
 
 fn check_path(what: &str, path: &ObjectPath<'_>) -> Result<OwnedObjectPath, PortalError> {
@@ -130,7 +135,16 @@ impl Portal {
             sessions: Mutex::new(SessionTable::default()),
             next_id: std::sync::atomic::AtomicU64::new(1),
             epoch: Instant::now(),
+            timekeeper: crate::timekeeper::Timekeeper::default(),
         }
+    }
+
+    /// Starts the tasks the portal needs besides its interfaces.
+    pub(crate) fn start_tasks(self: &std::sync::Arc<Self>) {
+        self.timekeeper.start(
+            std::sync::Arc::downgrade(self),
+            tokio::time::Instant::from_std(self.epoch),
+        );
     }
 
     fn table(&self) -> MutexGuard<'_, SessionTable> {
@@ -142,6 +156,53 @@ impl Portal {
 
     pub fn session_count(&self) -> usize {
         self.table().len()
+    }
+
+    /// What `org.ionchannel.Status1` reports, sessions by id.
+    pub fn status(&self) -> crate::status_iface::Status {
+        use crate::status_iface::{InputStatus, SessionStatus, Status};
+        let table = self.table();
+        let mut sessions: Vec<SessionStatus> = table
+            .entries()
+            .map(|e| {
+                let r = e.input.order.stats();
+                let c = e.input.counts;
+                SessionStatus {
+                    id: e.id,
+                    kind: e.kind.name().to_owned(),
+                    app_id: e.app_id.clone(),
+                    state: e.lifecycle.state().to_string(),
+                    devices: e.granted_devices.bits(),
+                    streams: e.stream_infos.len(),
+                    eis: match e.eis {
+                        EisLink::None => "none",
+                        EisLink::Connected { .. } => "connected",
+                        EisLink::Ended => "ended",
+                    }
+                    .to_owned(),
+                    input: InputStatus {
+                        injected: c.injected,
+                        refused: c.refused,
+                        rate_limited: c.rate_limited,
+                        repaired: r.repaired(),
+                        early_releases: r.early_releases,
+                        overtaken_presses: r.overtaken_presses,
+                        provisional_releases: r.provisional_releases,
+                        stray_releases: r.stray_releases,
+                        dropped_presses: r.dropped_presses,
+                        max_lag_us: u64::try_from(r.max_lag.as_micros()).unwrap_or(u64::MAX),
+                        held: e.input.order.any_down(),
+                    },
+                }
+            })
+            .collect();
+        sessions.sort_by_key(|s| s.id);
+        Status {
+            reorder_window_ms: self.config.reorder_window.as_secs_f64() * 1000.0,
+            rate_per_second: self.config.rate_per_second,
+            rate_burst: self.config.rate_burst,
+            sessions,
+        }
     }
 
     /// Runs `f` on the caller's session, checking that it exists, is of
@@ -219,6 +280,7 @@ impl Portal {
             eis: EisLink::None,
             persist: PersistAsk::default(),
             grant: None,
+            input: InputBook::new(self.config.reorder_window),
         };
         if !self.table().insert(session_path.to_string(), entry) {
             request.finish().await;
@@ -583,17 +645,48 @@ impl Portal {
                     Injection::WaylandGone(e) => PortalError::Failed(e),
                 })
         });
-        if let Err(e) = &result {
-            tracing::debug!(%session, ?call, "input refused: {e}");
-        }
         result
     }
 
     /// The one input path of Notify* and EIS: validation against the
-    /// session, the rate limit, then the Wayland thread's channel (never
-    /// waits). Called with the table locked, so input and a session's end
-    /// are ordered on the channel.
+    /// session, the rate limit, order repair, then the Wayland thread's
+    /// channel (never waits). Called with the table locked, so input and a
+    /// session's end are ordered on the channel. Every refusal is counted
+    /// and logged (the frontend hides them from the app).
     fn inject(
+        &self,
+        entry: &mut SessionEntry,
+        call: NotifyCall,
+        origin: InputOrigin,
+        now: std::time::Duration,
+    ) -> Result<(), Injection> {
+        let result = self.inject_checked(entry, call, origin, now);
+        if let Err(e) = &result {
+            let reason = match e {
+                Injection::Refused(e) => ion_core::refusals::reason(e),
+                Injection::UnknownKeysym(_) => "unknown keysym",
+                Injection::WaylandGone(_) => "compositor gone",
+            };
+            if matches!(e, Injection::Refused(InputError::RateLimited { .. })) {
+                entry.input.counts.rate_limited += 1;
+            } else {
+                entry.input.counts.refused += 1;
+            }
+            if entry.input.refusals.refused(reason, now) == ion_core::refusals::Say::Now {
+                tracing::warn!(
+                    session = entry.id,
+                    app_id = %entry.app_id,
+                    call = %call_name(&call, origin),
+                    ?call,
+                    "input refused: {e}"
+                );
+            }
+        }
+        self.schedule(entry);
+        result
+    }
+
+    fn inject_checked(
         &self,
         entry: &mut SessionEntry,
         call: NotifyCall,
@@ -604,6 +697,7 @@ impl Portal {
             state: entry.lifecycle.state(),
             devices: entry.granted_devices,
             streams: &entry.streams,
+            layout: &entry.input.layout,
             eis_active: entry.eis.is_used(),
             origin,
         };
@@ -613,20 +707,79 @@ impl Portal {
                 return Err(Injection::UnknownKeysym(keysym));
             }
         }
-        entry
-            .rate
-            .admit(now, event.is_release())
-            .map_err(Injection::Refused)?;
-        self.wayland
-            .input(entry.id, event)
-            .map_err(|e| Injection::WaylandGone(e.to_string()))
+        if let Err(e) = entry.rate.admit(now, event.is_release()) {
+            // Its release, whenever it comes, must not reach the
+            // compositor either.
+            entry.input.order.refused(&event, now);
+            return Err(Injection::Refused(e));
+        }
+        let mut out = Vec::with_capacity(2);
+        entry.input.order.push(event, now, &mut out);
+        self.send_input(entry, out)
+    }
+
+    fn send_input(
+        &self,
+        entry: &mut SessionEntry,
+        events: Vec<InputEvent>,
+    ) -> Result<(), Injection> {
+        for ev in events {
+            self.wayland
+                .input(entry.id, ev)
+                .map_err(|e| Injection::WaylandGone(e.to_string()))?;
+            entry.input.counts.injected += 1;
+        }
+        Ok(())
+    }
+
+    /// Tells the timekeeper when to come back to this session, if it does
+    /// not already come back earlier.
+    fn schedule(&self, entry: &mut SessionEntry) {
+        let Some(next) = entry.input.next_deadline() else {
+            return;
+        };
+        if entry.input.wake_at.is_none_or(|w| next < w) {
+            entry.input.wake_at = Some(next);
+            self.timekeeper.schedule(entry.id, next);
+        }
+    }
+
+    /// The timekeeper's visit: releases what order repair's window ran out
+    /// on, logs a due summary of refusals. Returns when to come back.
+    pub(crate) fn look_at(&self, id: u64) -> Option<std::time::Duration> {
+        let now = self.epoch.elapsed();
+        let mut table = self.table();
+        let entry = table.get_mut_by_id(id)?;
+        if entry.input.wake_at.is_some_and(|w| w > now) {
+            // An earlier visit already asked for a later one.
+            return None;
+        }
+        entry.input.wake_at = None;
+        let mut out = Vec::new();
+        entry.input.order.expire(now, &mut out);
+        if !out.is_empty() {
+            tracing::debug!(
+                session = id,
+                events = out.len(),
+                "order repair: window ended"
+            );
+            if let Err(Injection::WaylandGone(e)) = self.send_input(entry, out) {
+                tracing::debug!(session = id, "cannot send input: {e}");
+            }
+        }
+        if let Some(summary) = entry.input.refusals.summary(now, false) {
+            tracing::warn!(session = id, app_id = %entry.app_id, "{summary}");
+        }
+        let next = entry.input.next_deadline()?;
+        entry.input.wake_at = Some(next);
+        Some(next)
     }
 
     /// ConnectToEIS: checks the call like an input call (the session
     /// exists, is the caller's, is started), allows it once, and starts an
     /// EIS connection offering what the session was granted. Returns the
     /// client's end of the socket.
-    pub fn connect_to_eis(
+    pub async fn connect_to_eis(
         self: &std::sync::Arc<Self>,
         header: &Header<'_>,
         session: &ObjectPath<'_>,
@@ -634,13 +787,23 @@ impl Portal {
     ) -> Result<std::os::fd::OwnedFd, PortalError> {
         let sender = sender_of(header);
         let path = check_path("session_handle", session)?;
+        // The layout, for a session without streams (its absolute pointer
+        // then covers the outputs); read before the table is locked.
+        let outputs = match self.wayland.snapshot().await {
+            Ok(s) => s.outputs,
+            Err(e) => {
+                return Err(PortalError::Failed(format!(
+                    "cannot read the compositor's outputs: {e}"
+                )))
+            }
+        };
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| PortalError::Failed(format!("cannot make a socket pair: {e}")))?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let connection = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let offer = self.with_session(
+        let (offer, regions_rx) = self.with_session(
             path.as_str(),
             &sender,
             SessionKind::RemoteDesktop,
@@ -675,42 +838,59 @@ impl Portal {
                         path.as_str()
                     )));
                 }
+                // Regions exist for monitor streams only (a window's
+                // place on screen is unknown), in the same order.
+                let stream_regions: Vec<EisRegion> = entry
+                    .streams
+                    .iter()
+                    .zip(
+                        entry
+                            .stream_infos
+                            .iter()
+                            .filter_map(|i| Some((i, i.output()?))),
+                    )
+                    .map(|(region, (info, output))| EisRegion {
+                        stream_id: Some(region.stream_id),
+                        mapping_id: Some(info.mapping_id()),
+                        x: output.logical.x,
+                        y: output.logical.y,
+                        width: region.space.0,
+                        height: region.space.1,
+                        scale: output.scale as f32,
+                    })
+                    .collect();
+                // Without streams (Deskflow and other input-only clients
+                // select none), the outputs of the layout are the regions,
+                // as on GNOME, and they follow the outputs.
+                let (regions, regions_tx, regions_rx) = if entry.stream_infos.is_empty() {
+                    entry.input.layout = outputs.iter().map(|o| o.logical.into()).collect();
+                    let regions = crate::eis::layout_regions(&outputs);
+                    let (tx, rx) = tokio::sync::watch::channel(regions.clone());
+                    (regions, Some(tx), Some(rx))
+                } else {
+                    (stream_regions, None, None)
+                };
                 entry.eis = EisLink::Connected {
                     id: connection,
                     _stop: stop,
+                    regions: regions_tx,
                 };
-                Ok(EisOffer {
-                    path: path.to_string(),
-                    session: entry.id,
-                    connection,
-                    app_id: entry.app_id.clone(),
-                    devices,
-                    // Regions exist for monitor streams only (a window's
-                    // place on screen is unknown), in the same order.
-                    regions: entry
-                        .streams
-                        .iter()
-                        .zip(
-                            entry
-                                .stream_infos
-                                .iter()
-                                .filter_map(|i| Some((i, i.output()?))),
-                        )
-                        .map(|(region, (info, output))| EisRegion {
-                            stream_id: region.stream_id,
-                            mapping_id: info.mapping_id(),
-                            x: output.logical.x,
-                            y: output.logical.y,
-                            width: region.space.0,
-                            height: region.space.1,
-                            scale: output.scale as f32,
-                        })
-                        .collect(),
-                })
+                Ok((
+                    EisOffer {
+                        path: path.to_string(),
+                        session: entry.id,
+                        connection,
+                        app_id: entry.app_id.clone(),
+                        devices,
+                        regions,
+                    },
+                    regions_rx,
+                ))
             },
         )?;
         let id = offer.session;
-        if let Err(e) = crate::eis::spawn(self.clone(), offer, ours, stopped) {
+        let regions = offer.regions.len();
+        if let Err(e) = crate::eis::spawn(self.clone(), offer, ours, stopped, regions_rx) {
             // The link's sender goes with this: nothing is left running.
             if let Some(entry) = self.table().get_mut(path.as_str()) {
                 entry.eis = EisLink::Ended;
@@ -722,6 +902,7 @@ impl Portal {
         tracing::info!(
             session = id,
             connection,
+            regions,
             "ConnectToEIS: EIS connection handed out; Notify* now refused"
         );
         Ok(theirs.into())
@@ -750,12 +931,13 @@ impl Portal {
     /// Releases what a session holds while its EIS connection goes on
     /// (the client closed or re-bound a device).
     pub fn eis_release(&self, offer: &EisOffer) {
-        let table = self.table();
+        let mut table = self.table();
         if let Some(entry) = table
-            .get(&offer.path)
+            .get_mut(&offer.path)
             .filter(|e| e.id == offer.session && e.eis.is(offer.connection))
         {
             let _ = self.wayland.release_input(entry.id);
+            entry.input.order.clear();
         }
     }
 
@@ -772,6 +954,7 @@ impl Portal {
             return;
         };
         entry.eis = EisLink::Ended;
+        entry.input.order.clear();
         if let Err(e) = self.wayland.release_input(entry.id) {
             tracing::debug!(session = entry.id, "cannot release input: {e}");
         }
@@ -793,6 +976,22 @@ impl Portal {
             return;
         };
         entry.lifecycle.close();
+        let now = self.epoch.elapsed();
+        if let Some(summary) = entry.input.refusals.summary(now, true) {
+            tracing::warn!(session = entry.id, app_id = %entry.app_id, "{summary}");
+        }
+        if entry.kind == SessionKind::RemoteDesktop {
+            let c = entry.input.counts;
+            let r = entry.input.order.stats();
+            tracing::info!(
+                session = entry.id,
+                injected = c.injected,
+                refused = c.refused,
+                rate_limited = c.rate_limited,
+                repaired = r.repaired(),
+                "session's input"
+            );
+        }
         // Input already queued for this session is ahead of this command
         // in the Wayland thread's channel, so the releases come after it.
         self.release_media(entry.id, entry.devices_created).await;
@@ -922,11 +1121,43 @@ pub fn choose_outputs(outputs: &[OutputInfo], multiple: bool) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The call as the app made it, for logs: the Notify* method, or the EIS
+/// event it was translated from.
+fn call_name(call: &NotifyCall, origin: InputOrigin) -> String {
+    let name = match call {
+        NotifyCall::PointerMotion { .. } => "PointerMotion",
+        NotifyCall::PointerMotionAbsolute { .. } => "PointerMotionAbsolute",
+        NotifyCall::PointerMotionGlobal { .. } => "PointerMotionAbsolute (layout)",
+        NotifyCall::PointerButton { .. } => "PointerButton",
+        NotifyCall::PointerAxis { .. } => "PointerAxis",
+        NotifyCall::PointerAxisDiscrete { .. } => "PointerAxisDiscrete",
+        NotifyCall::KeyboardKeycode { .. } => "KeyboardKeycode",
+        NotifyCall::KeyboardKeysym { .. } => "KeyboardKeysym",
+        NotifyCall::TouchDown { .. } => "TouchDown",
+        NotifyCall::TouchMotion { .. } => "TouchMotion",
+        NotifyCall::TouchUp { .. } => "TouchUp",
+    };
+    match origin {
+        InputOrigin::Notify => format!("Notify{name}"),
+        InputOrigin::Eis => format!("EIS {name}"),
+    }
+}
+
 /// Why an input call did not reach the Wayland thread.
 enum Injection {
     Refused(InputError),
     UnknownKeysym(u32),
     WaylandGone(String),
+}
+
+impl std::fmt::Display for Injection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(e) => e.fmt(f),
+            Self::UnknownKeysym(k) => write!(f, "keysym {k:#x} is not a known keysym"),
+            Self::WaylandGone(e) => write!(f, "the compositor connection is gone: {e}"),
+        }
+    }
 }
 
 /// Why an EIS event was not injected.

@@ -253,7 +253,8 @@ impl RemoteDesktop {
     ) -> Result<zbus::zvariant::OwnedFd, PortalError> {
         let fd = self
             .portal
-            .connect_to_eis(&header, &session_handle, &app_id)?;
+            .connect_to_eis(&header, &session_handle, &app_id)
+            .await?;
         Ok(fd.into())
     }
 

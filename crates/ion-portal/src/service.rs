@@ -45,6 +45,7 @@ pub struct ServeOptions {
 
 /// Puts the backend's interfaces on `conn` at the desktop path.
 pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()> {
+    portal.start_tasks();
     let added = conn
         .object_server()
         .at(
@@ -67,10 +68,19 @@ pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()
         .object_server()
         .at(
             crate::grants_iface::GRANTS_PATH,
-            crate::grants_iface::Grants { portal },
+            crate::grants_iface::Grants {
+                portal: portal.clone(),
+            },
         )
         .await?;
-    if !added || !cast || !grants {
+    let status = conn
+        .object_server()
+        .at(
+            crate::status_iface::STATUS_PATH,
+            crate::status_iface::StatusIface { portal },
+        )
+        .await?;
+    if !added || !cast || !grants || !status {
         return Err(zbus::Error::Failure("interfaces registered twice".into()));
     }
     Ok(())

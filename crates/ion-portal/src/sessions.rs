@@ -6,8 +6,14 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
+use ion_core::order::OrderRepair;
+use ion_core::refusals::{InputCounts, RefusalLog};
 use ion_core::session::Lifecycle;
-use ion_core::{DeviceTypes, RateLimiter, StreamRegion};
+use ion_core::{DeviceTypes, RateLimiter, Rect, StreamRegion};
+
+use crate::eis::EisRegion;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionKind {
@@ -50,6 +56,43 @@ pub struct SessionEntry {
     pub persist: crate::consent::PersistAsk,
     /// The remembered grant the session runs under, once started.
     pub grant: Option<String>,
+    /// What became of its input: order repair, counts, refusals.
+    pub input: InputBook,
+}
+
+/// A session's input beyond validation: order repair
+/// (`ion_core::order`), what was injected and refused, and when the
+/// timekeeper comes back to it.
+#[derive(Debug)]
+pub struct InputBook {
+    pub order: OrderRepair,
+    pub counts: InputCounts,
+    pub refusals: RefusalLog,
+    /// The outputs' logical rectangles, for EIS positions in the global
+    /// layout (sessions without streams).
+    pub layout: Vec<Rect>,
+    /// The earliest visit the timekeeper has been asked for.
+    pub wake_at: Option<Duration>,
+}
+
+impl InputBook {
+    pub fn new(reorder_window: Duration) -> Self {
+        Self {
+            order: OrderRepair::new(reorder_window),
+            counts: InputCounts::default(),
+            refusals: RefusalLog::default(),
+            layout: Vec::new(),
+            wake_at: None,
+        }
+    }
+
+    /// When something is due: a window of order repair, a summary.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        match (self.order.next_deadline(), self.refusals.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// A session's EIS connection, as the session table sees it.
@@ -63,6 +106,9 @@ pub enum EisLink {
     Connected {
         id: u64,
         _stop: tokio::sync::oneshot::Sender<()>,
+        /// The absolute pointer's regions, for a session without streams:
+        /// they follow the outputs.
+        regions: Option<tokio::sync::watch::Sender<Vec<EisRegion>>>,
     },
     /// The connection ended. ConnectToEIS is allowed once, and Notify*
     /// stays refused: the session's input belonged to EIS.
@@ -131,6 +177,10 @@ impl SessionTable {
             .collect()
     }
 
+    pub fn get_mut_by_id(&mut self, id: u64) -> Option<&mut SessionEntry> {
+        self.by_path.values_mut().find(|e| e.id == id)
+    }
+
     pub fn path_of(&self, id: u64) -> Option<String> {
         self.by_path
             .iter()
@@ -150,7 +200,27 @@ impl SessionTable {
     /// region becomes its output's current rectangle (an output that is
     /// gone keeps its last one; its stream is ending).
     pub fn outputs_changed(&mut self, outputs: &[ion_wayland::OutputInfo]) {
+        let layout: Vec<Rect> = outputs.iter().map(|o| o.logical.into()).collect();
+        let regions = crate::eis::layout_regions(outputs);
         for e in self.by_path.values_mut() {
+            e.input.layout.clone_from(&layout);
+            if let EisLink::Connected {
+                regions: Some(tx), ..
+            } = &e.eis
+            {
+                tx.send_if_modified(|now| {
+                    let changed = *now != regions;
+                    if changed {
+                        tracing::info!(
+                            session = e.id,
+                            regions = regions.len(),
+                            "EIS absolute regions follow the outputs"
+                        );
+                        now.clone_from(&regions);
+                    }
+                    changed
+                });
+            }
             let monitors = e.stream_infos.iter().filter_map(|i| i.output());
             for (region, info) in e.streams.iter_mut().zip(monitors) {
                 let Some(now) = outputs.iter().find(|o| o.global == info.global) else {
@@ -163,6 +233,10 @@ impl SessionTable {
                 }
             }
         }
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &SessionEntry> {
+        self.by_path.values()
     }
 
     pub fn paths(&self) -> Vec<String> {

@@ -688,3 +688,104 @@ async fn closing_the_session_closes_the_connection_and_releases() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(inputs(&w.log).len(), 1);
 }
+
+/// Deskflow's shape: RemoteDesktop with keyboard and pointer, no
+/// ScreenCast sources, ConnectToEIS. The absolute pointer then has one
+/// region per output of the layout (no mapping ids), positions stay
+/// global, and the regions follow the outputs when they change.
+#[tokio::test]
+async fn without_streams_the_absolute_pointer_covers_the_outputs_and_follows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let (handle, log) = recording_with_outputs(vec![
+        output(1, "HEADLESS-1", 0, 1920, 1080),
+        output(2, "HEADLESS-2", 1920, 1280, 720),
+    ]);
+    let (client, server, portal) =
+        common::serve_portal(common::config(dir.path(), 8000, 4000), handle).await;
+    let w = World {
+        client,
+        _server: server,
+        log: log.clone(),
+        _dir: dir,
+    };
+    let s = session("df");
+    assert_eq!(
+        response(
+            &w,
+            RD,
+            "CreateSession",
+            &(path("/r/1"), path(&s), "", no_opts())
+        )
+        .await,
+        0
+    );
+    let mut o = no_opts();
+    o.insert("types", Value::from(3u32));
+    assert_eq!(
+        response(&w, RD, "SelectDevices", &(path("/r/2"), path(&s), "", o)).await,
+        0
+    );
+    start(&w, "df").await;
+    let fd = connect_to_eis(&w, "df").await.unwrap();
+    let mut eis = EisClient::connect(fd, "deskflow-like").await.unwrap();
+    eis.bind(Capability::Pointer | Capability::PointerAbsolute | Capability::Button)
+        .await
+        .unwrap();
+    let regions = |eis: &EisClient| -> Vec<(u32, u32, u32, u32, Option<String>)> {
+        eis.regions()
+            .into_iter()
+            .map(|r| (r.x, r.y, r.width, r.height, r.mapping_id))
+            .collect()
+    };
+    assert_eq!(
+        regions(&eis),
+        vec![(0, 0, 1920, 1080, None), (1920, 0, 1280, 720, None)]
+    );
+    eis.motion_absolute(1930.0, 700.0).unwrap();
+    eis.motion_absolute(5.5, 1079.0).unwrap();
+    until(&log, "both absolute motions", |r| {
+        r.iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Recorded::Input {
+                        event: InputEvent::PointerMotionAbsolute { .. },
+                        ..
+                    }
+                )
+            })
+            .count()
+            >= 2
+    })
+    .await;
+    let abs: Vec<InputEvent> = inputs(&log)
+        .into_iter()
+        .filter(|e| matches!(e, InputEvent::PointerMotionAbsolute { .. }))
+        .collect();
+    assert_eq!(
+        abs,
+        vec![
+            InputEvent::PointerMotionAbsolute {
+                x: 1930.0,
+                y: 700.0
+            },
+            InputEvent::PointerMotionAbsolute { x: 5.5, y: 1079.0 },
+        ]
+    );
+
+    // HEADLESS-2 becomes 2560x1440 and moves below HEADLESS-1.
+    let mut bigger = output(2, "HEADLESS-2", 0, 2560, 1440);
+    bigger.logical.y = 1080;
+    portal.outputs_changed(&[output(1, "HEADLESS-1", 0, 1920, 1080), bigger]);
+    let want = vec![(0, 0, 1920, 1080, None), (0, 1080, 2560, 1440, None)];
+    eis.wait_for(WAIT, |e| regions(e) == want).await.unwrap();
+    eis.motion_absolute(2500.0, 2000.0).unwrap();
+    until(&log, "motion on the moved output", |r| {
+        r.iter().any(|r| matches!(r, Recorded::Input { event: InputEvent::PointerMotionAbsolute { x, .. }, .. } if *x == 2500.0))
+    })
+    .await;
+    // The old place of HEADLESS-2 is no output any more: that motion is
+    // dropped, the connection stays.
+    assert!(eis.alive(Duration::from_millis(100)).await);
+}

@@ -3,6 +3,7 @@
 mod doctor;
 mod grants_cmd;
 mod paths;
+mod status_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,13 @@ enum Command {
     },
     /// Show what the compositor offers and what each feature will use.
     Doctor {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running daemon's sessions and what became of their input
+    /// (injected, refused, rate limited, put back in order).
+    Status {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -83,7 +91,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // doctor prints a report: keep its log to warnings unless asked.
     init_logging(
-        if matches!(cli.command, Command::Doctor { .. } | Command::Grants { .. }) {
+        if matches!(
+            cli.command,
+            Command::Doctor { .. } | Command::Grants { .. } | Command::Status { .. }
+        ) {
             "warn"
         } else {
             "info"
@@ -96,6 +107,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { rate, burst } => runtime.block_on(serve(rate, burst)),
         Command::Doctor { json } => runtime.block_on(doctor(json)),
+        Command::Status { json } => runtime.block_on(status_cmd::status(json)),
         Command::Grants { action } => {
             let path = paths::grants_file();
             runtime.block_on(async {
@@ -148,6 +160,7 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
         grants_path: paths::grants_file(),
         dialog_program: paths::dialog_program(),
         dialog_env: Vec::new(),
+        reorder_window: ion_core::order::REORDER_WINDOW,
     };
     tracing::info!(
         grants = %config.grants_path.display(),

@@ -92,9 +92,15 @@ impl fmt::Display for InputReport {
                 if t.rate_limited > 0 {
                     why.push(format!("{} refused by the rate limiter", t.rate_limited));
                 }
+                if t.stray_releases + t.dropped_presses > 0 {
+                    why.push(format!(
+                        "{} stray releases and {} repeated presses dropped by order repair",
+                        t.stray_releases, t.dropped_presses
+                    ));
+                }
                 if t.dropped_redundant > 0 {
                     why.push(format!(
-                        "{} presses/releases dropped as redundant (reordered, or releasing a refused press)",
+                        "{} presses/releases dropped as redundant by the devices",
                         t.dropped_redundant
                     ));
                 }
@@ -114,14 +120,26 @@ impl fmt::Display for InputReport {
                     why.join(", ")
                 )?;
             }
+            writeln!(
+                f,
+                "    held at the end: {}; repaired pairs: {} (latest {:.1} ms behind its partner)",
+                t.held_at_end,
+                t.repaired,
+                t.max_lag_us as f64 / 1e3
+            )?;
         }
-        if self.throughput.iter().any(|t| !t.in_order) {
+        if self
+            .throughput
+            .iter()
+            .any(|t| t.repaired > 0 || !t.in_order)
+        {
             writeln!(
                 f,
                 "  note: calls that are not awaited can reach ionChannel out of order: the\n  \
-                 frontend handles method calls on worker threads. A release that overtakes\n  \
-                 its press is dropped as redundant, and that press then lasts until the next\n  \
-                 release."
+                 frontend handles method calls on worker threads. Order repair makes a\n  \
+                 release that overtook its press a tap when the press comes, and replays a\n  \
+                 press that overtook the release before it; key events keep their own order,\n  \
+                 motion between them may not."
             )?;
         }
         if let Some(why) = &self.eis_skipped {

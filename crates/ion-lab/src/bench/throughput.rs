@@ -10,7 +10,11 @@ use serde::Serialize;
 use super::input::Rig;
 use super::procstat::Cpu;
 use super::send::{self, Input};
+use crate::client::status;
 use crate::probe::record::{monotonic_us, Event, PressState, Record};
+
+/// Longer than order repair's window (40 ms), with room for a busy machine.
+const REPAIR_SETTLE: Duration = Duration::from_millis(250);
 
 /// What ionChannel logs (at debug) for each event its rate limiter refuses.
 const RATE_LIMITED: &str = "rate limit exceeded";
@@ -63,6 +67,18 @@ pub struct Throughput {
     /// (a press of a held key, a release of a key not down): what calls
     /// reaching it out of order leave behind.
     pub dropped_redundant: usize,
+    /// Press/release pairs ionChannel's order repair put back in order
+    /// during the run (its `org.ionchannel.Status1` figures).
+    pub repaired: u64,
+    /// Releases of keys not down that no press followed, and presses of a
+    /// held key, that order repair dropped.
+    pub stray_releases: u64,
+    pub dropped_presses: u64,
+    /// The latest a repaired call came behind its partner, microseconds.
+    pub max_lag_us: u64,
+    /// Keys and buttons the probe sees held once the run is over and order
+    /// repair's window has passed: 0 unless something is stuck.
+    pub held_at_end: usize,
     /// Whether the probe saw exactly the sequence sent (kinds, motion
     /// directions and key states, in order).
     pub in_order: bool,
@@ -94,6 +110,7 @@ pub async fn measure(rig: &mut Rig<'_>, mode: Mode, m: usize) -> Result<Throughp
         }
     };
     let counts_before = log_counts(&rig.ionchannel_log)?;
+    let figures_before = status::total(&rig.rd.client.conn).await?;
     let mark = rig.tail.mark()?;
     let start_x = rig.tail.records().iter().rev().find_map(|r| match r.event {
         Event::Motion { x, .. } | Event::PointerEnter { x, .. } => Some(x),
@@ -156,6 +173,12 @@ pub async fn measure(rig: &mut Rig<'_>, mode: Mode, m: usize) -> Result<Throughp
         .wait_for(mark, m, is_input, rig.quiet, rig.max_wait)
         .await?;
     let cpu = rig.meter.since(&cpu_start, m)?;
+    // Order repair's window ends on provisional presses after the last
+    // event: look once it has passed.
+    tokio::time::sleep(REPAIR_SETTLE).await;
+    rig.tail.mark()?;
+    let held_at_end = held(rig.tail.records());
+    let figures = status::total(&rig.rd.client.conn).await?;
     let counts = log_counts(&rig.ionchannel_log)?;
     let expected: String = (0..m).map(|i| symbol(send::mixed(i))).collect();
     let arrived = records.len().min(m);
@@ -170,6 +193,15 @@ pub async fn measure(rig: &mut Rig<'_>, mode: Mode, m: usize) -> Result<Throughp
         lost: m - arrived,
         rate_limited: counts.0.saturating_sub(counts_before.0),
         dropped_redundant: counts.1.saturating_sub(counts_before.1),
+        repaired: figures.repaired.saturating_sub(figures_before.repaired),
+        stray_releases: figures
+            .stray_releases
+            .saturating_sub(figures_before.stray_releases),
+        dropped_presses: figures
+            .dropped_presses
+            .saturating_sub(figures_before.dropped_presses),
+        max_lag_us: figures.max_lag_us,
+        held_at_end,
         in_order: start_x.is_some_and(|x| observed(&records, x) == expected),
         send_ms: send_time.as_secs_f64() * 1e3,
         total_ms: total_us as f64 / 1e3,
@@ -191,6 +223,31 @@ fn log_counts(log: &Path) -> Result<(usize, usize)> {
         text.matches(RATE_LIMITED).count(),
         text.matches(REDUNDANT).count(),
     ))
+}
+
+/// Keys and buttons down after `records`, as the probe saw them.
+pub fn held(records: &[Record]) -> usize {
+    let mut down = std::collections::BTreeSet::new();
+    for r in records {
+        match &r.event {
+            Event::Key { keycode, state, .. } => {
+                if *state == PressState::Pressed {
+                    down.insert((0, *keycode));
+                } else {
+                    down.remove(&(0, *keycode));
+                }
+            }
+            Event::Button { button, state, .. } => {
+                if *state == PressState::Pressed {
+                    down.insert((1, *button));
+                } else {
+                    down.remove(&(1, *button));
+                }
+            }
+            _ => {}
+        }
+    }
+    down.len()
 }
 
 /// `+`/`-` for a motion right/left, `P`/`R` for a press/release.

@@ -208,6 +208,26 @@ impl EisClient {
             .unwrap_or_default()
     }
 
+    /// Handles the server's events until `done` holds for the client (new
+    /// devices, new regions), up to `timeout`.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("not seen within {timeout:?}; devices: {:?}", self.devices);
+            }
+            if !self.pump(left).await? {
+                bail!("the EIS connection ended: {:?}", self.ended);
+            }
+        }
+        Ok(())
+    }
+
     /// The keymap the keyboard device came with, as text.
     pub fn keymap_text(&self) -> Result<Option<String>> {
         let Some(keymap) = self

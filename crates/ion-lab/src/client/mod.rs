@@ -3,6 +3,7 @@
 //! objects and their `Response` signals.
 
 pub mod eis;
+pub mod status;
 mod remote_desktop;
 mod request;
 mod screen_cast;

@@ -87,7 +87,9 @@ pub use window_handle::WindowHandle;
 pub use wlr_randr::{parse_wlr_randr, wlr_randr_args};
 pub use xdpw::{wlr_portal_file, ScreenCastPortal, WLR_BACKEND_NAME, XDPW_PATH};
 
-use process::Proc;
+// For lab modules outside the testbed that run programs of their own
+// (`crate::deskflow`) the way the testbed runs its components.
+pub(crate) use process::{run_ok, Proc};
 
 /// How long a component gets to exit after SIGTERM before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);

@@ -29,11 +29,11 @@ use reis::handshake::{EisHandshakeResp, EisHandshaker};
 use reis::request::{Device, DeviceCapability, EisRequest, EisRequestConverter, Seat};
 use reis::{Interface, PendingRequestResult};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
 use super::keymap_fd::keymap_fd;
-use super::offer::EisOffer;
+use super::offer::{EisOffer, EisRegion};
 use super::translate::Translator;
 use crate::portal::{EisRefused, Portal};
 
@@ -72,11 +72,14 @@ impl EisEnd {
 
 /// Starts the task serving `socket` for the session in `offer`. `stop`
 /// resolves (or its sender is dropped) when the session ends.
+/// `regions`, for a session without streams, brings the outputs' regions
+/// whenever the layout changes.
 pub fn spawn(
     portal: Arc<Portal>,
     offer: EisOffer,
     socket: UnixStream,
     stop: oneshot::Receiver<()>,
+    regions: Option<watch::Receiver<Vec<EisRegion>>>,
 ) -> std::io::Result<()> {
     let context = eis::Context::new(socket)?;
     // reis reads until the socket would block; tokio tells when to read.
@@ -106,7 +109,7 @@ pub fn spawn(
                 None
             };
             let mut server = Server::new(portal.clone(), offer, fd.get_ref(), keymap);
-            let end = server.serve(&fd, stop).await;
+            let end = server.serve(&fd, stop, regions).await;
             server.finish(&end);
             portal.eis_ended(&server.offer, &end);
             match &end {
@@ -137,6 +140,8 @@ struct Connected {
 /// A device we made, and whether the client is emulating on it.
 struct Made {
     device: Device,
+    name: &'static str,
+    caps: BitFlags<DeviceCapability>,
     emulating: bool,
 }
 
@@ -189,11 +194,25 @@ impl Server {
         &mut self,
         fd: &AsyncFd<eis::Context>,
         mut stop: oneshot::Receiver<()>,
+        mut regions: Option<watch::Receiver<Vec<EisRegion>>>,
     ) -> EisEnd {
         loop {
             let mut guard = tokio::select! {
                 biased;
                 _ = &mut stop => return EisEnd::SessionEnded,
+                changed = regions_changed(&mut regions) => {
+                    match changed {
+                        Some(new) => self.new_regions(new),
+                        // The session's end comes through `stop`.
+                        None => regions = None,
+                    }
+                    if let Err(e) = self.context.flush() {
+                        if e != rustix::io::Errno::AGAIN {
+                            return EisEnd::Io(e.into());
+                        }
+                    }
+                    continue;
+                }
                 ready = fd.readable() => match ready {
                     Ok(guard) => guard,
                     Err(e) => return EisEnd::Io(e),
@@ -227,6 +246,41 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The outputs changed under a session without streams: absolute
+    /// devices are made anew with the new regions (a device's regions are
+    /// fixed once it is done), and what the old ones held is released.
+    fn new_regions(&mut self, regions: Vec<EisRegion>) {
+        self.offer.regions = regions;
+        let Phase::Connected(Connected {
+            seat: Some(seat), ..
+        }) = &self.phase
+        else {
+            return;
+        };
+        let seat = seat.clone();
+        let stale: Vec<u64> = self
+            .devices
+            .iter()
+            .filter(|(_, m)| m.caps.contains(DeviceCapability::PointerAbsolute))
+            .map(|(id, _)| *id)
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        for id in stale {
+            if let Some(made) = self.devices.remove(&id) {
+                made.device.remove();
+                self.translator.forget(id);
+                tracing::info!(
+                    regions = self.offer.regions.len(),
+                    "absolute pointer made anew for the new outputs"
+                );
+                self.make_device(&seat, made.name, made.caps);
+            }
+        }
+        self.portal.eis_release(&self.offer);
     }
 
     fn handle(&mut self, pending: PendingRequestResult<eis::Request>) -> Result<(), EisEnd> {
@@ -375,12 +429,15 @@ impl Server {
         for call in calls {
             match self.portal.eis_input(&self.offer, call) {
                 Ok(()) => self.injected += 1,
-                Err(EisRefused::Input(e @ InputError::RateLimited { .. })) => {
-                    // Dropped, as a Notify* call would be (and logged the
-                    // same way); the limiter never drops releases, so
-                    // nothing stays stuck.
+                Err(EisRefused::Input(
+                    InputError::RateLimited { .. } | InputError::OffLayout { .. },
+                )) => {
+                    // Dropped, as a Notify* call would be (the portal
+                    // logged it): the limiter never drops releases, so
+                    // nothing stays stuck; a position that was on an output
+                    // a moment ago races with a layout change, new regions
+                    // are on their way.
                     self.limited += 1;
-                    tracing::debug!(?call, "input refused: {e}");
                 }
                 Err(EisRefused::Input(e)) => {
                     return Err(EisEnd::Value(format!("{call:?}: {e}")));
@@ -410,7 +467,7 @@ impl Server {
         }
         tracing::info!(capabilities = ?caps, "EIS client bound capabilities");
         let pointing = caps & (DeviceCapability::Button | DeviceCapability::Scroll);
-        let mut kinds: Vec<(&str, BitFlags<DeviceCapability>)> = Vec::new();
+        let mut kinds: Vec<(&'static str, BitFlags<DeviceCapability>)> = Vec::new();
         if caps.contains(DeviceCapability::Pointer) {
             kinds.push(("ionchannel pointer", pointing | DeviceCapability::Pointer));
         }
@@ -429,23 +486,29 @@ impl Server {
             kinds.push(("ionchannel keyboard", DeviceCapability::Keyboard.into()));
         }
         for (name, device_caps) in kinds {
-            let device = self.add_device(&seat, name, device_caps);
-            // Resumed at once: the session was granted these devices.
-            device.resumed();
-            let id = id_of(&device);
-            self.given.insert(id);
-            for object in interface_ids(&device) {
-                self.given.insert(object);
-            }
-            self.devices.insert(
-                id,
-                Made {
-                    device,
-                    emulating: false,
-                },
-            );
+            self.make_device(&seat, name, device_caps);
         }
         Ok(())
+    }
+
+    fn make_device(&mut self, seat: &Seat, name: &'static str, caps: BitFlags<DeviceCapability>) {
+        let device = self.add_device(seat, name, caps);
+        // Resumed at once: the session was granted these devices.
+        device.resumed();
+        let id = id_of(&device);
+        self.given.insert(id);
+        for object in interface_ids(&device) {
+            self.given.insert(object);
+        }
+        self.devices.insert(
+            id,
+            Made {
+                device,
+                name,
+                caps,
+                emulating: false,
+            },
+        );
     }
 
     fn add_device(&mut self, seat: &Seat, name: &str, caps: BitFlags<DeviceCapability>) -> Device {
@@ -469,8 +532,8 @@ impl Server {
             // Regions and the keymap must come before ei_device.done.
             let with_ids = device.device().version() >= 2;
             for r in regions.iter().filter(|r| r.describable()) {
-                if with_ids {
-                    device.device().region_mapping_id(&r.mapping_id);
+                if let (true, Some(id)) = (with_ids, &r.mapping_id) {
+                    device.device().region_mapping_id(id);
                 }
                 device.device().region(
                     r.x.unsigned_abs(),
@@ -500,6 +563,20 @@ impl Server {
             rate_limited = self.limited,
             "EIS connection closing"
         );
+    }
+}
+
+/// The next set of regions, or None once nobody sends any more (never
+/// resolves when there is no sender to listen to).
+async fn regions_changed(
+    regions: &mut Option<watch::Receiver<Vec<EisRegion>>>,
+) -> Option<Vec<EisRegion>> {
+    match regions {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
     }
 }
 

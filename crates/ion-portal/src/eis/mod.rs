@@ -20,4 +20,4 @@ pub mod offer;
 pub mod translate;
 
 pub use connection::{spawn, EisEnd};
-pub use offer::{EisOffer, EisRegion};
+pub use offer::{layout_regions, EisOffer, EisRegion};

@@ -1,17 +1,22 @@
-//! What a session's EIS connection offers, fixed when ConnectToEIS is
-//! called: the devices Start granted, and one absolute region per stream.
+//! What a session's EIS connection offers: the devices Start granted, and
+//! the absolute pointer's regions — one per stream when the session has
+//! streams, else one per output in the global logical layout (as GNOME
+//! does), following the outputs as they change.
 
 use ion_core::{DeviceType, DeviceTypes};
 use ion_wayland::SessionId;
 use reis::enumflags2::BitFlags;
 use reis::request::DeviceCapability;
 
-/// One stream as an absolute pointer region: the rectangle Start announced
-/// for it (logical pixels in the global layout), and its `mapping_id`.
+/// An absolute pointer region: a stream (the rectangle Start announced for
+/// it, in logical pixels of the global layout, and its `mapping_id`), or an
+/// output of the layout for a session without streams.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EisRegion {
-    pub stream_id: u32,
-    pub mapping_id: String,
+    /// The stream positions in the region are relative to; None: the
+    /// region is an output and positions stay global.
+    pub stream_id: Option<u32>,
+    pub mapping_id: Option<String>,
     pub x: i32,
     pub y: i32,
     pub width: i32,
@@ -37,6 +42,26 @@ impl EisRegion {
     }
 }
 
+/// One region per output, for a session without streams. Outputs left of
+/// or above the origin cannot be described (EIS offsets are unsigned).
+pub fn layout_regions(outputs: &[ion_wayland::OutputInfo]) -> Vec<EisRegion> {
+    let mut regions: Vec<EisRegion> = outputs
+        .iter()
+        .map(|o| EisRegion {
+            stream_id: None,
+            mapping_id: None,
+            x: o.logical.x,
+            y: o.logical.y,
+            width: o.logical.width,
+            height: o.logical.height,
+            scale: o.scale as f32,
+        })
+        .filter(EisRegion::describable)
+        .collect();
+    regions.sort_by_key(|r| (r.y, r.x));
+    regions
+}
+
 /// The session a connection belongs to and what it offers.
 #[derive(Debug, Clone)]
 pub struct EisOffer {
@@ -54,8 +79,8 @@ pub struct EisOffer {
 
 impl EisOffer {
     /// The seat's capabilities: a pointer grant gives relative motion,
-    /// buttons and scrolling, and absolute motion when the session has
-    /// streams to be absolute in; a keyboard grant gives a keyboard. Touch
+    /// buttons and scrolling, and absolute motion when there are regions
+    /// to be absolute in; a keyboard grant gives a keyboard. Touch
     /// is never offered: there is no touch path to the compositor.
     pub fn capabilities(&self) -> BitFlags<DeviceCapability> {
         let mut caps = BitFlags::empty();
@@ -86,8 +111,8 @@ mod tests {
 
     fn region(stream_id: u32, x: i32) -> EisRegion {
         EisRegion {
-            stream_id,
-            mapping_id: format!("m{stream_id}"),
+            stream_id: Some(stream_id),
+            mapping_id: Some(format!("m{stream_id}")),
             x,
             y: 0,
             width: 100,
@@ -127,9 +152,9 @@ mod tests {
     #[test]
     fn positions_find_their_region_and_edges_are_outside() {
         let o = offer(2, vec![region(40, 0), region(41, 100)]);
-        assert_eq!(o.region_at(0.0, 0.0).map(|r| r.stream_id), Some(40));
-        assert_eq!(o.region_at(99.5, 49.9).map(|r| r.stream_id), Some(40));
-        assert_eq!(o.region_at(100.0, 10.0).map(|r| r.stream_id), Some(41));
+        assert_eq!(o.region_at(0.0, 0.0).and_then(|r| r.stream_id), Some(40));
+        assert_eq!(o.region_at(99.5, 49.9).and_then(|r| r.stream_id), Some(40));
+        assert_eq!(o.region_at(100.0, 10.0).and_then(|r| r.stream_id), Some(41));
         for (x, y) in [
             (200.0, 0.0),
             (0.0, 50.0),

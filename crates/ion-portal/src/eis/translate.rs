@@ -6,7 +6,8 @@
 //! to EIS is decided here:
 //! - absolute positions are global logical coordinates inside one of the
 //!   offered regions; a position in no region is refused (the connection
-//!   ends), otherwise it becomes stream coordinates of that region's stream;
+//!   ends), otherwise it becomes stream coordinates of that region's stream,
+//!   or stays global when the region is an output (no streams);
 //! - discrete scrolling comes in 120ths of a wheel click; remainders are
 //!   kept per device until they make whole clicks, which is what the
 //!   compositor's wheel events carry.
@@ -97,11 +98,15 @@ impl Translator {
                 let region = offer
                     .region_at(x, y)
                     .ok_or(Untranslatable::OutsideRegions { x, y })?;
-                vec![NotifyCall::PointerMotionAbsolute {
-                    stream: region.stream_id,
-                    x: x - f64::from(region.x),
-                    y: y - f64::from(region.y),
-                }]
+                match region.stream_id {
+                    Some(stream) => vec![NotifyCall::PointerMotionAbsolute {
+                        stream,
+                        x: x - f64::from(region.x),
+                        y: y - f64::from(region.y),
+                    }],
+                    // An output's region: the position is already global.
+                    None => vec![NotifyCall::PointerMotionGlobal { x, y }],
+                }
             }
             EisRequest::Button(b) => vec![NotifyCall::PointerButton {
                 button: signed("button", b.button)?,

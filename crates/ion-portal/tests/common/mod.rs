@@ -29,12 +29,23 @@ pub fn config(dir: &Path, rate_per_second: u32, rate_burst: u32) -> PortalConfig
         grants_path: dir.join("data/grants.json"),
         dialog_program: None,
         dialog_env: vec![],
+        reorder_window: ion_core::order::REORDER_WINDOW,
     }
 }
 
 /// Serves `portal`'s interfaces on one end of a socket pair; returns the
 /// (client, server) connections.
 pub async fn serve(config: PortalConfig, handle: WaylandHandle) -> (Connection, Connection) {
+    let (client, server, _) = serve_portal(config, handle).await;
+    (client, server)
+}
+
+/// Like [`serve`], and also hands back the portal (to tell it what the
+/// Wayland thread would: outputs changed).
+pub async fn serve_portal(
+    config: PortalConfig,
+    handle: WaylandHandle,
+) -> (Connection, Connection, Arc<Portal>) {
     let portal = Arc::new(Portal::new(config, handle));
     let (a, b) = tokio::net::UnixStream::pair().unwrap();
     let server = zbus::connection::Builder::unix_stream(a)
@@ -44,10 +55,10 @@ pub async fn serve(config: PortalConfig, handle: WaylandHandle) -> (Connection, 
         .build();
     let client = zbus::connection::Builder::unix_stream(b).p2p().build();
     let (server, client) = tokio::try_join!(server, client).unwrap();
-    ion_portal::service::register(&server, portal)
+    ion_portal::service::register(&server, portal.clone())
         .await
         .unwrap();
-    (client, server)
+    (client, server, portal)
 }
 
 /// An output of the stand-in's layout, on the top edge.
