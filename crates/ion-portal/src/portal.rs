@@ -714,7 +714,13 @@ impl Portal {
             return Err(Injection::Refused(e));
         }
         let mut out = Vec::with_capacity(2);
-        entry.input.order.push(event, now, &mut out);
+        match origin {
+            // The frontend reorders calls an app does not await.
+            InputOrigin::Notify => entry.input.order.push(event, now, &mut out),
+            // One socket: EIS events come in the order they were sent, and
+            // a quick re-press there is what the app meant.
+            InputOrigin::Eis => entry.input.order.push_in_order(event, &mut out),
+        }
         self.send_input(entry, out)
     }
 

@@ -202,8 +202,10 @@ async fn a_repeat_overtaken_by_its_release_is_released_after_the_window() {
 async fn a_long_hold_stays_held() {
     let w = world(8000, 4000).await;
     keysym(&w, 0xffe1, true).await.unwrap(); // Shift_L
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(60)).await;
+                                             // The app's key repeat: after 250 ms, every 40 ms.
+    for i in 0..5 {
+        let gap = if i == 0 { 250 } else { 40 };
+        tokio::time::sleep(Duration::from_millis(gap)).await;
         keysym(&w, 0xffe1, true).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
