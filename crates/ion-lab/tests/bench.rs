@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use ion_lab::bench::input::{self, InputBenchOptions};
 use ion_lab::bench::screencast::{run, ScreenCastBenchOptions};
 
 #[test]
@@ -26,5 +27,41 @@ fn screencast_bench_produces_its_figures() -> Result<()> {
     let still = &report.phases[2];
     assert_eq!(still.frames, 0, "a static screen sends nothing: {table}");
     assert!(report.memory_after.rss_kib > 0, "{table}");
+    Ok(())
+}
+
+/// The input benchmark's pipelined and paced rows (calls not awaited, so
+/// the frontend reorders them) leave nothing held, and every event sent
+/// arrives or is accounted for (on frontends with ConnectToEIS, the EIS
+/// rows too).
+#[test]
+fn input_bench_leaves_nothing_held() -> Result<()> {
+    let opts = InputBenchOptions {
+        latency_events: 50,
+        throughput_events: 4000,
+        ..InputBenchOptions::default()
+    };
+    let report = input::run(&opts, &mut std::io::sink())?;
+    let table = report.to_string();
+    println!("{table}");
+    assert!(report.throughput.len() >= 3, "{table}");
+    for t in &report.throughput {
+        assert_eq!(
+            t.held_at_end, 0,
+            "{}: keys held at the end\n{table}",
+            t.mode
+        );
+        // What did not arrive was refused by the rate limit (with the
+        // release of each refused press) or dropped by order repair as
+        // strays: nothing vanishes.
+        let explained = 2 * t.rate_limited + t.stray_releases as usize + t.dropped_presses as usize;
+        assert!(
+            t.lost <= explained + t.dropped_redundant,
+            "{}: {} lost, {} explained\n{table}",
+            t.mode,
+            t.lost,
+            explained
+        );
+    }
     Ok(())
 }

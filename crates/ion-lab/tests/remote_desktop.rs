@@ -650,3 +650,112 @@ async fn absolute_motion_on_a_scaled_output_uses_logical_coordinates() -> Result
     }
     w.done()
 }
+
+/// The frontend answers the app before ionChannel sees a Notify* call, so
+/// a refusal is visible only in ionChannel's log (at warn, with session,
+/// call and reason) and in `ionchannel status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_input_shows_in_the_log_and_in_status() -> Result<()> {
+    let w = world().await?;
+    let rd = started(&w, 3).await?;
+    let mark = w.log.mark()?;
+    // The app sees success for all of these.
+    rd.keycode(0x1000, true).await?;
+    rd.keysym(0x2000_0000, true).await?;
+    rd.keycode(KEY_A, true).await?;
+    rd.keycode(KEY_A, false).await?;
+    w.log
+        .wait_since(mark, WAIT, "the good key", |r| {
+            (keys(r).len() >= 2).then_some(())
+        })
+        .await?;
+    let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("input refused"))
+        .collect();
+    assert_eq!(refusals.len(), 2, "{log}");
+    assert!(
+        refusals[0].contains("NotifyKeyboardKeycode")
+            && refusals[0].contains("session=")
+            && refusals[0].contains("keycode 4096 is out of range"),
+        "{}",
+        refusals[0]
+    );
+    assert!(
+        refusals[1].contains("NotifyKeyboardKeysym"),
+        "{}",
+        refusals[1]
+    );
+
+    let bin = ion_lab::testbed::find_workspace_bin("ionchannel")?;
+    let out = w
+        .testbed
+        .command(&bin)
+        .args(["status", "--json"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let session = &status["sessions"][0];
+    assert_eq!(session["kind"], "RemoteDesktop", "{status}");
+    assert_eq!(session["input"]["refused"], 2, "{status}");
+    assert_eq!(session["input"]["injected"], 2, "{status}");
+    assert_eq!(session["input"]["held"], false, "{status}");
+    let table = w.testbed.command(&bin).arg("status").output()?;
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("RemoteDesktop") && table.contains("REFUSED"),
+        "{table}"
+    );
+    println!("{table}");
+    w.done()
+}
+
+/// Keys sent back to back without waiting, as libportal sends them,
+/// through the real frontend (which reorders them): at the end nothing is
+/// held and every tap arrived as a press and a release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unawaited_taps_leave_nothing_held() -> Result<()> {
+    let w = world().await?;
+    let rd = started(&w, 3).await?;
+    let mark = w.log.mark()?;
+    let session = rd.session.as_ref();
+    let conn = rd.client.conn.clone();
+    let mut sent = 0;
+    for _burst in 0..10 {
+        for keycode in [KEY_A, 48, 46, 32, 18, 33, 34, 35] {
+            for pressed in [true, false] {
+                let msg = ion_lab::bench::send::keycode_message(&session, keycode, pressed)?;
+                conn.send(&msg).await?;
+                sent += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let records = w
+        .log
+        .wait_since(mark, WAIT, "every key event", |r| {
+            (keys(r).len() >= sent).then(|| r.to_vec())
+        })
+        .await?;
+    // Order repair's window passes before looking at what is held.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let k = keys(&records);
+    let mut down = std::collections::BTreeSet::new();
+    for (code, pressed, ..) in &k {
+        if *pressed {
+            assert!(down.insert(*code), "{code} pressed twice: {k:?}");
+        } else {
+            assert!(down.remove(code), "{code} released while up: {k:?}");
+        }
+    }
+    assert!(down.is_empty(), "held at the end: {down:?}");
+    assert_eq!(k.len(), sent, "every tap arrived");
+    let figures = ion_lab::client::status::total(&rd.client.conn).await?;
+    println!("{sent} key events sent unawaited: {figures:?}");
+    w.done()
+}

@@ -82,6 +82,18 @@ pub fn message(session: &ObjectPath<'_>, input: Input) -> Result<Message> {
     msg.with_context(|| format!("building the message for {input:?}"))
 }
 
+/// A `NotifyKeyboardKeycode` sent the way libportal sends it: no reply
+/// expected.
+pub fn keycode_message(session: &ObjectPath<'_>, keycode: i32, pressed: bool) -> Result<Message> {
+    let options: HashMap<&str, Value<'_>> = HashMap::new();
+    Message::method_call(PORTAL_PATH, "NotifyKeyboardKeycode")
+        .and_then(|b| b.destination(PORTAL_NAME))
+        .and_then(|b| b.interface(REMOTE_DESKTOP))
+        .and_then(|b| b.with_flags(Flags::NoReplyExpected))
+        .and_then(|b| b.build(&(session, &options, keycode, u32::from(pressed))))
+        .with_context(|| format!("building NotifyKeyboardKeycode {keycode} {pressed}"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
