@@ -8,6 +8,7 @@ pub mod bench;
 pub mod client;
 pub mod consumer;
 pub mod demo;
+pub mod deskflow;
 pub mod expect;
 pub mod ocr;
 pub mod probe;
