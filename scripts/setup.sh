@@ -21,6 +21,9 @@ PACKAGES=(
   # screen with: grim (screenshots), tesseract (OCR), a font.
   libgtk-4-dev fonts-dejavu-core grim tesseract-ocr tesseract-ocr-eng
   util-linux procps ca-certificates
+  # A third-party portal client: libportal, driven from Python GI by
+  # crates/ion-lab/scripts/libportal-client.py (tests/libportal.rs).
+  python3-gi gir1.2-xdp-1.0
   # The second test stack: a Debian testing root filesystem, run with
   # bubblewrap (scripts/testing-rootfs.sh, scripts/in-testing.sh).
   mmdebstrap bubblewrap debian-archive-keyring

@@ -353,6 +353,8 @@ impl OrderRepair {
                 out.push(event);
             }
             (KeyState::Pressed, true) => self.stats.dropped_presses += 1,
+            // The release of a press the rate limit refused.
+            (KeyState::Released, false) if t.refused > 0 => t.refused -= 1,
             (KeyState::Released, false) => self.stats.stray_releases += 1,
         }
         if t.is_idle() && t.released_at.is_none() {

@@ -5,8 +5,14 @@
 //! we know which modifiers are down. A keysym that needs modifiers (Shift
 //! for "A", AltGr for "€" on a German layout) gets them through the
 //! `modifiers` request while its key is held, and they are released with it.
+//!
+//! Keysyms that share a key ("d" and "D") can be down together when an app
+//! types them close together and the frontend reorders its calls: the
+//! later press takes the key over (the key is released and pressed again
+//! at the new level, so the compositor never sees a key pressed twice),
+//! and the modifiers are always those of the latest keysym pressed (a "b"
+//! pressed while an "A" is still down is a "b").
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::AsFd;
 
@@ -34,8 +40,8 @@ pub struct VirtualKeyboard {
     xkb_state: xkb::State,
     /// evdev keycodes down, in press order.
     down: Vec<u32>,
-    /// Held keysyms and the key/modifiers used for each.
-    keysyms: HashMap<u32, KeyPlan>,
+    /// Held keysyms and the key/modifiers used for each, in press order.
+    keysyms: Vec<(u32, KeyPlan)>,
     sent_mods: Option<[u32; 4]>,
 }
 
@@ -47,7 +53,7 @@ impl VirtualKeyboard {
             keymap,
             xkb_state,
             down: Vec::new(),
-            keysyms: HashMap::new(),
+            keysyms: Vec::new(),
             sent_mods: None,
         };
         // The compositor refuses key events before a keymap: send it now.
@@ -88,6 +94,11 @@ impl VirtualKeyboard {
                 xkb::KeyDirection::Down
             }
             KeyState::Released => {
+                if !self.down.contains(&keycode) {
+                    // Taken over by a keysym on the same key, and released
+                    // with it already.
+                    return;
+                }
                 self.down.retain(|k| *k != keycode);
                 xkb::KeyDirection::Up
             }
@@ -101,10 +112,11 @@ impl VirtualKeyboard {
         self.obj.key(time, keycode, wl_state.into());
     }
 
-    /// Sends the modifier state: what the held keys set, plus what held
-    /// keysyms need.
+    /// Sends the modifier state: what the held keys set, plus what the
+    /// latest held keysym needs (a key is read at the level of the
+    /// modifiers when it is pressed, and repeats with the current ones).
     fn sync_mods(&mut self) {
-        let extra = self.keysyms.values().fold(0, |m, p| m | p.mods);
+        let extra = self.keysyms.last().map_or(0, |(_, p)| p.mods);
         let mods = [
             self.xkb_state.serialize_mods(xkb::STATE_MODS_DEPRESSED) | extra,
             self.xkb_state.serialize_mods(xkb::STATE_MODS_LATCHED),
@@ -136,15 +148,23 @@ impl VirtualKeyboard {
                         plan
                     }
                 };
-                self.keysyms.insert(keysym, plan);
+                if self.down.contains(&plan.keycode) {
+                    // Another keysym (or the app's keycode) holds the key:
+                    // this press takes it over.
+                    self.keysyms.retain(|(_, p)| p.keycode != plan.keycode);
+                    self.press_raw(plan.keycode, KeyState::Released, time);
+                }
+                self.keysyms.retain(|(k, _)| *k != keysym);
+                self.keysyms.push((keysym, plan));
                 // Modifiers first, so the key is read at the right level.
                 self.sync_mods();
                 self.press_raw(plan.keycode, KeyState::Pressed, time);
             }
             KeyState::Released => {
-                let Some(plan) = self.keysyms.remove(&keysym) else {
+                let Some(i) = self.keysyms.iter().position(|(k, _)| *k == keysym) else {
                     return Ok(());
                 };
+                let (_, plan) = self.keysyms.remove(i);
                 self.press_raw(plan.keycode, KeyState::Released, time);
                 self.sync_mods();
             }
@@ -165,7 +185,7 @@ impl VirtualKeyboard {
     /// Lets go of every key still down (keysyms first, they set modifiers)
     /// and clears the modifiers.
     pub fn release_all(&mut self, time: u32) {
-        let syms: Vec<u32> = self.keysyms.keys().copied().collect();
+        let syms: Vec<u32> = self.keysyms.iter().rev().map(|(k, _)| *k).collect();
         for s in syms {
             let _ = self.keysym(s, KeyState::Released, time);
         }

@@ -3,11 +3,11 @@
 //! objects and their `Response` signals.
 
 pub mod eis;
-pub mod status;
 mod remote_desktop;
 mod request;
 mod screen_cast;
 mod session;
+pub mod status;
 
 pub use eis::EisClient;
 pub use remote_desktop::RemoteDesktop;
