@@ -22,9 +22,13 @@
 //!   are the app's key repeat and are dropped: the compositor repeats keys
 //!   itself.
 //! - **A key press that arrives within the window after the same key's
-//!   release** may be a repeat that the release overtook (an app sending
-//!   press, press, release). It goes through at once, but unless a release
-//!   follows within the window, the key is released when the window ends.
+//!   release**, when that key's hold was a program's (shorter than half the
+//!   window, or with the app's key repeat) or the press comes sooner than a
+//!   person can re-press a key (a third of the window), may be a repeat
+//!   that the release overtook (an app sending press, press, release). It
+//!   goes through at once, but unless a release follows within the window,
+//!   the key is released when the window ends. A person's hold followed by
+//!   a person's re-press is left alone.
 //!
 //! Every event is forwarded the moment it arrives or not at all: the
 //! window delays no input, it only decides what a late call means. An app
@@ -120,8 +124,13 @@ struct Track {
     /// The key went down right after its own release: released at this
     /// time unless a release comes first.
     provisional_until: Option<Duration>,
-    /// When a release last took the key up.
+    /// When a release last took the key up, and whether the hold before
+    /// it looked like a program's (shorter than half the window, or with
+    /// the app's key repeat).
     released_at: Option<Duration>,
+    quick: bool,
+    /// The app's key repeat was seen during this hold.
+    repeated: bool,
     /// Releases that came before their press, the latest at `early_at`.
     early: u32,
     early_at: Duration,
@@ -204,14 +213,18 @@ impl OrderRepair {
                     out.push(key.event(KeyState::Pressed));
                     out.push(key.event(KeyState::Released));
                     t.released_at = Some(now);
+                    t.quick = true;
                 } else {
                     out.push(event);
                     t.down = true;
                     t.down_at = now;
-                    t.provisional_until = t
-                        .released_at
-                        .filter(|r| key.repeats() && now.saturating_sub(*r) <= window)
-                        .map(|_| now + window);
+                    t.repeated = false;
+                    // Right after a program's hold, or sooner than a person
+                    // can re-press a key (a third of the window).
+                    let after = t.released_at.map(|r| now.saturating_sub(r));
+                    let provisional = key.repeats()
+                        && after.is_some_and(|a| a <= window && (t.quick || a <= window / 3));
+                    t.provisional_until = provisional.then_some(now + window);
                 }
             }
             (KeyState::Pressed, true) => {
@@ -221,12 +234,17 @@ impl OrderRepair {
                 } else {
                     // The app's key repeat: the compositor repeats itself.
                     stats.dropped_presses += 1;
+                    t.repeated = true;
                 }
             }
             (KeyState::Released, true) => {
                 out.push(event);
                 t.down = false;
                 t.provisional_until = None;
+                // A person's key press lasts longer than half the window
+                // and does not repeat: re-pressing it right after is a
+                // person's double tap, never provisional.
+                t.quick = now.saturating_sub(t.down_at) < window / 2 || t.repeated;
                 t.released_at = Some(now);
             }
             (KeyState::Released, false) => {
@@ -238,6 +256,7 @@ impl OrderRepair {
                     out.push(key.event(KeyState::Pressed));
                     out.push(key.event(KeyState::Released));
                     t.released_at = Some(now);
+                    t.quick = true;
                 } else if t.refused > 0 {
                     t.refused -= 1;
                 } else {
@@ -304,6 +323,7 @@ impl OrderRepair {
                 out.push(key.event(KeyState::Released));
                 t.down = false;
                 t.released_at = Some(now);
+                t.quick = true;
                 self.stats.provisional_releases += 1;
             }
             if now >= until {
@@ -517,6 +537,18 @@ mod tests {
             (200, key(30, true)),
         ]);
         assert_eq!(replay(&out), BTreeSet::from([KeyId::Keycode(30)]));
+    }
+
+    #[test]
+    fn a_persons_quick_re_press_after_a_real_hold_is_kept() {
+        // Shift held 120 ms for a capital, released, pressed again 80 ms
+        // later and held for the next one (an app that awaits its calls).
+        let (out, _) = run(&[
+            (0, key(42, true)),
+            (120, key(42, false)),
+            (200, key(42, true)),
+        ]);
+        assert_eq!(replay(&out), BTreeSet::from([KeyId::Keycode(42)]));
     }
 
     #[test]
