@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use common::*;
 use ion_lab::client::eis::{Capability, EisClient, Ended};
 use ion_lab::client::{RemoteDesktop, BTN_LEFT, BTN_RIGHT, KEY_A, KEY_LEFTSHIFT};
-use ion_lab::probe::record::{AxisName, Event, Record};
+use ion_lab::probe::record::{AxisName, Event};
 use ion_lab::testbed::Component;
 use reis::ei::connection::DisconnectReason;
 
@@ -52,16 +52,6 @@ async fn eis_session(
     )
     .await?;
     Ok((rd, streams, eis))
-}
-
-fn scrolls(recs: &[Record]) -> Vec<(AxisName, i32)> {
-    recs.iter()
-        .filter_map(|r| match r.event {
-            Event::AxisDiscrete { axis, discrete } => Some((axis, discrete)),
-            Event::AxisValue120 { axis, value120 } => Some((axis, value120 / 120)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -770,16 +770,6 @@ async fn keyboard_bursts_arrive_tap_for_tap_and_nothing_stays_held() -> Result<(
 // ---------------------------------------------------------------------
 // Pointer
 
-fn scrolls(recs: &[Record]) -> Vec<(AxisName, i32)> {
-    recs.iter()
-        .filter_map(|r| match r.event {
-            Event::AxisDiscrete { axis, discrete } => Some((axis, discrete)),
-            Event::AxisValue120 { axis, value120 } => Some((axis, value120 / 120)),
-            _ => None,
-        })
-        .collect()
-}
-
 fn smooth(recs: &[Record]) -> Vec<(AxisName, f64)> {
     recs.iter()
         .filter_map(|r| match r.event {

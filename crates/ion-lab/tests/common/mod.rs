@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use ion_lab::client::{PortalClient, RemoteDesktop};
 use ion_lab::expect::ProbeLog;
-use ion_lab::probe::record::{Event, PressState, Record};
+use ion_lab::probe::record::{AxisName, Event, PressState, Record};
 use ion_lab::testbed::{OutputSpec, ProbeHandle, Testbed};
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -182,4 +182,16 @@ impl Drop for World {
             eprintln!("probe events: {}", self.probe.events_path().display());
         }
     }
+}
+
+/// Wheel steps the probe saw: (axis, clicks), from discrete or value120
+/// events.
+pub fn scrolls(recs: &[Record]) -> Vec<(AxisName, i32)> {
+    recs.iter()
+        .filter_map(|r| match r.event {
+            Event::AxisDiscrete { axis, discrete } => Some((axis, discrete)),
+            Event::AxisValue120 { axis, value120 } => Some((axis, value120 / 120)),
+            _ => None,
+        })
+        .collect()
 }
