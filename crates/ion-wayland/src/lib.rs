@@ -14,6 +14,7 @@ pub mod command;
 mod devices;
 mod image_copy;
 pub mod keymap;
+pub mod keymap_file;
 mod outputs;
 #[cfg(feature = "test-support")]
 pub mod recording;

@@ -13,7 +13,6 @@
 //! and the modifiers are always those of the latest keysym pressed (a "b"
 //! pressed while an "A" is still down is a "b").
 
-use std::io::Write;
 use std::os::fd::AsFd;
 
 use ion_core::KeyState;
@@ -62,28 +61,13 @@ impl VirtualKeyboard {
     }
 
     fn upload_keymap(&self) -> Result<(), KeyboardError> {
-        let text = self.keymap.text();
-        let fd = rustix::fs::memfd_create(
-            "ionchannel-keymap",
-            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
-        )
-        .map_err(std::io::Error::from)?;
-        let mut file = std::fs::File::from(fd);
-        file.write_all(text.as_bytes())?;
-        // The protocol's size includes the terminating NUL.
-        file.write_all(&[0])?;
-        let size = u32::try_from(text.len() + 1)
-            .map_err(|_| std::io::Error::other("keymap larger than 4 GiB"))?;
-        // Sealed so the compositor may map it read-only without fearing
-        // that we change it under it.
-        let _ = rustix::fs::fcntl_add_seals(
-            &file,
-            rustix::fs::SealFlags::SHRINK
-                | rustix::fs::SealFlags::GROW
-                | rustix::fs::SealFlags::WRITE,
+        // A size every compositor accepts: see keymap_file.
+        let file = crate::keymap_file::keymap_file(self.keymap.text())?;
+        self.obj.keymap(
+            wl_keyboard::KeymapFormat::XkbV1.into(),
+            file.fd.as_fd(),
+            file.size,
         );
-        self.obj
-            .keymap(wl_keyboard::KeymapFormat::XkbV1.into(), file.as_fd(), size);
         Ok(())
     }
 

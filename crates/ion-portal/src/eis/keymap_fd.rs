@@ -1,11 +1,11 @@
 //! The EIS keyboard's keymap: the virtual keyboard's XKB text in a sealed
 //! memfd, as `ei_keyboard.keymap` wants it (clients map it MAP_PRIVATE).
 
-use std::io::{Seek, Write};
 use std::os::fd::OwnedFd;
 
 /// A keymap ready to send: the fd and its size, the terminating NUL
-/// included (libxkbcommon's convention, which libei clients follow).
+/// included (libxkbcommon's wl_keyboard convention, which libei clients
+/// follow; the virtual keyboard's differs, see ion_wayland::keymap_file).
 #[derive(Debug)]
 pub struct KeymapFd {
     pub fd: OwnedFd,
@@ -13,28 +13,12 @@ pub struct KeymapFd {
 }
 
 pub fn keymap_fd(text: &str) -> std::io::Result<KeymapFd> {
-    let fd = rustix::fs::memfd_create(
-        "ionchannel-eis-keymap",
-        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
-    )?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(text.as_bytes())?;
-    file.write_all(&[0])?;
     let size = u32::try_from(text.len() + 1)
         .map_err(|_| std::io::Error::other("keymap larger than 4 GiB"))?;
-    // Sealed: a client must not be able to change what others may map.
-    rustix::fs::fcntl_add_seals(
-        &file,
-        rustix::fs::SealFlags::SHRINK
-            | rustix::fs::SealFlags::GROW
-            | rustix::fs::SealFlags::WRITE
-            | rustix::fs::SealFlags::SEAL,
-    )?;
-    // The offset is shared with the client: one that reads instead of
-    // mapping starts at the beginning.
-    file.rewind()?;
+    let bytes = [text.as_bytes(), &[0]].concat();
     Ok(KeymapFd {
-        fd: file.into(),
+        // Sealed: a client must not be able to change what others may map.
+        fd: ion_wayland::keymap_file::sealed_memfd("ionchannel-eis-keymap", &bytes)?,
         size,
     })
 }
@@ -42,7 +26,7 @@ pub fn keymap_fd(text: &str) -> std::io::Result<KeymapFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
 
     #[test]
     fn the_keymap_is_sealed_and_nul_terminated() {
