@@ -775,3 +775,60 @@ async fn unawaited_taps_leave_nothing_held() -> Result<()> {
     println!("{sent} key events sent unawaited: {figures:?}");
     w.done()
 }
+
+/// A protocol error is not the end of the daemon. The compositor ends our
+/// connection over a request it refuses — here a virtual keyboard given no
+/// keymap (the `IONCHANNEL_FAULT` test hook), which is what a smithay
+/// compositor did when it could not parse our keymap: the first key is a
+/// protocol error on wlroots and smithay alike. Every session is closed
+/// with Closed, the log names the object and the request, and ionChannel
+/// connects again and serves a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protocol_error_closes_sessions_and_the_daemon_reconnects() -> Result<()> {
+    let w = world_with(
+        ion_lab::testbed::Testbed::builder()
+            .outputs(two_outputs())
+            .ionchannel_env("IONCHANNEL_FAULT", "no-keymap-once"),
+    )
+    .await?;
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    let mut closed =
+        ion_lab::client::ClosedWatch::subscribe(&w.client, rd.session.as_ref()).await?;
+    let (resp, _) = rd.start().await?;
+    assert_eq!(resp.code, 0);
+    rd.keycode(KEY_A, true).await?;
+    closed.wait(WAIT).await?;
+    let path = w.testbed.log_path(Component::IonChannel);
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(&path)?;
+        if log.contains("reconnected to the compositor") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        log.contains("protocol error") && log.contains("zwp_virtual_keyboard_v1"),
+        "the log names the object:\n{log}"
+    );
+    assert!(log.contains("reconnected to the compositor"), "{log}");
+    assert!(w.testbed.is_running(Component::IonChannel));
+    for line in log.lines().filter(|l| {
+        l.contains("protocol error") || l.contains("reconnect") || l.contains("session closed")
+    }) {
+        println!("{line}");
+    }
+
+    // A new session on the new connection types.
+    let mark = w.log.mark()?;
+    let again = started(&w, 3).await?;
+    again.keycode(KEY_A, true).await?;
+    again.keycode(KEY_A, false).await?;
+    w.log
+        .wait_since(mark, WAIT, "a key on the new connection", |r| {
+            (keys(r).len() >= 2).then_some(())
+        })
+        .await?;
+    w.done()
+}

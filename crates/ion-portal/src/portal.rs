@@ -91,6 +91,9 @@ pub enum CloseReason {
     OwnerVanished,
     /// The compositor went away.
     CompositorGone,
+    /// The compositor ended our connection over a request it refused (a
+    /// protocol error); the daemon reconnects.
+    CompositorError,
     /// The daemon is shutting down.
     Shutdown,
     /// Its streams failed, or PipeWire went away.

@@ -39,9 +39,23 @@ pub enum Ended {
     BusGone,
 }
 
+/// Makes a new compositor connection (a new Wayland thread).
+pub type Reconnect =
+    Arc<dyn Fn() -> Result<WaylandThread, ion_wayland::WaylandError> + Send + Sync>;
+
 pub struct ServeOptions {
     pub config: PortalConfig,
+    /// After the compositor ended our connection with a protocol error
+    /// (it refused one of our requests, but it is still there): how to
+    /// connect again. None: the daemon exits, as when the compositor is
+    /// gone.
+    pub reconnect: Option<Reconnect>,
 }
+
+/// More protocol errors than this within [`RECONNECT_WINDOW`] and the
+/// daemon gives up: something it does keeps failing.
+const MAX_RECONNECTS: usize = 5;
+const RECONNECT_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Puts the backend's interfaces on `conn` at the desktop path.
 pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()> {
@@ -93,8 +107,9 @@ pub async fn serve(opts: ServeOptions, wayland: WaylandThread) -> Result<Ended, 
     let WaylandThread {
         handle,
         mut events,
-        join,
+        mut join,
     } = wayland;
+    let mut reconnects: std::collections::VecDeque<std::time::Instant> = Default::default();
     let portal = Arc::new(Portal::new(opts.config, handle.clone()));
     let conn = zbus::connection::Builder::session()?.build().await?;
     register(&conn, portal.clone()).await?;
@@ -135,7 +150,36 @@ pub async fn serve(opts: ServeOptions, wayland: WaylandThread) -> Result<Ended, 
                     tracing::warn!("PipeWire went away ({reason}): closing sessions with streams");
                     portal.close_streaming(&conn, CloseReason::StreamsEnded).await;
                 }
-                Some(Event::Disconnected { reason }) => break Ended::CompositorGone(reason),
+                Some(Event::Disconnected { reason, protocol_error: Some(error) }) if opts.reconnect.is_some() => {
+                    // Every session is closed: its devices and streams died
+                    // with the connection. Then a new connection serves new
+                    // sessions.
+                    tracing::error!(sessions = portal.session_count(), "compositor refused a request ({error}): closing every session and reconnecting");
+                    portal.close_all(&conn, CloseReason::CompositorError).await;
+                    let now = std::time::Instant::now();
+                    reconnects.retain(|t| now.duration_since(*t) < RECONNECT_WINDOW);
+                    reconnects.push_back(now);
+                    if reconnects.len() > MAX_RECONNECTS {
+                        break Ended::CompositorGone(format!("{error} ({} protocol errors within {} s: giving up)", reconnects.len(), RECONNECT_WINDOW.as_secs()));
+                    }
+                    let Some(reconnect) = opts.reconnect.clone() else { break Ended::CompositorGone(error) };
+                    // Connecting waits for the new thread's set-up.
+                    let made = tokio::task::spawn_blocking(move || reconnect())
+                        .await
+                        .unwrap_or_else(|e| Err(ion_wayland::WaylandError::Setup(e.to_string())));
+                    match made {
+                        Ok(new) => {
+                            handle.replace(&new.handle);
+                            events = new.events;
+                            let old = std::mem::replace(&mut join, new.join);
+                            // The old thread ended right after reporting.
+                            let _ = tokio::task::spawn_blocking(move || old.join()).await;
+                            tracing::info!("reconnected to the compositor: serving new sessions");
+                        }
+                        Err(e) => break Ended::CompositorGone(format!("{error}; then cannot reconnect: {e} ({reason})")),
+                    }
+                }
+                Some(Event::Disconnected { reason, .. }) => break Ended::CompositorGone(reason),
                 None => break Ended::CompositorGone("the Wayland thread ended".into()),
             },
             change = owners.next() => {

@@ -65,7 +65,13 @@ pub enum Event {
     /// The PipeWire daemon is gone: every session with streams must end.
     PipeWireGone { reason: String },
     /// The compositor connection is gone; every session must end.
-    Disconnected { reason: String },
+    /// `protocol_error` says the compositor ended it over a request it
+    /// refused (it is still there: a new connection may serve); None when
+    /// the socket itself went away.
+    Disconnected {
+        reason: String,
+        protocol_error: Option<String>,
+    },
 }
 
 /// ScreenCast cursor modes (the portal's 1, 2, 4).

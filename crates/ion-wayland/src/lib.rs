@@ -12,6 +12,7 @@ mod cast_stream;
 pub mod clock;
 pub mod command;
 mod devices;
+pub mod fault;
 mod image_copy;
 pub mod keymap;
 pub mod keymap_file;

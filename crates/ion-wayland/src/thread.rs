@@ -31,7 +31,9 @@ pub enum WaylandError {
 /// The handle the rest of the daemon uses to talk to the Wayland thread.
 #[derive(Clone)]
 pub struct WaylandHandle {
-    tx: Sender<Command>,
+    /// Shared by every clone, so that after a reconnection (a new thread,
+    /// see [`WaylandHandle::replace`]) every holder talks to the new one.
+    tx: std::sync::Arc<std::sync::Mutex<Sender<Command>>>,
 }
 
 pub struct WaylandThread {
@@ -43,11 +45,22 @@ pub struct WaylandThread {
 impl WaylandHandle {
     /// A handle on any command receiver (the test stand-in uses it).
     pub fn from_sender(tx: Sender<Command>) -> Self {
-        Self { tx }
+        Self {
+            tx: std::sync::Arc::new(std::sync::Mutex::new(tx)),
+        }
     }
 
     pub fn send(&self, cmd: Command) -> Result<(), WaylandError> {
-        self.tx.send(cmd).map_err(|_| WaylandError::Gone)
+        // Held only for the send (a channel push): never poisoned by it.
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.send(cmd).map_err(|_| WaylandError::Gone)
+    }
+
+    /// Points this handle, and every clone of it, at a new Wayland thread
+    /// (after the compositor ended the old connection).
+    pub fn replace(&self, new: &WaylandHandle) {
+        let tx = new.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = tx;
     }
 
     /// Queues one input event; never waits.
@@ -128,7 +141,7 @@ pub fn spawn(keymap_names: KeymapNames) -> Result<WaylandThread, WaylandError> {
         .recv()
         .map_err(|_| WaylandError::Setup("the Wayland thread died during setup".into()))??;
     Ok(WaylandThread {
-        handle: WaylandHandle { tx },
+        handle: WaylandHandle::from_sender(tx),
         events,
         join,
     })
@@ -162,8 +175,24 @@ fn run(keymap_names: KeymapNames, events: mpsc::UnboundedSender<Event>, ready: R
             break format!("compositor connection lost: {e}");
         }
     };
-    tracing::warn!("{reason}");
-    let _ = events.send(Event::Disconnected { reason });
+    // A protocol error names the object whose request the compositor
+    // refused, and its message names the request.
+    let protocol_error = conn.protocol_error().map(|e| {
+        format!(
+            "{}@{} error {}: {}",
+            e.object_interface, e.object_id, e.code, e.message
+        )
+    });
+    match &protocol_error {
+        Some(e) => {
+            tracing::error!("the compositor ended our connection with a protocol error: {e}")
+        }
+        None => tracing::warn!("{reason}"),
+    }
+    let _ = events.send(Event::Disconnected {
+        reason,
+        protocol_error,
+    });
 }
 
 type Setup = (

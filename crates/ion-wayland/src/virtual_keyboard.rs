@@ -56,7 +56,14 @@ impl VirtualKeyboard {
             sent_mods: None,
         };
         // The compositor refuses key events before a keymap: send it now.
-        kb.upload_keymap()?;
+        if crate::fault::take_no_keymap() {
+            tracing::warn!(
+                "test fault {}=no-keymap-once: this virtual keyboard gets no keymap",
+                crate::fault::FAULT_VAR
+            );
+        } else {
+            kb.upload_keymap()?;
+        }
         Ok(kb)
     }
 

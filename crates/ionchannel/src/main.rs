@@ -128,8 +128,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
-    let wayland = ion_wayland::spawn(KeymapNames::from_environment())
-        .context("error connecting to the compositor")?;
+    let keymap_names = KeymapNames::from_environment();
+    let wayland =
+        ion_wayland::spawn(keymap_names.clone()).context("error connecting to the compositor")?;
     let snapshot = wayland
         .handle
         .snapshot()
@@ -167,7 +168,14 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
         dialog = ?config.dialog_program,
         "consent: policy rules, remembered grants, then the dialog"
     );
-    match ion_portal::serve(ServeOptions { config }, wayland).await? {
+    // After a protocol error the compositor is still there: connect again.
+    let reconnect: ion_portal::service::Reconnect =
+        std::sync::Arc::new(move || ion_wayland::spawn(keymap_names.clone()));
+    let options = ServeOptions {
+        config,
+        reconnect: Some(reconnect),
+    };
+    match ion_portal::serve(options, wayland).await? {
         Ended::Signal => Ok(()),
         Ended::CompositorGone(reason) => anyhow::bail!("compositor gone: {reason}"),
         Ended::BusGone => anyhow::bail!("session bus connection lost"),
