@@ -820,9 +820,15 @@ async fn a_protocol_error_closes_sessions_and_the_daemon_reconnects() -> Result<
         println!("{line}");
     }
 
-    // A new session on the new connection types.
+    // A new session on the new connection types, and streams (the media
+    // thread, PipeWire's connection with it, is new too).
     let mark = w.log.mark()?;
-    let again = started(&w, 3).await?;
+    let again = RemoteDesktop::create(&w.client).await?;
+    again.select_devices(3).await?.ok()?;
+    again.select_sources(1, false, 1).await?.ok()?;
+    let (resp, results) = again.start().await?;
+    assert_eq!(resp.code, 0);
+    w.log.wait_capabilities(true, true).await?;
     again.keycode(KEY_A, true).await?;
     again.keycode(KEY_A, false).await?;
     w.log
@@ -830,5 +836,15 @@ async fn a_protocol_error_closes_sessions_and_the_daemon_reconnects() -> Result<
             (keys(r).len() >= 2).then_some(())
         })
         .await?;
+    let stream = results
+        .map(|r| r.streams)
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .context("a stream on the new connection")?;
+    let consumer = w.testbed.start_consumer(stream.node_id, false, &[])?;
+    consumer.wait_for("a frame on the new connection", WAIT, |f| {
+        f.iter().find(|r| r.valid).cloned()
+    })?;
     w.done()
 }
