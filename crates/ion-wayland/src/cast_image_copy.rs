@@ -187,8 +187,10 @@ impl State {
         match ev {
             ImageFrameEvent::Transform(t) => {
                 // Rows bottom first: flipped like wlr-screencopy's
-                // y_invert. Other transforms are the output's own
-                // rotation, which consumers see as the output shows it.
+                // y_invert. Other transforms (a rotated or mirrored
+                // output) are not undone yet: consumers get the buffer's
+                // orientation, a rotated output streams sideways (see
+                // docs/research/frame-transforms.md).
                 c.y_invert = t == FLIPPED_180;
             }
             ImageFrameEvent::Damage {
