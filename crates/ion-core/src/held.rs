@@ -135,11 +135,7 @@ mod tests {
     fn key(code: u32, down: bool) -> InputEvent {
         InputEvent::KeyboardKeycode {
             keycode: code,
-            state: if down {
-                KeyState::Pressed
-            } else {
-                KeyState::Released
-            },
+            state: KeyState::from_bool(down),
         }
     }
 

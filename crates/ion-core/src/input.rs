@@ -13,6 +13,15 @@ pub enum KeyState {
 }
 
 impl KeyState {
+    /// Pressed when `pressed`, else released.
+    pub fn from_bool(pressed: bool) -> Self {
+        if pressed {
+            Self::Pressed
+        } else {
+            Self::Released
+        }
+    }
+
     pub fn from_portal(state: u32) -> Option<Self> {
         match state {
             0 => Some(Self::Released),

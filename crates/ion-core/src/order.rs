@@ -399,22 +399,14 @@ mod tests {
     fn key(code: u32, down: bool) -> InputEvent {
         InputEvent::KeyboardKeycode {
             keycode: code,
-            state: if down {
-                KeyState::Pressed
-            } else {
-                KeyState::Released
-            },
+            state: KeyState::from_bool(down),
         }
     }
 
     fn button(code: u32, down: bool) -> InputEvent {
         InputEvent::PointerButton {
             button: code,
-            state: if down {
-                KeyState::Pressed
-            } else {
-                KeyState::Released
-            },
+            state: KeyState::from_bool(down),
         }
     }
 

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use ion_core::{InputEvent, KeyState};
 use ion_portal::status_iface::{SessionStatus, Status, STATUS_INTERFACE, STATUS_PATH};
-use ion_portal::DESKTOP_PATH;
 use ion_wayland::recording::{recording, Log, Recorded};
 use zbus::message::Message;
 use zbus::zvariant::{ObjectPath, OwnedValue, Value};
@@ -68,9 +67,7 @@ async fn call<B>(w: &World, method: &str, body: &B) -> zbus::Result<Message>
 where
     B: serde::Serialize + zbus::zvariant::DynamicType,
 {
-    w.client
-        .call_method(None::<&str>, DESKTOP_PATH, Some(RD), method, body)
-        .await
+    common::call(&w.client, RD, method, body).await
 }
 
 /// A keysym press or release, sent as libportal sends it.

@@ -59,9 +59,7 @@ async fn call<B>(w: &World, method: &str, body: &B) -> zbus::Result<Message>
 where
     B: serde::Serialize + zbus::zvariant::DynamicType,
 {
-    w.client
-        .call_method(None::<&str>, DESKTOP_PATH, Some(RD), method, body)
-        .await
+    common::call(&w.client, RD, method, body).await
 }
 
 async fn response(

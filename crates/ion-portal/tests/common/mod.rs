@@ -79,3 +79,25 @@ pub fn output(global: u32, name: &str, x: i32, width: i32, height: i32) -> Outpu
         transform: 0,
     }
 }
+
+/// A method call on the backend's interfaces at the desktop path, as the
+/// frontend makes it.
+pub async fn call<B>(
+    client: &Connection,
+    iface: &str,
+    method: &str,
+    body: &B,
+) -> zbus::Result<zbus::message::Message>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+{
+    client
+        .call_method(
+            None::<&str>,
+            ion_portal::DESKTOP_PATH,
+            Some(iface),
+            method,
+            body,
+        )
+        .await
+}
