@@ -537,6 +537,7 @@ mod tests {
             logical_width: w,
             logical_height: h,
             scale: 1.0,
+            transform: Default::default(),
         }
     }
 

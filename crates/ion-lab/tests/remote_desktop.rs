@@ -848,3 +848,40 @@ async fn a_protocol_error_closes_sessions_and_the_daemon_reconnects() -> Result<
     })?;
     w.done()
 }
+
+/// A rotated output (transform 90: a 1280x720 mode stands 720x1280 in
+/// the layout): its stream has the upright logical size, and absolute
+/// motion lands where asked in those upright coordinates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_motion_lands_exactly_on_a_rotated_output() -> Result<()> {
+    use ion_lab::testbed::{OutputSpec, Transform};
+    let w = world_with(ion_lab::testbed::Testbed::builder().outputs(vec![
+        OutputSpec::new(1920, 1080).at(0, 0),
+        OutputSpec::new(1280, 720)
+            .at(1920, 0)
+            .with_transform(Transform::R90),
+    ]))
+    .await?;
+    let (rd, streams) = started_with_streams(&w).await?;
+    assert_eq!(streams.len(), 2, "{streams:?}");
+    assert_eq!(streams[1].position, Some((1920, 0)));
+    assert_eq!(streams[1].size, Some((720, 1280)), "upright logical size");
+    for (x, y) in [(700.0, 1270.0), (0.0, 0.0), (360.5, 640.25), (719.0, 10.0)] {
+        let mark = w.log.mark()?;
+        rd.pointer_motion_absolute(streams[1].node_id, x, y).await?;
+        let seen = w
+            .log
+            .wait_since(mark, WAIT, &format!("motion to {x},{y}"), |r| {
+                motions(r).last().cloned()
+            })
+            .await?;
+        assert_eq!(seen.0, "HEADLESS-2", "({x}, {y})");
+        assert!(
+            (seen.1 - x).abs() < 1.0 / 256.0 + 1e-9 && (seen.2 - y).abs() < 1.0 / 256.0 + 1e-9,
+            "({x}, {y}) arrived at ({}, {})",
+            seen.1,
+            seen.2
+        );
+    }
+    w.done()
+}

@@ -73,7 +73,7 @@ pub use compositor::{
 pub use consent_handle::{ConsentHandle, CONSENT_PROGRAM};
 pub use consumer_handle::ConsumerHandle;
 pub use ionchannel::{find_workspace_bin, DEFAULT_POLICY, IONCHANNEL_LOG_FILTER};
-pub use output::{parse_outputs, OutputInfo, OutputSpec};
+pub use output::{parse_outputs, OutputInfo, OutputSpec, Transform};
 pub use paths::Paths;
 pub use portal::{
     frontend_program, portal_file, BACKEND_NAME, CURRENT_DESKTOP, FRONTEND_NAME, FRONTEND_PATH,

@@ -7,8 +7,59 @@ use std::str::FromStr;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
+/// An output's transform (wl_output.transform), named as sway, wlr-randr
+/// and their JSON name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transform {
+    #[default]
+    Normal,
+    R90,
+    R180,
+    R270,
+    Flipped,
+    Flipped90,
+    Flipped180,
+    Flipped270,
+}
+
+impl Transform {
+    const NAMES: [(Transform, &'static str); 8] = [
+        (Transform::Normal, "normal"),
+        (Transform::R90, "90"),
+        (Transform::R180, "180"),
+        (Transform::R270, "270"),
+        (Transform::Flipped, "flipped"),
+        (Transform::Flipped90, "flipped-90"),
+        (Transform::Flipped180, "flipped-180"),
+        (Transform::Flipped270, "flipped-270"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map_or("normal", |(_, n)| n)
+    }
+
+    /// From a compositor's name of it; anything unknown is normal.
+    pub fn from_name(name: &str) -> Self {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map_or(Transform::Normal, |(t, _)| *t)
+    }
+
+    /// Whether the output's logical width is its mode's height.
+    pub fn turns(self) -> bool {
+        matches!(
+            self,
+            Transform::R90 | Transform::R270 | Transform::Flipped90 | Transform::Flipped270
+        )
+    }
+}
+
 /// A headless output to create: mode in physical pixels, position in the
-/// layout (logical pixels), scale.
+/// layout (logical pixels), scale, transform.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OutputSpec {
     pub width: u32,
@@ -16,6 +67,7 @@ pub struct OutputSpec {
     pub x: i32,
     pub y: i32,
     pub scale: f64,
+    pub transform: Transform,
 }
 
 impl OutputSpec {
@@ -27,6 +79,7 @@ impl OutputSpec {
             x: 0,
             y: 0,
             scale: 1.0,
+            transform: Transform::Normal,
         }
     }
 
@@ -40,11 +93,21 @@ impl OutputSpec {
         OutputSpec { scale, ..self }
     }
 
+    /// The same output turned or mirrored.
+    pub fn with_transform(self, transform: Transform) -> Self {
+        OutputSpec { transform, ..self }
+    }
+
     /// The arguments of sway's `output <name> …` command that apply it.
     pub fn sway_args(&self) -> String {
         format!(
-            "resolution {}x{} position {} {} scale {}",
-            self.width, self.height, self.x, self.y, self.scale
+            "resolution {}x{} position {} {} scale {} transform {}",
+            self.width,
+            self.height,
+            self.x,
+            self.y,
+            self.scale,
+            self.transform.name()
         )
     }
 }
@@ -60,6 +123,9 @@ impl fmt::Display for OutputSpec {
         write!(f, "{}x{}+{}+{}", self.width, self.height, self.x, self.y)?;
         if self.scale != 1.0 {
             write!(f, "@{}", self.scale)?;
+        }
+        if self.transform != Transform::Normal {
+            write!(f, " transform {}", self.transform.name())?;
         }
         Ok(())
     }
@@ -96,6 +162,7 @@ impl FromStr for OutputSpec {
             x,
             y,
             scale,
+            transform: Transform::Normal,
         };
         if spec.width == 0 || spec.height == 0 {
             return Err(bad());
@@ -120,11 +187,12 @@ pub struct OutputInfo {
     pub logical_width: u32,
     pub logical_height: u32,
     pub scale: f64,
+    pub transform: Transform,
 }
 
 impl OutputInfo {
-    /// Whether this output is active with exactly the mode, position and
-    /// scale of `spec`.
+    /// Whether this output is active with exactly the mode, position,
+    /// scale and transform of `spec`.
     pub fn matches(&self, spec: &OutputSpec) -> bool {
         self.active
             && self.width == spec.width
@@ -132,6 +200,7 @@ impl OutputInfo {
             && self.x == spec.x
             && self.y == spec.y
             && (self.scale - spec.scale).abs() < 1e-3
+            && self.transform == spec.transform
     }
 
     fn from_json(value: &Value) -> Result<OutputInfo> {
@@ -159,6 +228,12 @@ impl OutputInfo {
             logical_width: u(int(rect, "width")),
             logical_height: u(int(rect, "height")),
             scale: value.get("scale").and_then(Value::as_f64).unwrap_or(0.0),
+            transform: Transform::from_name(
+                value
+                    .get("transform")
+                    .and_then(Value::as_str)
+                    .unwrap_or("normal"),
+            ),
             name,
         })
     }
@@ -220,6 +295,21 @@ mod tests {
             {"name":"HEADLESS-2","active":false,"rect":{"x":0,"y":0,"width":0,"height":0}}]"#;
         let outputs = parse_outputs(json).unwrap();
         assert!(outputs[0].matches(&OutputSpec::new(1920, 1080).at(1920, 0).with_scale(1.5)));
+        let turned = r#"[{"name":"HEADLESS-1","active":true,"scale":1.0,"transform":"90",
+            "rect":{"x":0,"y":0,"width":720,"height":1280},
+            "current_mode":{"width":1280,"height":720,"refresh":60000}}]"#;
+        let turned = parse_outputs(turned).unwrap();
+        let spec = OutputSpec::new(1280, 720).with_transform(Transform::R90);
+        assert!(turned[0].matches(&spec));
+        assert!(!turned[0].matches(&OutputSpec::new(1280, 720)));
+        assert!(
+            spec.sway_args().ends_with("transform 90"),
+            "{}",
+            spec.sway_args()
+        );
+        for (t, _) in Transform::NAMES {
+            assert_eq!(Transform::from_name(t.name()), t);
+        }
         assert!(!outputs[1].active);
         assert_eq!(outputs[1].width, 0);
     }

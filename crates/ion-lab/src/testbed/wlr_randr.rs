@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::output::{OutputInfo, OutputSpec};
+use super::output::{OutputInfo, OutputSpec, Transform};
 use super::Testbed;
 
 /// The arguments that give the output `name` the geometry of `spec`.
@@ -22,6 +22,8 @@ pub fn wlr_randr_args(name: &str, spec: &OutputSpec) -> Vec<String> {
         format!("{},{}", spec.x, spec.y),
         "--scale".to_owned(),
         spec.scale.to_string(),
+        "--transform".to_owned(),
+        spec.transform.name().to_owned(),
     ]
 }
 
@@ -68,10 +70,13 @@ fn output_from_json(value: &Value) -> Result<OutputInfo> {
     } else {
         (0, 0)
     };
-    let turned = matches!(
-        value.get("transform").and_then(Value::as_str),
-        Some("90" | "270" | "flipped-90" | "flipped-270")
+    let transform = Transform::from_name(
+        value
+            .get("transform")
+            .and_then(Value::as_str)
+            .unwrap_or("normal"),
     );
+    let turned = transform.turns();
     let (w, h) = if turned {
         (height, width)
     } else {
@@ -101,6 +106,7 @@ fn output_from_json(value: &Value) -> Result<OutputInfo> {
         logical_width: logical(w),
         logical_height: logical(h),
         scale,
+        transform,
     })
 }
 
@@ -167,11 +173,12 @@ mod tests {
             (300, 400)
         );
         assert_eq!(outputs[1].refresh, 60_000);
+        assert_eq!(outputs[1].transform, Transform::R90);
         assert!(!outputs[2].active);
         assert_eq!(outputs[2].width, 0);
         assert_eq!(
             wlr_randr_args("HEADLESS-1", &spec).join(" "),
-            "--output HEADLESS-1 --custom-mode 1280x720 --pos 1920,0 --scale 1.5"
+            "--output HEADLESS-1 --custom-mode 1280x720 --pos 1920,0 --scale 1.5 --transform normal"
         );
     }
 }
