@@ -21,6 +21,7 @@ pub mod rate;
 pub mod refusals;
 pub mod selection;
 pub mod session;
+pub mod transform;
 pub mod validate;
 
 pub use device::{DeviceType, DeviceTypes};
