@@ -45,6 +45,33 @@ impl Transform {
         })
     }
 
+    const NAMES: [(Transform, &'static str); 8] = [
+        (Transform::Normal, "normal"),
+        (Transform::R90, "90"),
+        (Transform::R180, "180"),
+        (Transform::R270, "270"),
+        (Transform::Flipped, "flipped"),
+        (Transform::Flipped90, "flipped-90"),
+        (Transform::Flipped180, "flipped-180"),
+        (Transform::Flipped270, "flipped-270"),
+    ];
+
+    /// The name sway, wlr-randr and their JSON use.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(t, _)| *t == self)
+            .map_or("normal", |(_, n)| n)
+    }
+
+    /// From that name; anything unknown is normal.
+    pub fn from_name(name: &str) -> Self {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map_or(Transform::Normal, |(t, _)| *t)
+    }
+
     /// Whether width and height trade places.
     pub fn turns(self) -> bool {
         matches!(
@@ -261,6 +288,15 @@ mod tests {
         };
         turn_into(t, &src, src_plane, &mut dst, dst_plane, (0, 0, w, h)).unwrap();
         (dst, dst_plane)
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for t in ALL {
+            assert_eq!(Transform::from_name(t.name()), t);
+        }
+        assert_eq!(Transform::R90.name(), "90");
+        assert_eq!(Transform::from_name("sideways"), Transform::Normal);
     }
 
     #[test]

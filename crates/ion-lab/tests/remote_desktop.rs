@@ -421,15 +421,7 @@ async fn bad_input_through_the_frontend_leaves_the_daemon_and_other_sessions_fin
     // The first five refusals are logged one by one, the rest counted by
     // reason when the session ends.
     bad.close().await?;
-    let path = w.testbed.log_path(Component::IonChannel);
-    let mut log = String::new();
-    for _ in 0..100 {
-        log = std::fs::read_to_string(&path)?;
-        if log.contains("more input call(s) refused") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let log = ionchannel_log_once(&w, "more input call(s) refused").await?;
     for reason in [
         "not a finite number",
         "out of range",
@@ -799,15 +791,7 @@ async fn a_protocol_error_closes_sessions_and_the_daemon_reconnects() -> Result<
     assert_eq!(resp.code, 0);
     rd.keycode(KEY_A, true).await?;
     closed.wait(WAIT).await?;
-    let path = w.testbed.log_path(Component::IonChannel);
-    let mut log = String::new();
-    for _ in 0..100 {
-        log = std::fs::read_to_string(&path)?;
-        if log.contains("reconnected to the compositor") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let log = ionchannel_log_once(&w, "reconnected to the compositor").await?;
     assert!(
         log.contains("protocol error") && log.contains("zwp_virtual_keyboard_v1"),
         "the log names the object:\n{log}"

@@ -7,56 +7,8 @@ use std::str::FromStr;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-/// An output's transform (wl_output.transform), named as sway, wlr-randr
-/// and their JSON name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Transform {
-    #[default]
-    Normal,
-    R90,
-    R180,
-    R270,
-    Flipped,
-    Flipped90,
-    Flipped180,
-    Flipped270,
-}
-
-impl Transform {
-    const NAMES: [(Transform, &'static str); 8] = [
-        (Transform::Normal, "normal"),
-        (Transform::R90, "90"),
-        (Transform::R180, "180"),
-        (Transform::R270, "270"),
-        (Transform::Flipped, "flipped"),
-        (Transform::Flipped90, "flipped-90"),
-        (Transform::Flipped180, "flipped-180"),
-        (Transform::Flipped270, "flipped-270"),
-    ];
-
-    pub fn name(self) -> &'static str {
-        Self::NAMES
-            .iter()
-            .find(|(t, _)| *t == self)
-            .map_or("normal", |(_, n)| n)
-    }
-
-    /// From a compositor's name of it; anything unknown is normal.
-    pub fn from_name(name: &str) -> Self {
-        Self::NAMES
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map_or(Transform::Normal, |(t, _)| *t)
-    }
-
-    /// Whether the output's logical width is its mode's height.
-    pub fn turns(self) -> bool {
-        matches!(
-            self,
-            Transform::R90 | Transform::R270 | Transform::Flipped90 | Transform::Flipped270
-        )
-    }
-}
+/// An output's transform, as sway and wlr-randr name it.
+pub use ion_core::transform::Transform;
 
 /// A headless output to create: mode in physical pixels, position in the
 /// layout (logical pixels), scale, transform.
@@ -307,9 +259,6 @@ mod tests {
             "{}",
             spec.sway_args()
         );
-        for (t, _) in Transform::NAMES {
-            assert_eq!(Transform::from_name(t.name()), t);
-        }
         assert!(!outputs[1].active);
         assert_eq!(outputs[1].width, 0);
     }

@@ -195,3 +195,18 @@ pub fn scrolls(recs: &[Record]) -> Vec<(AxisName, i32)> {
         })
         .collect()
 }
+
+/// ionChannel's log once it holds `needle`, or as it is after 5 s (the
+/// caller's assertions then say what is missing).
+pub async fn ionchannel_log_once(w: &World, needle: &str) -> Result<String> {
+    let path = w.testbed.log_path(ion_lab::testbed::Component::IonChannel);
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(&path)?;
+        if log.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(log)
+}
