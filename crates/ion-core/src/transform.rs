@@ -72,6 +72,56 @@ impl Transform {
             .map_or(Transform::Normal, |(t, _)| *t)
     }
 
+    /// As (mirror first?, then quarter turns counter-clockwise): the
+    /// protocol's own reading of the eight values.
+    fn parts(self) -> (bool, u32) {
+        match self {
+            Self::Normal => (false, 0),
+            Self::R90 => (false, 1),
+            Self::R180 => (false, 2),
+            Self::R270 => (false, 3),
+            Self::Flipped => (true, 0),
+            Self::Flipped90 => (true, 1),
+            Self::Flipped180 => (true, 2),
+            Self::Flipped270 => (true, 3),
+        }
+    }
+
+    fn from_parts(flip: bool, turns: u32) -> Self {
+        match (flip, turns % 4) {
+            (false, 0) => Self::Normal,
+            (false, 1) => Self::R90,
+            (false, 2) => Self::R180,
+            (false, _) => Self::R270,
+            (true, 0) => Self::Flipped,
+            (true, 1) => Self::Flipped90,
+            (true, 2) => Self::Flipped180,
+            (true, _) => Self::Flipped270,
+        }
+    }
+
+    /// The transform that undoes this one (a quarter turn the other way;
+    /// every mirror undoes itself).
+    pub fn inverse(self) -> Self {
+        match self {
+            Self::R90 => Self::R270,
+            Self::R270 => Self::R90,
+            other => other,
+        }
+    }
+
+    /// This transform, then `next` applied to its result: e.g. the output
+    /// transform then wlr-screencopy's y-invert (`Flipped180`, rows upside
+    /// down) gives what a y-inverted screencopy buffer holds.
+    pub fn then(self, next: Transform) -> Transform {
+        // With M a mirror and R a counter-clockwise quarter turn,
+        // M·R = R⁻¹·M: a mirror after a turn reverses the turn.
+        let (f1, r1) = self.parts();
+        let (f2, r2) = next.parts();
+        let turns = if f2 { r2 + 4 - r1 } else { r2 + r1 };
+        Self::from_parts(f1 != f2, turns)
+    }
+
     /// Whether width and height trade places.
     pub fn turns(self) -> bool {
         matches!(
@@ -124,6 +174,16 @@ impl Transform {
         let (left, right) = (a.0.min(b.0), a.0.max(b.0));
         let (top, bottom) = (a.1.min(b.1), a.1.max(b.1));
         (left, top, right - left + 1, bottom - top + 1)
+    }
+}
+
+impl Transform {
+    /// The buffer rectangle whose upright image is the upright rectangle
+    /// `rect` of a `w`×`h` buffer (the inverse of [`Transform::upright_rect`]):
+    /// what must be turned again for a stale part of the upright picture.
+    pub fn buffer_rect(self, w: u32, h: u32, rect: PixelRect) -> PixelRect {
+        let (uw, uh) = self.upright_size(w, h);
+        self.inverse().upright_rect(uw, uh, rect)
     }
 }
 
@@ -369,6 +429,56 @@ mod tests {
                     prop_assert_eq!(dst[i..i + 4] != [0xee; 4], inside, "({}, {})", x, y);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn compositions_follow_the_pixels() {
+        // Applying `a` then `b` to a picture and undoing the composition
+        // must bring every pixel back: checked through the point maps.
+        for a in ALL {
+            for b in ALL {
+                let ab = a.then(b);
+                let (w, h) = (5u32, 3u32);
+                // A picture of w×h; `a` makes a buffer of size a(w, h)…
+                let (aw, ah) = if a.turns() { (h, w) } else { (w, h) };
+                let (bw, bh) = if b.turns() { (ah, aw) } else { (aw, ah) };
+                for y in 0..bh {
+                    for x in 0..bw {
+                        let mid = b.upright_point(bw, bh, x, y);
+                        let two_steps = a.upright_point(aw, ah, mid.0, mid.1);
+                        assert_eq!(
+                            ab.upright_point(bw, bh, x, y),
+                            two_steps,
+                            "{a:?} then {b:?}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(a.then(a.inverse()), Transform::Normal, "{a:?}");
+        }
+        assert_eq!(
+            Transform::Normal.then(Transform::Flipped180),
+            Transform::Flipped180
+        );
+        assert_eq!(
+            Transform::R90.then(Transform::Flipped180),
+            Transform::Flipped90
+        );
+    }
+
+    proptest! {
+        /// `buffer_rect` undoes `upright_rect` exactly.
+        #[test]
+        fn buffer_rects_undo_upright_rects(
+            w in 1u32..60, h in 1u32..60, t in 0u32..8,
+            rx in 0u32..60, ry in 0u32..60, rw in 1u32..60, rh in 1u32..60,
+        ) {
+            let t = Transform::from_wl(t).unwrap();
+            let (rx, ry) = (rx % w, ry % h);
+            let (rw, rh) = (rw.min(w - rx), rh.min(h - ry));
+            let up = t.upright_rect(w, h, (rx, ry, rw, rh));
+            prop_assert_eq!(t.buffer_rect(w, h, up), (rx, ry, rw, rh));
         }
     }
 

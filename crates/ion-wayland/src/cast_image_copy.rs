@@ -10,14 +10,13 @@
 use std::time::Instant;
 
 use ion_core::frame::Offer;
+use ion_core::transform::Transform;
 use ion_pipewire::StreamKey;
 use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1::Options;
 
 use crate::cast_stream::fail;
 use crate::command::Event;
-use crate::image_copy::{
-    CaptureSession, Constraints, FailReason, ImageFrameEvent, SessionEvent, FLIPPED_180,
-};
+use crate::image_copy::{CaptureSession, Constraints, FailReason, ImageFrameEvent, SessionEvent};
 use crate::screencast::{CaptureFrame, CastSource, InFlight};
 use crate::state::State;
 
@@ -42,12 +41,15 @@ impl State {
         let Some(constraints) = session.constraints.clone() else {
             return;
         };
-        let Some((format, w, h)) = s.format else {
+        let Some((_, w, h)) = s.format else {
             return;
         };
-        if constraints.size != Some((w, h)) || !constraints.shm_formats.contains(&format.wl_shm()) {
+        if !fits(s, &constraints) {
             tracing::debug!(stream = key, ?constraints, ?s.format, "constraints changed");
             self.renegotiate_to(key, offers(&constraints));
+            return;
+        }
+        if !self.prepare_staging(key) {
             return;
         }
         let Some(buffer) = self.free_buffer(key) else {
@@ -57,15 +59,24 @@ impl State {
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
-        let (Some(session), Some(b)) = (s.image_session.as_ref(), s.buffers.get(&buffer)) else {
+        // A transformed source is captured into the staging buffer, which
+        // gets every frame: its damage is only what it was never sent.
+        let (bw, bh) = s.turned_size(w, h);
+        let staged = s.staging.is_some();
+        let target = match &s.staging {
+            Some(st) => Some(&st.shared),
+            None => s.buffers.get(&buffer),
+        };
+        let (Some(session), Some(b)) = (s.image_session.as_ref(), target) else {
             s.stream.queue_empty(buffer);
             return;
         };
+        let whole = b.stale.is_none();
         s.last_capture = Some(Instant::now());
         let frame = session.session.create_frame(&qh, key);
         frame.attach_buffer(&b.wl);
         match &b.stale {
-            None => frame.damage_buffer(0, 0, clamp(w), clamp(h)),
+            None => frame.damage_buffer(0, 0, clamp(bw), clamp(bh)),
             Some(rects) => {
                 for &(x, y, rw, rh) in rects {
                     if rw > 0 && rh > 0 {
@@ -82,6 +93,9 @@ impl State {
             damage: Vec::new(),
             full: session.fresh,
             y_invert: false,
+            staged,
+            whole,
+            transform: None,
             offers: Vec::new(),
             pts_ns: None,
         });
@@ -163,7 +177,11 @@ impl State {
                     // No consumer yet: offer the source's real size now (a
                     // window's is known only here), so the consumer that
                     // comes negotiates it at once.
-                    if !s.streaming && constraints.size.is_some_and(|size| size != s.offered) {
+                    if !s.streaming
+                        && constraints
+                            .size
+                            .is_some_and(|(w, h)| s.turned_size(w, h) != s.offered)
+                    {
                         self.renegotiate_to(key, offers(&constraints));
                     }
                     if let Some(s) = self.casts.streams.get_mut(&key) {
@@ -186,12 +204,11 @@ impl State {
         let Some(c) = s.capture.as_mut() else { return };
         match ev {
             ImageFrameEvent::Transform(t) => {
-                // Rows bottom first: flipped like wlr-screencopy's
-                // y_invert. Other transforms (a rotated or mirrored
-                // output) are not undone yet: consumers get the buffer's
-                // orientation, a rotated output streams sideways (see
-                // docs/research/frame-transforms.md).
-                c.y_invert = t == FLIPPED_180;
+                // Checked against the stream's assumption at `ready`.
+                c.transform = Some(Transform::from_wl(t).unwrap_or_else(|| {
+                    tracing::warn!(stream = key, transform = t, "unknown frame transform");
+                    Transform::Normal
+                }));
             }
             ImageFrameEvent::Damage {
                 x,
@@ -216,29 +233,73 @@ impl State {
                     session.fresh = false;
                 }
                 tracing::trace!(stream = key, damage = ?c.damage, "frame ready");
+                let applied = c.transform.unwrap_or_default();
+                if applied != s.turn {
+                    self.transform_changed(key, c, applied);
+                    return;
+                }
                 self.finish_frame(key, c);
             }
             ImageFrameEvent::Failed(FailReason::Stopped) => self.end_source(key),
             ImageFrameEvent::Failed(FailReason::BufferConstraints) => {
                 fail(s);
+                // New constraints are on their way; if they are not here
+                // yet, wait for their `done`, which captures again.
+                let Some(constraints) = s.image_session.as_ref().map(|x| x.constraints.clone())
+                else {
+                    return;
+                };
+                let current = constraints.as_ref().is_some_and(|c| fits(s, c));
                 let Some(session) = s.image_session.as_mut() else {
                     return;
                 };
-                // New constraints are on their way; if they are not here
-                // yet, wait for their `done`, which captures again.
-                let fits = match (&session.constraints, s.format) {
-                    (Some(c), Some((f, w, h))) => {
-                        c.size == Some((w, h)) && c.shm_formats.contains(&f.wl_shm())
-                    }
-                    _ => false,
-                };
-                if fits {
+                if current {
                     session.awaiting_update = true;
                 } else {
                     self.try_capture(key);
                 }
             }
             ImageFrameEvent::Failed(FailReason::Unknown) => self.capture_failed(key),
+        }
+    }
+
+    /// A frame came with another transform than the stream assumed (the
+    /// output was turned, or the compositor's frames are transformed
+    /// where its wl_output says nothing): the stream follows the frames.
+    /// A frame that can be turned into the stream as it is goes on;
+    /// otherwise it is dropped, and the stream renegotiates if the
+    /// upright size changed, or captures again through the staging
+    /// buffer.
+    fn transform_changed(&mut self, key: StreamKey, mut c: InFlight, applied: Transform) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        tracing::info!(
+            stream = key,
+            was = s.turn.name(),
+            now = applied.name(),
+            "the source's frames are transformed"
+        );
+        let before = s.turn;
+        s.turn = applied;
+        let upright_kept = s
+            .format
+            .is_some_and(|(_, w, h)| before.upright_size(w, h) == applied.upright_size(w, h));
+        if c.staged && upright_kept && applied != Transform::Normal {
+            c.transform = Some(applied);
+            self.finish_frame(key, c);
+            return;
+        }
+        s.stream.queue_empty(c.buffer);
+        crate::cast_stream::abandoned(s);
+        s.need_full = true;
+        s.full_frames_left = crate::screencast::FULL_FRAMES;
+        let constraints = s.image_session.as_ref().and_then(|x| x.constraints.clone());
+        match constraints {
+            Some(constraints) if !fits(s, &constraints) => {
+                self.renegotiate_to(key, offers(&constraints));
+            }
+            _ => self.try_capture(key),
         }
     }
 
@@ -249,6 +310,17 @@ impl State {
             let _ = self.events.send(Event::StreamsFailed { session });
         }
         self.dispatch_pipewire();
+    }
+}
+
+/// Whether the stream's negotiated format is one the constraints allow,
+/// at the stream's upright size.
+fn fits(s: &crate::screencast::CastStream, c: &Constraints) -> bool {
+    match (c.size, s.format) {
+        (Some((bw, bh)), Some((f, w, h))) => {
+            s.turned_size(bw, bh) == (w, h) && c.shm_formats.contains(&f.wl_shm())
+        }
+        _ => false,
     }
 }
 

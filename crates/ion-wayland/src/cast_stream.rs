@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ion_core::frame::{self, Offer};
+use ion_core::transform::Transform;
 use ion_pipewire::{Frame, ShmFormat, StreamEvent, StreamKey, VideoParams};
 
 use crate::capture::{FrameEvent, SharedBuffer};
@@ -223,21 +224,43 @@ impl State {
         };
         // wlr-screencopy captures outputs only: window streams are made
         // only where ext-image-copy-capture exists.
-        let Some(wl_output) = self.casts.streams.get(&key).and_then(|s| {
+        let Some((wl_output, transform)) = self.casts.streams.get(&key).and_then(|s| {
             let global = s.source.output_global()?;
-            self.outputs
-                .iter()
-                .find(|o| o.global == global)
-                .map(|o| o.wl.clone())
+            self.outputs.iter().find(|o| o.global == global).map(|o| {
+                let transform = o
+                    .info
+                    .as_ref()
+                    .and_then(|i| u32::try_from(i.transform).ok())
+                    .and_then(Transform::from_wl)
+                    .unwrap_or_default();
+                (o.wl.clone(), transform)
+            })
         }) else {
             return;
         };
+        // Screencopy frames say nothing of the output's transform: the
+        // wl_output does. A change shows as offers that no longer match
+        // the stream's turned size, which renegotiates.
+        if let Some(s) = self.casts.streams.get_mut(&key) {
+            if s.turn != transform {
+                tracing::info!(
+                    stream = key,
+                    transform = transform.name(),
+                    "source transform"
+                );
+                s.turn = transform;
+            }
+        }
+        if !self.prepare_staging(key) {
+            return;
+        }
         let Some(buffer) = self.free_buffer(key) else {
             return;
         };
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
+        let staged = s.staging.is_some();
         s.last_capture = Some(Instant::now());
         tracing::trace!(stream = key, buffer, format = ?s.format, "capture");
         // Embedded cursor: the compositor draws it into the frame.
@@ -249,6 +272,11 @@ impl State {
             damage: Vec::new(),
             full: s.need_full,
             y_invert: false,
+            staged,
+            // Screencopy copies the whole output every time: the staging
+            // buffer is never partly out of date.
+            whole: false,
+            transform: None,
             offers: Vec::new(),
             pts_ns: None,
         });
@@ -277,11 +305,14 @@ impl State {
                     stride,
                 };
                 c.offers.push(offer);
-                let ours = s.format.map(|(f, w, h)| Offer {
-                    format: f.wl_shm(),
-                    width: w,
-                    height: h,
-                    stride: w * 4,
+                let ours = s.format.map(|(f, w, h)| {
+                    let (width, height) = s.turned_size(w, h);
+                    Offer {
+                        format: f.wl_shm(),
+                        width,
+                        height,
+                        stride: width * 4,
+                    }
                 });
                 let matched = ours == Some(offer);
                 if version >= 3 {
@@ -316,7 +347,8 @@ impl State {
                 if c.full {
                     // A plain copy reports no damage: all of it is new.
                     if let Some((_, w, h)) = s.format {
-                        c.damage = vec![(0, 0, w, h)];
+                        let (bw, bh) = s.turned_size(w, h);
+                        c.damage = vec![(0, 0, bw, bh)];
                     }
                 }
                 c.pts_ns = Some(nsec);
@@ -369,10 +401,27 @@ impl State {
                 .then(|| Instant::now() + crate::screencast::FULL_FRAME_REPEAT);
         }
         let Some((_, w, h)) = s.format else { return };
-        if c.y_invert {
-            // GL-rendering compositors hand shm frames over bottom row
-            // first; consumers expect top first. The one case where we
-            // touch pixels.
+        if c.staged {
+            // wlr-screencopy's y_invert comes on top of the output's
+            // transform.
+            let t = if c.y_invert {
+                s.turn.then(Transform::Flipped180)
+            } else {
+                c.transform.unwrap_or(s.turn)
+            };
+            if !crate::cast_turn::turn_frame(s, &mut c, t) {
+                // Cannot happen with a staging buffer of the stream's
+                // turned size; never queue a picture that is not there.
+                s.staging_unknown();
+                s.stream.queue_empty(c.buffer);
+                self.capture_failed(key);
+                return;
+            }
+        } else if c.y_invert {
+            // GL-rendering compositors (wlroots before 0.16) hand shm
+            // frames over bottom row first; consumers expect top first.
+            // Screencopy always copies the whole output, so flipping the
+            // stream's buffer in place is right.
             if let Some(px) = s.buffers.get_mut(&c.buffer).and_then(|b| b.pixels()) {
                 frame::flip_rows(px, w as usize * 4, h as usize);
                 frame::flip_damage(&mut c.damage, h);
@@ -428,14 +477,16 @@ impl State {
             return;
         };
         fail(s);
+        // The consumer gets the upright picture of a transformed source.
         let shm_offers: Vec<Offer<ShmFormat>> = offers
             .iter()
             .filter_map(|o| {
+                let (width, height) = s.turned_size(o.width, o.height);
                 Some(Offer {
                     format: ShmFormat::from_wl_shm(o.format)?,
-                    width: o.width,
-                    height: o.height,
-                    stride: o.stride,
+                    width,
+                    height,
+                    stride: width * 4,
                 })
             })
             .collect();
@@ -528,30 +579,37 @@ fn copy(s: &mut crate::screencast::CastStream, key: StreamKey) {
     let CaptureFrame::Screencopy(frame) = &c.frame else {
         return;
     };
-    let Some(b) = s.buffers.get(&c.buffer) else {
+    let target = if c.staged {
+        s.staging.as_ref().map(|st| &st.shared.wl)
+    } else {
+        s.buffers.get(&c.buffer).map(|b| &b.wl)
+    };
+    let Some(wl) = target else {
         tracing::warn!(stream = key, "buffer gone before the copy");
         return;
     };
     if c.full {
-        frame.copy(&b.wl);
+        frame.copy(wl);
     } else {
-        frame.copy_with_damage(&b.wl);
+        frame.copy_with_damage(wl);
     }
 }
 
 /// A capture was dropped before its `ready`: the compositor may have
 /// finished it anyway, and then the session's next capture waits for a
 /// change. The next whole frame therefore takes a new session.
-fn abandoned(s: &mut crate::screencast::CastStream) {
+pub(crate) fn abandoned(s: &mut crate::screencast::CastStream) {
     if let Some(session) = s.image_session.as_mut() {
         session.fresh = false;
     }
+    s.staging_unknown();
 }
 
 pub(crate) fn fail(s: &mut crate::screencast::CastStream) {
     if let Some(c) = s.capture.take() {
         c.frame.destroy();
         s.stream.queue_empty(c.buffer);
+        s.staging_unknown();
     }
     s.offer_matched = false;
 }

@@ -8,7 +8,6 @@
 //! and every frame after the session's first waits for the source to
 //! change: damage-driven capture is the protocol's own behaviour.
 
-use wayland_client::protocol::wl_output;
 use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
 use wayland_protocols::ext::image_capture_source::v1::client::{
     ext_image_capture_source_v1::ExtImageCaptureSourceV1,
@@ -173,10 +172,6 @@ impl Dispatch<ExtImageCopyCaptureFrameV1, StreamKey> for State {
         state.on_image_frame_event(*key, ev);
     }
 }
-
-/// The wl_output transform that flips rows (what wlr-screencopy calls
-/// y_invert).
-pub const FLIPPED_180: u32 = wl_output::Transform::Flipped180 as u32;
 
 wayland_client::delegate_noop!(State: ignore ExtImageCopyCaptureManagerV1);
 wayland_client::delegate_noop!(State: ignore ExtOutputImageCaptureSourceManagerV1);

@@ -9,6 +9,7 @@ mod capture;
 mod cast_cursor;
 mod cast_image_copy;
 mod cast_stream;
+mod cast_turn;
 pub mod clock;
 pub mod command;
 mod devices;

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use ion_core::transform::Transform;
 use ion_pipewire::{PipeWire, ShmFormat, StreamEvent, StreamKey, VideoParams, VideoStream};
 use tokio::sync::oneshot;
 
@@ -101,6 +102,12 @@ pub struct CastStream {
     pub last_queued: Option<std::time::Instant>,
     /// The pointer, for cursor mode metadata.
     pub cursor_track: Option<crate::cast_cursor::CursorTrack>,
+    /// The transform the compositor applies to this source's frames (an
+    /// output's wl_output transform, checked against each ext frame's):
+    /// the stream is negotiated at the upright size.
+    pub turn: ion_core::transform::Transform,
+    /// Where a transformed source's frames are captured (see cast_turn.rs).
+    pub staging: Option<crate::cast_turn::Staging>,
 }
 
 impl CastStream {
@@ -114,6 +121,7 @@ impl CastStream {
             session.destroy();
         }
         self.cursor_track = None;
+        self.staging = None;
     }
 }
 
@@ -148,6 +156,13 @@ pub struct InFlight {
     /// Copy now, without waiting for damage (a first frame).
     pub full: bool,
     pub y_invert: bool,
+    /// Captured into the stream's staging buffer (to be turned upright).
+    pub staged: bool,
+    /// Turn the whole picture, not only the damage (the staging buffer's
+    /// content was unknown before this capture).
+    pub whole: bool,
+    /// The transform the frame says the compositor applied (ext).
+    pub transform: Option<ion_core::transform::Transform>,
     /// The compositor's buffer offers for this capture (screencopy).
     pub offers: Vec<ion_core::frame::Offer<u32>>,
     /// The compositor's timestamp (ext-image-copy-capture sends it apart).
@@ -200,12 +215,23 @@ impl ScreenCasts {
         for source in sources {
             self.next_key += 1;
             let key = self.next_key;
+            // An output's frames come in its buffer orientation, turned by
+            // its transform; the stream carries them upright.
+            let turn = match &source {
+                CastSource::Output(o) => u32::try_from(o.transform)
+                    .ok()
+                    .and_then(Transform::from_wl)
+                    .unwrap_or_default(),
+                CastSource::Window { .. } => Transform::Normal,
+            };
             let (width, height, sized) = match &source {
-                CastSource::Output(o) => (
-                    u32::try_from(o.mode_width).unwrap_or(0),
-                    u32::try_from(o.mode_height).unwrap_or(0),
-                    true,
-                ),
+                CastSource::Output(o) => {
+                    let (w, h) = turn.upright_size(
+                        u32::try_from(o.mode_width).unwrap_or(0),
+                        u32::try_from(o.mode_height).unwrap_or(0),
+                    );
+                    (w, h, true)
+                }
                 // Replaced by the capture session's buffer size before
                 // anyone can connect (Start waits for it).
                 CastSource::Window { .. } => (64, 64, false),
@@ -251,6 +277,8 @@ impl ScreenCasts {
                             cursor_track: None,
                             last_queued: None,
                             spare: None,
+                            turn,
+                            staging: None,
                         },
                     );
                 }
