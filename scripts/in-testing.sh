@@ -23,8 +23,9 @@
 # writes into DIR one small wrapper script per stack program (sway, labwc,
 # swaymsg, wlr-randr, setpriv, dbus-daemon, pipewire, wireplumber, pw-cli,
 # pw-dump, gst-launch-1.0, wayland-info, xdg-desktop-portal,
-# xdg-desktop-portal-wlr, plus ionchannel and ionchannel-consent for the
-# host-built binaries in ION_BIN_DIR) that runs it inside the rootfs, and prints
+# xdg-desktop-portal-wlr, plus ionchannel, ionchannel-consent and
+# ion-cosmic-profile, the cosmic-comp stand-in, for the host-built binaries in
+# ION_BIN_DIR) that runs it inside the rootfs, and prints
 # DIR. With DIR first in PATH, the project's testbed runs the testing stack
 # unchanged:
 #
@@ -89,7 +90,9 @@ write_shims() {
       fi
     } >"$dir/$name"
   done
-  for name in ionchannel ionchannel-consent; do
+  # The stand-in runs as the lab user, like the rootfs's compositors: through
+  # the setpriv shim, which execs this shim inside the rootfs.
+  for name in ionchannel ionchannel-consent ion-cosmic-profile; do
     {
       echo '#!/bin/sh'
       echo "# written by scripts/in-testing.sh --shims: the host-built $name, run inside the testing rootfs"

@@ -4,17 +4,19 @@
 # each stack and compositor:
 #   host      Debian 12: sway 1.7, xdg-desktop-portal 1.16, PipeWire 0.3.65
 #   testing   Debian testing from the cached rootfs (scripts/testing-rootfs.sh),
-#             xdg-desktop-portal 1.22, PipeWire 1.6, twice: on sway 1.12 and
-#             on labwc 0.20 (IONLAB_COMPOSITOR)
+#             xdg-desktop-portal 1.22, PipeWire 1.6, three times: on sway
+#             1.12, on labwc 0.20, and on cosmic-profile, the cosmic-comp
+#             STAND-IN built here (crates/ion-cosmic-profile: smithay with
+#             cosmic-comp's globals, no virtual pointer) (IONLAB_COMPOSITOR)
 # IONLAB_STACKS="host" (or "testing") runs one stack; IONLAB_COMPOSITORS
-# ("sway labwc" by default) the testing stack's compositors. A failure names
-# the stack and the compositor. The end-to-end tests start the binaries
-# built here, so build them first.
+# ("sway labwc cosmic-profile" by default) the testing stack's compositors. A
+# failure names the stack and the compositor. The end-to-end tests start the
+# binaries built here, so build them first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 stacks=${IONLAB_STACKS:-host testing}
-compositors=${IONLAB_COMPOSITORS:-sway labwc}
+compositors=${IONLAB_COMPOSITORS:-sway labwc cosmic-profile}
 threads=${ION_TEST_THREADS:-2}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 e2e=(--test remote_desktop --test eis --test screencast --test windows --test persistence --test consent_dialog --test libportal --test demo --test doctor --test testbed --test bench --test deskflow)
@@ -60,21 +62,28 @@ for stack in $stacks; do
       frontend="xdg-desktop-portal $(version xdg-desktop-portal), PipeWire $(version pipewire-bin)"
       for compositor in $compositors; do
         case $compositor in
-          sway | labwc) ;;
+          sway | labwc) label="$compositor $(version "$compositor")" ;;
+          cosmic-profile)
+            # Host-built like ionchannel, run inside the rootfs through its
+            # shim (its libraries, e.g. libpixman-1, come from the rootfs,
+            # where wlroots needs them too). Named as what it is.
+            label="cosmic-profile $("$target/debug/ion-cosmic-profile" --version | awk '{ print $2; exit }') (the cosmic-comp stand-in)"
+            ;;
           *)
-            echo "test.sh: unknown compositor '$compositor' (sway, labwc)" >&2
+            echo "test.sh: unknown compositor '$compositor' (sway, labwc, cosmic-profile)" >&2
             exit 2
             ;;
         esac
         # The stack's programs (compositor, wlr-randr, PipeWire, the
         # frontend, gst-launch) come from the rootfs through the shims, and
-        # so does the runtime of the host-built ionchannel and consent
-        # dialog (GTK 4 of the rootfs); the probe, the consumer and the
-        # screen readers (grim, tesseract) stay on the host.
-        run_stack "Debian testing, $compositor $(version "$compositor") ($frontend)" \
+        # so does the runtime of the host-built ionchannel, consent dialog
+        # (GTK 4 of the rootfs) and cosmic-comp stand-in; the probe, the
+        # consumer and the screen readers (grim, tesseract) stay on the host.
+        run_stack "Debian testing, $label ($frontend)" \
           env PATH="$shims:$PATH" ION_BIN_DIR="$target/debug" \
             IONLAB_PORTAL_BIN="$shims/xdg-desktop-portal" IONCHANNEL_BIN="$shims/ionchannel" \
             IONCHANNEL_CONSENT_BIN="$shims/ionchannel-consent" \
+            ION_COSMIC_PROFILE_BIN="$shims/ion-cosmic-profile" \
             IONLAB_STACK=testing IONLAB_COMPOSITOR="$compositor" \
             cargo test -p ion-lab --locked --no-fail-fast "${e2e[@]}" -- --test-threads="$threads"
       done

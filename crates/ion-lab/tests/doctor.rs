@@ -1,9 +1,11 @@
-//! `ionchannel doctor` against a real headless compositor (sway or labwc,
-//! `IONLAB_COMPOSITOR`): the table and the JSON
-//! say what the compositor offers and what each feature uses.
+//! `ionchannel doctor` against a real headless compositor (sway, labwc or
+//! the cosmic-comp stand-in, `IONLAB_COMPOSITOR`): the table and the JSON
+//! say what the compositor offers and what each feature uses — and, where
+//! there is no virtual pointer (the stand-in, as cosmic-comp), plainly that
+//! the pointer is not available on this compositor, and why.
 
 use anyhow::{Context, Result};
-use ion_lab::testbed::{find_workspace_bin, OutputSpec, Testbed};
+use ion_lab::testbed::{find_workspace_bin, Capability, OutputSpec, Testbed};
 
 #[test]
 fn doctor_reports_globals_features_and_outputs() -> Result<()> {
@@ -30,11 +32,23 @@ fn doctor_reports_globals_features_and_outputs() -> Result<()> {
             .and_then(|g| g.iter().find(|g| g["interface"] == name))
             .and_then(|g| g["version"].as_u64())
     };
-    assert_eq!(global("zwlr_virtual_pointer_manager_v1"), Some(2));
-    assert_eq!(global("zwp_virtual_keyboard_manager_v1"), Some(1));
-    assert!(global("zwlr_screencopy_manager_v1").is_some());
-    // ext-image-copy-capture came with wlroots 0.19 (sway 1.11, labwc 0.9).
     let version = testbed.compositor_version()?;
+    let pointer = testbed.supports(Capability::VirtualPointer).is_ok();
+    assert_eq!(version.has_virtual_pointer(), pointer);
+    assert_eq!(
+        global("zwlr_virtual_pointer_manager_v1"),
+        pointer.then_some(2),
+        "{}",
+        version.short()
+    );
+    assert_eq!(global("zwp_virtual_keyboard_manager_v1"), Some(1));
+    assert_eq!(
+        global("zwlr_screencopy_manager_v1").is_some(),
+        testbed.supports(Capability::WlrScreencopy).is_ok(),
+        "{}",
+        version.short()
+    );
+    // ext-image-copy-capture came with wlroots 0.19 (sway 1.11, labwc 0.9).
     assert_eq!(
         global("ext_image_copy_capture_manager_v1").is_some(),
         version.has_ext_image_copy_capture(),
@@ -47,7 +61,28 @@ fn doctor_reports_globals_features_and_outputs() -> Result<()> {
             .and_then(|f| f.iter().find(|f| f["feature"] == name))
             .map(|f| f["status"].as_str().unwrap_or_default().to_string())
     };
-    assert_eq!(feature("RemoteDesktop pointer").as_deref(), Some("ok"));
+    let note = |name: &str| {
+        report["features"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["feature"] == name))
+            .map(|f| f["note"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    // Without a virtual pointer, doctor says plainly that the pointer is
+    // not available here, and why.
+    let why = "pointer not available on this compositor: it offers no \
+               zwlr_virtual_pointer_manager_v1";
+    if pointer {
+        assert_eq!(feature("RemoteDesktop pointer").as_deref(), Some("ok"));
+    } else {
+        assert_eq!(feature("RemoteDesktop pointer").as_deref(), Some("missing"));
+        let pointer_note = note("RemoteDesktop pointer");
+        assert!(pointer_note.contains(why), "{pointer_note}");
+        assert!(
+            pointer_note.contains("AvailableDeviceTypes leaves the pointer out"),
+            "{pointer_note}"
+        );
+    }
     assert_eq!(feature("RemoteDesktop keyboard").as_deref(), Some("ok"));
     assert_eq!(
         feature("RemoteDesktop touchscreen").as_deref(),
@@ -82,6 +117,19 @@ fn doctor_reports_globals_features_and_outputs() -> Result<()> {
         text.contains("zwlr_virtual_pointer_manager_v1") && text.contains("MISSING"),
         "{text}"
     );
+    let pointer_line = text
+        .lines()
+        .find(|l| l.starts_with("RemoteDesktop pointer"))
+        .unwrap_or_default();
+    if pointer {
+        assert!(pointer_line.contains(" ok "), "{text}");
+    } else {
+        assert!(
+            pointer_line.contains("MISSING") && pointer_line.contains(why),
+            "{text}"
+        );
+        println!("{} doctor: {pointer_line}", version.short());
+    }
     let mut child = testbed
         .command(&bin)
         .arg("doctor")

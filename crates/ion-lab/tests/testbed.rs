@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use ion_lab::testbed::{
-    ensure_lab_user, processes_with_marker, Capability, Component, OutputSpec, Testbed,
+    ensure_lab_user, processes_with_marker, Capability, Component, Compositor, OutputSpec, Testbed,
     TestbedBuilder,
 };
 
@@ -94,6 +94,58 @@ fn comes_up_answers_and_leaves_nothing_behind() {
     drop(tb);
     assert_eq!(processes_with_marker(&marker), Vec::<u32>::new());
     assert!(!std::path::Path::new(&marker).exists());
+}
+
+/// The compositor says what it is — the cosmic-comp stand-in never passes
+/// for cosmic-comp — and what it cannot do, each reason naming it; and it
+/// runs as the lab user when we are root (the stand-in is a binary of this
+/// workspace: the lab user must be able to run it).
+#[test]
+fn the_compositor_names_itself_and_what_it_cannot_do() {
+    let tb = bare_testbed().start().expect("starting the testbed");
+    let version = tb.compositor_version().unwrap().clone();
+    println!("{}: {}", version.short(), version.line);
+    let lacks = |capability| tb.supports(capability).err().map(|why| why.to_string());
+    match tb.compositor() {
+        Compositor::CosmicProfile => {
+            assert!(
+                version.line.contains("stand-in for cosmic-comp"),
+                "{}",
+                version.line
+            );
+            assert!(version.short().contains("cosmic-comp stand-in"));
+            assert!(version.has_ext_image_copy_capture());
+            assert!(!version.has_virtual_pointer());
+            for capability in [
+                Capability::AddOutput,
+                Capability::VirtualPointer,
+                Capability::WlrScreencopy,
+            ] {
+                let why = lacks(capability).unwrap_or_default();
+                assert!(
+                    why.contains("cosmic-comp stand-in"),
+                    "{capability:?}: {why}"
+                );
+                println!("{why}");
+            }
+            assert_eq!(lacks(Capability::RemoveOutput), None);
+        }
+        Compositor::Sway | Compositor::Labwc => {
+            assert_eq!(lacks(Capability::VirtualPointer), None);
+            assert_eq!(lacks(Capability::WlrScreencopy), None);
+        }
+    }
+    if let Some(user) = tb.compositor_user() {
+        let pid = tb.program_pid(Component::Compositor).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(uid, user.uid.to_string(), "{} ({pid})", version.short());
+    }
 }
 
 #[test]

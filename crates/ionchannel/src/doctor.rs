@@ -69,6 +69,29 @@ fn path_writable(p: &str) -> bool {
     std::fs::OpenOptions::new().write(true).open(p).is_ok()
 }
 
+/// Whether `/dev/uinput` could be written (the uinput fallback, not
+/// implemented, would need it).
+pub fn uinput_writable() -> bool {
+    path_writable("/dev/uinput")
+}
+
+/// Why `device` ("pointer", "keyboard") cannot be injected on this
+/// compositor, as doctor's note and the daemon's start-up log both say it:
+/// plainly not available, which global is missing, that the other ways are
+/// not implemented, and what AvailableDeviceTypes does about it.
+pub fn missing_injection(device: &str, global: &str, has_seat: bool, uinput: bool) -> String {
+    format!(
+        "{device} not available on this compositor: it offers no {global}{}; compositor EIS \
+         and uinput are not implemented{}, so AvailableDeviceTypes leaves the {device} out",
+        if has_seat { "" } else { " (and no wl_seat)" },
+        if uinput {
+            ""
+        } else {
+            " (and /dev/uinput is not writable)"
+        }
+    )
+}
+
 pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>) -> Report {
     let globals = RELEVANT
         .iter()
@@ -78,11 +101,11 @@ pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>
             purpose,
         })
         .collect();
-    let uinput = path_writable("/dev/uinput");
+    let uinput = uinput_writable();
     let has_seat = snap.seat.is_some();
     let mut features = Vec::new();
 
-    let inject = |feature, global: &str, via: &str| {
+    let inject = |feature, device: &str, global: &str, via: &str| {
         if has_seat && snap.has(global) {
             Feature {
                 feature,
@@ -95,25 +118,19 @@ pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>
                 feature,
                 uses: None,
                 status: Status::Missing,
-                note: format!(
-                    "the compositor offers no {global}{}; uinput fallback not implemented{}",
-                    if has_seat { "" } else { " (and no wl_seat)" },
-                    if uinput {
-                        ""
-                    } else {
-                        " (and /dev/uinput is not writable)"
-                    }
-                ),
+                note: missing_injection(device, global, has_seat, uinput),
             }
         }
     };
     features.push(inject(
         "RemoteDesktop pointer",
+        "pointer",
         wl::VIRTUAL_POINTER,
         "zwlr_virtual_pointer_v1",
     ));
     features.push(inject(
         "RemoteDesktop keyboard",
+        "keyboard",
         wl::VIRTUAL_KEYBOARD,
         "zwp_virtual_keyboard_v1",
     ));
@@ -310,4 +327,79 @@ pub fn print_table(r: &Report) -> std::io::Result<()> {
     }
     writeln!(out, "consent dialog: {}", r.policy.dialog)?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn snapshot(globals: &[(&str, u32)]) -> Snapshot {
+        Snapshot {
+            globals: globals
+                .iter()
+                .map(|(interface, version)| wl::GlobalInfo {
+                    interface: (*interface).to_owned(),
+                    version: *version,
+                })
+                .collect(),
+            outputs: Vec::new(),
+            seat: Some("seat0".to_owned()),
+            keymap_layout: "us".to_owned(),
+            windows: Vec::new(),
+            window_capture: false,
+            cursor_metadata: false,
+            pipewire: true,
+        }
+    }
+
+    fn feature<'a>(report: &'a Report, name: &str) -> &'a Feature {
+        report.features.iter().find(|f| f.feature == name).unwrap()
+    }
+
+    /// cosmic-comp's set: a virtual keyboard and ext-image-copy-capture,
+    /// no virtual pointer. The pointer line says plainly that it is not
+    /// available here, and why.
+    #[test]
+    fn a_compositor_without_a_virtual_pointer_is_named_plainly() {
+        let snap = snapshot(&[
+            (wl::WL_SEAT, 7),
+            (wl::VIRTUAL_KEYBOARD, 1),
+            (wl::EXT_IMAGE_COPY_CAPTURE, 1),
+            (wl::EXT_OUTPUT_CAPTURE_SOURCE, 1),
+        ]);
+        let report = report(&snap, Path::new("/nonexistent/policy.toml"), None);
+        let pointer = feature(&report, "RemoteDesktop pointer");
+        assert_eq!(pointer.status, Status::Missing);
+        assert_eq!(pointer.uses, None);
+        for words in [
+            "pointer not available on this compositor",
+            "it offers no zwlr_virtual_pointer_manager_v1",
+            "compositor EIS and uinput are not implemented",
+            "AvailableDeviceTypes leaves the pointer out",
+        ] {
+            assert!(pointer.note.contains(words), "{words}: {}", pointer.note);
+        }
+        let keyboard = feature(&report, "RemoteDesktop keyboard");
+        assert_eq!(keyboard.status, Status::Ok);
+        assert_eq!(keyboard.note, "");
+        assert_eq!(
+            feature(&report, "ScreenCast monitor capture")
+                .uses
+                .as_deref(),
+            Some("ext-image-copy-capture-v1")
+        );
+    }
+
+    #[test]
+    fn the_missing_seat_and_uinput_are_named_too() {
+        let note = missing_injection("keyboard", wl::VIRTUAL_KEYBOARD, false, false);
+        assert_eq!(
+            note,
+            "keyboard not available on this compositor: it offers no \
+             zwp_virtual_keyboard_manager_v1 (and no wl_seat); compositor EIS and uinput are \
+             not implemented (and /dev/uinput is not writable), so AvailableDeviceTypes \
+             leaves the keyboard out"
+        );
+    }
 }

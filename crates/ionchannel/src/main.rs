@@ -137,6 +137,27 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
         .await
         .context("error reading the compositor's globals")?;
     let available: DeviceTypes = snapshot.available_devices();
+    // Said once at start, in doctor's words: a compositor without a virtual
+    // pointer (cosmic-comp) gets a keyboard-only RemoteDesktop.
+    for (device, global) in [
+        (ion_core::DeviceType::Pointer, ion_wayland::VIRTUAL_POINTER),
+        (
+            ion_core::DeviceType::Keyboard,
+            ion_wayland::VIRTUAL_KEYBOARD,
+        ),
+    ] {
+        if !available.contains(device) {
+            tracing::warn!(
+                "{}",
+                doctor::missing_injection(
+                    device.name(),
+                    global,
+                    snapshot.seat.is_some(),
+                    doctor::uinput_writable()
+                )
+            );
+        }
+    }
     let can_capture = snapshot.has(ion_wayland::WLR_SCREENCOPY)
         || snapshot.has(ion_wayland::EXT_IMAGE_COPY_CAPTURE);
     let available_sources = match (snapshot.pipewire && can_capture, snapshot.window_capture) {

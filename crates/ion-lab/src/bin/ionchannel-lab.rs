@@ -19,7 +19,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Start an isolated headless session (private bus, PipeWire, a
-    /// headless compositor — sway, or labwc with IONLAB_COMPOSITOR=labwc —
+    /// headless compositor — sway, or labwc with IONLAB_COMPOSITOR=labwc, or
+    /// the cosmic-comp stand-in with IONLAB_COMPOSITOR=cosmic-profile —
     /// ionChannel, the portal frontend), print its environment and wait for
     /// Ctrl-C.
     Up(UpArgs),

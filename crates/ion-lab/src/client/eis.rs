@@ -146,6 +146,17 @@ impl EisClient {
     /// Waits for the seat, binds `caps` (those the seat has), and waits
     /// until a resumed device exists for each bound capability.
     pub async fn bind(&mut self, caps: BitFlags<DeviceCapability>) -> Result<()> {
+        self.bind_waiting(caps, caps).await
+    }
+
+    /// [`EisClient::bind`] of `caps`, waiting only for resumed devices with
+    /// the capabilities `wait`: for a server that may offer less than
+    /// asked (a seat without a pointer).
+    pub async fn bind_waiting(
+        &mut self,
+        caps: BitFlags<DeviceCapability>,
+        wait: BitFlags<DeviceCapability>,
+    ) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.seat.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -160,11 +171,11 @@ impl EisClient {
             seat.bind_capabilities(caps);
         }
         self.flush()?;
-        while !caps.iter().all(|c| self.resumed(c).is_some()) {
+        while !wait.iter().all(|c| self.resumed(c).is_some()) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 bail!(
-                    "no resumed device for every capability in {caps:?}: {:?}",
+                    "no resumed device for every capability in {wait:?}: {:?}",
                     self.devices
                 );
             }
@@ -173,6 +184,11 @@ impl EisClient {
             }
         }
         Ok(())
+    }
+
+    /// Whether any device the server added has this capability.
+    pub fn has_device_with(&self, cap: DeviceCapability) -> bool {
+        self.devices().any(|d| d.has_capability(cap))
     }
 
     /// A resumed device with this capability.

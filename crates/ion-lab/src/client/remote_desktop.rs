@@ -182,6 +182,25 @@ impl<'a> RemoteDesktop<'a> {
         Ok(u32::try_from(value)?)
     }
 
+    /// The frontend's `AvailableDeviceTypes` (1 keyboard, 2 pointer, 4
+    /// touchscreen), which it reads from the backend: what ionChannel can
+    /// really inject on this compositor.
+    pub async fn available_device_types(client: &PortalClient) -> Result<u32> {
+        let reply = client
+            .conn
+            .call_method(
+                Some(PORTAL_NAME),
+                PORTAL_PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(IFACE, "AvailableDeviceTypes"),
+            )
+            .await
+            .context("reading RemoteDesktop.AvailableDeviceTypes")?;
+        let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
+        Ok(u32::try_from(value)?)
+    }
+
     /// Session.Close on the frontend's session object.
     pub async fn close(&self) -> Result<()> {
         session::close(self.client, self.path()).await

@@ -1,11 +1,13 @@
 //! Which headless compositor the testbed runs, what it can do, and the
 //! compositor-neutral output API (list, change, add, remove) that
-//! dispatches to `sway.rs` (IPC, `swaymsg`) or `labwc.rs` (no IPC:
-//! wlr-output-management through `wlr-randr`).
+//! dispatches to `sway.rs` (IPC, `swaymsg`) or, for labwc (`labwc.rs`) and
+//! the cosmic-comp stand-in (`cosmic_profile.rs`), to wlr-output-management
+//! through `wlr-randr`.
 //!
 //! The choice is [`TestbedBuilder::compositor`](super::TestbedBuilder::compositor)
-//! or, by default, the environment variable `IONLAB_COMPOSITOR=sway|labwc`
-//! (sway when unset), so that the same test suites run on either.
+//! or, by default, the environment variable
+//! `IONLAB_COMPOSITOR=sway|labwc|cosmic-profile` (sway when unset), so that
+//! the same test suites run on each.
 //!
 //! What a compositor cannot do is explicit: [`Testbed::supports`] answers
 //! with an [`Unsupported`] reason naming the compositor and its version,
@@ -23,7 +25,7 @@ use super::{Component, Testbed};
 /// The environment variable that picks the compositor.
 pub const COMPOSITOR_VAR: &str = "IONLAB_COMPOSITOR";
 
-/// A headless wlroots compositor the testbed knows how to run.
+/// A headless compositor the testbed knows how to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compositor {
     /// sway: configured by a config file, driven through its IPC socket.
@@ -32,18 +34,59 @@ pub enum Compositor {
     /// labwc: no IPC and no output section in its config; outputs are set
     /// through wlr-output-management (`wlr-randr`).
     Labwc,
+    /// `ion-cosmic-profile`: a headless smithay compositor built in this
+    /// workspace as a STAND-IN for cosmic-comp (COSMIC's compositor), not
+    /// cosmic-comp itself. It offers the globals cosmic-comp offers:
+    /// ext-image-copy-capture (shm), a virtual keyboard, but no virtual
+    /// pointer and no wlr-screencopy; outputs through wlr-output-management
+    /// (`wlr-randr`), as for labwc.
+    CosmicProfile,
 }
 
 impl Compositor {
     /// Every compositor the testbed knows.
-    pub const ALL: [Compositor; 2] = [Compositor::Sway, Compositor::Labwc];
+    pub const ALL: [Compositor; 3] = [
+        Compositor::Sway,
+        Compositor::Labwc,
+        Compositor::CosmicProfile,
+    ];
 
-    /// Its program name (also what `IONLAB_COMPOSITOR` takes).
+    /// Its name: what `IONLAB_COMPOSITOR` takes, and how messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compositor::Sway => "sway",
+            Compositor::Labwc => "labwc",
+            Compositor::CosmicProfile => "cosmic-profile",
+        }
+    }
+
+    /// The name of its executable (the cosmic-comp stand-in is this
+    /// workspace's `ion-cosmic-profile`).
     pub fn program(self) -> &'static str {
         match self {
             Compositor::Sway => "sway",
             Compositor::Labwc => "labwc",
+            Compositor::CosmicProfile => "ion-cosmic-profile",
         }
+    }
+
+    /// Whether ionChannel can inject pointer input on it; if not, why (the
+    /// same for every release, so known before it runs: for tests that
+    /// would start a whole session of their own, such as the demo).
+    pub fn virtual_pointer(self) -> Result<(), &'static str> {
+        match self {
+            Compositor::Sway | Compositor::Labwc => Ok(()),
+            Compositor::CosmicProfile => Err(
+                "it offers no zwlr_virtual_pointer_manager_v1 (as cosmic-comp), so ionChannel \
+                 has a keyboard but no pointer there (AvailableDeviceTypes = keyboard only)",
+            ),
+        }
+    }
+
+    /// Whether outputs are listed and changed through wlr-output-management
+    /// (`wlr-randr`) rather than an IPC of its own.
+    fn uses_wlr_randr(self) -> bool {
+        matches!(self, Compositor::Labwc | Compositor::CosmicProfile)
     }
 
     /// `IONLAB_COMPOSITOR`, or sway when it is unset or empty. An unknown
@@ -61,7 +104,12 @@ impl Compositor {
 
 impl fmt::Display for Compositor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.program())
+        f.write_str(self.name())?;
+        if *self == Compositor::CosmicProfile {
+            // Never read as cosmic-comp itself.
+            f.write_str(" (cosmic-comp stand-in)")?;
+        }
+        Ok(())
     }
 }
 
@@ -71,8 +119,10 @@ impl FromStr for Compositor {
     fn from_str(text: &str) -> Result<Self> {
         Compositor::ALL
             .into_iter()
-            .find(|c| c.program() == text.trim())
-            .ok_or_else(|| anyhow!("unknown compositor `{text}` (known: sway, labwc)"))
+            .find(|c| c.name() == text.trim())
+            .ok_or_else(|| {
+                anyhow!("unknown compositor `{text}` (known: sway, labwc, cosmic-profile)")
+            })
     }
 }
 
@@ -80,8 +130,9 @@ impl FromStr for Compositor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompositorVersion {
     pub compositor: Compositor,
-    /// The first line of `--version`, e.g. `sway version 1.12` or
-    /// `labwc 0.20.2 (+xwayland …) wlroots-0.20.2`.
+    /// The first line of `--version`, e.g. `sway version 1.12`,
+    /// `labwc 0.20.2 (+xwayland …) wlroots-0.20.2` or `ion-cosmic-profile
+    /// 0.1.0 (stand-in for cosmic-comp; smithay 0.7.0)`.
     pub line: String,
     /// The compositor's own release, e.g. (1, 12, 0); zeros when unparsable.
     pub release: (u32, u32, u32),
@@ -103,10 +154,27 @@ impl CompositorVersion {
         }
     }
 
-    /// `sway 1.12`, `labwc 0.20.2`: for messages and test names.
+    /// `sway 1.12`, `labwc 0.20.2`, `cosmic-profile 0.1.0 (cosmic-comp
+    /// stand-in, smithay 0.7.0)`: for messages and test names. The stand-in
+    /// always says that it is one, so that no result reads as cosmic-comp's.
     pub fn short(&self) -> String {
         let (major, minor, patch) = self.release;
-        if patch == 0 && self.compositor == Compositor::Sway {
+        if self.compositor == Compositor::CosmicProfile {
+            let smithay = self
+                .line
+                .split("smithay")
+                .nth(1)
+                .and_then(|rest| {
+                    rest.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                        .find_map(parse_release)
+                })
+                .map(|(a, b, c)| format!(", smithay {a}.{b}.{c}"))
+                .unwrap_or_default();
+            format!(
+                "{} {major}.{minor}.{patch} (cosmic-comp stand-in{smithay})",
+                self.compositor.name()
+            )
+        } else if patch == 0 && self.compositor == Compositor::Sway {
             format!("{} {major}.{minor}", self.compositor)
         } else {
             format!("{} {major}.{minor}.{patch}", self.compositor)
@@ -114,13 +182,22 @@ impl CompositorVersion {
     }
 
     /// Whether it offers `ext_image_copy_capture_manager_v1`: wlroots 0.19
-    /// brought it, shipped with sway 1.11 and labwc 0.9.
+    /// brought it, shipped with sway 1.11 and labwc 0.9; the cosmic-comp
+    /// stand-in always has it (as cosmic-comp does).
     pub fn has_ext_image_copy_capture(&self) -> bool {
         let (major, minor, _) = self.release;
         match self.compositor {
             Compositor::Sway => (major, minor) >= (1, 11),
             Compositor::Labwc => (major, minor) >= (0, 9),
+            Compositor::CosmicProfile => true,
         }
+    }
+
+    /// Whether it offers `zwlr_virtual_pointer_manager_v1`, ionChannel's
+    /// pointer path: the wlroots compositors do, cosmic-comp (and so its
+    /// stand-in) does not.
+    pub fn has_virtual_pointer(&self) -> bool {
+        self.compositor.virtual_pointer().is_ok()
     }
 }
 
@@ -146,6 +223,13 @@ pub enum Capability {
     /// Take an output away at run time so that its wl_output global goes
     /// ([`Testbed::remove_output`]).
     RemoveOutput,
+    /// Pointer injection: `zwlr_virtual_pointer_manager_v1`, which
+    /// ionChannel's pointer (Notify* pointer calls and EIS pointer devices)
+    /// needs. Without it AvailableDeviceTypes is keyboard only.
+    VirtualPointer,
+    /// Capture with `zwlr_screencopy_manager_v1`, ionChannel's fallback
+    /// path (forced with `IONCHANNEL_CAPTURE=screencopy`).
+    WlrScreencopy,
 }
 
 /// Why the running compositor lacks a [`Capability`].
@@ -165,6 +249,8 @@ impl fmt::Display for Unsupported {
             match self.capability {
                 Capability::AddOutput => "add an output at run time",
                 Capability::RemoveOutput => "remove an output at run time",
+                Capability::VirtualPointer => "inject pointer input",
+                Capability::WlrScreencopy => "capture with wlr-screencopy",
             },
             self.reason
         )
@@ -215,6 +301,22 @@ impl Testbed {
             // `wlr-randr --output NAME --off`: labwc destroys the disabled
             // output's wl_output global, which is an unplug for clients.
             (Compositor::Labwc, Capability::RemoveOutput) => Ok(()),
+            (_, Capability::VirtualPointer) => match self.compositor.virtual_pointer() {
+                Ok(()) => Ok(()),
+                Err(reason) => unsupported(reason),
+            },
+            (Compositor::Sway | Compositor::Labwc, Capability::WlrScreencopy) => Ok(()),
+            (Compositor::CosmicProfile, Capability::AddOutput) => unsupported(
+                "the cosmic-comp stand-in creates its headless outputs at start \
+                 (`--outputs N`) and has no IPC to create more",
+            ),
+            // `wlr-randr --output NAME --off`: the stand-in destroys the
+            // disabled output's wl_output global, as labwc does.
+            (Compositor::CosmicProfile, Capability::RemoveOutput) => Ok(()),
+            (Compositor::CosmicProfile, Capability::WlrScreencopy) => unsupported(
+                "it offers no zwlr_screencopy_manager_v1 (as cosmic-comp): \
+                 ext-image-copy-capture is its only capture protocol",
+            ),
         }
     }
 
@@ -222,7 +324,7 @@ impl Testbed {
     pub fn outputs(&self) -> Result<Vec<OutputInfo>> {
         match self.compositor {
             Compositor::Sway => self.sway_outputs(),
-            Compositor::Labwc => self.wlr_randr_outputs(),
+            Compositor::Labwc | Compositor::CosmicProfile => self.wlr_randr_outputs(),
         }
     }
 
@@ -233,8 +335,9 @@ impl Testbed {
         self.wait_named_outputs(&[(name.to_owned(), *spec)])
     }
 
-    /// Applies every `(name, spec)` in one go (labwc: one output
-    /// configuration, so that outputs never overlap half-way).
+    /// Applies every `(name, spec)` in one go (labwc and the cosmic-comp
+    /// stand-in: one output configuration, so that outputs never overlap
+    /// half-way).
     pub(super) fn apply_outputs(&self, named: &[(String, OutputSpec)]) -> Result<()> {
         match self.compositor {
             Compositor::Sway => {
@@ -243,7 +346,7 @@ impl Testbed {
                 }
                 Ok(())
             }
-            Compositor::Labwc => self.wlr_randr_apply(named),
+            Compositor::Labwc | Compositor::CosmicProfile => self.wlr_randr_apply(named),
         }
     }
 
@@ -274,8 +377,9 @@ impl Testbed {
         Ok(name)
     }
 
-    /// Takes the output `name` away (sway: `output NAME unplug`; labwc:
-    /// `wlr-randr --output NAME --off`) and waits until the compositor no
+    /// Takes the output `name` away (sway: `output NAME unplug`; labwc and
+    /// the cosmic-comp stand-in: `wlr-randr --output NAME --off`) and waits
+    /// until the compositor no
     /// longer reports it active. Check [`Capability::RemoveOutput`] first.
     pub fn remove_output(&self, name: &str) -> Result<()> {
         self.supports(Capability::RemoveOutput)?;
@@ -283,7 +387,7 @@ impl Testbed {
             Compositor::Sway => self
                 .swaymsg(&[&format!("output {name} unplug")])
                 .map(drop)?,
-            Compositor::Labwc => self.wlr_randr_off(name)?,
+            Compositor::Labwc | Compositor::CosmicProfile => self.wlr_randr_off(name)?,
         }
         self.wait_for(
             &format!("{name} to be gone"),
@@ -294,14 +398,14 @@ impl Testbed {
 
     /// Brings an output back after [`Testbed::remove_output`] with the
     /// geometry `spec` and returns its name: sway creates a new one
-    /// (`create_output`, a new name), labwc turns the same one on again
-    /// (`wlr-randr --output NAME --on`). Either way clients see a new
-    /// wl_output global.
+    /// (`create_output`, a new name), labwc and the cosmic-comp stand-in
+    /// turn the same one on again (`wlr-randr --output NAME --on`). Either
+    /// way clients see a new wl_output global.
     pub fn replug_output(&self, name: &str, spec: &OutputSpec) -> Result<String> {
         self.supports(Capability::RemoveOutput)?;
         match self.compositor {
             Compositor::Sway => self.add_output(spec),
-            Compositor::Labwc => {
+            Compositor::Labwc | Compositor::CosmicProfile => {
                 let mut args = super::wlr_randr::wlr_randr_args(name, spec);
                 args.push("--on".to_owned());
                 self.wlr_randr(&args)?;
@@ -347,24 +451,37 @@ impl Testbed {
     }
 
     /// Fails if the compositor does not answer (sway: on its IPC socket;
-    /// labwc: to wlr-output-management).
+    /// labwc and the cosmic-comp stand-in: to wlr-output-management).
     pub fn check_compositor(&self) -> Result<()> {
         match self.compositor {
             Compositor::Sway => self.check_sway(),
-            Compositor::Labwc => {
+            Compositor::Labwc | Compositor::CosmicProfile => {
                 if self.wlr_randr_outputs()?.is_empty() {
-                    bail!("labwc reports no output");
+                    bail!("{} reports no output", self.compositor_label());
                 }
                 Ok(())
             }
         }
     }
 
-    /// `program` as a headless wlroots compositor: pixman renderer, no
-    /// input devices, one headless output per requested output, run as the
-    /// lab user when we are root (sway refuses root; labwc does not, but the
-    /// stack must look like a user's session either way).
-    pub(super) fn headless_compositor_command(&self, program: &str) -> std::process::Command {
+    /// How messages name the compositor: its version's short form once it
+    /// is up (the cosmic-comp stand-in then says it is one), else its name.
+    pub(super) fn compositor_label(&self) -> String {
+        self.compositor_version
+            .as_ref()
+            .map_or_else(|| self.compositor.to_string(), CompositorVersion::short)
+    }
+
+    /// `program` as a headless compositor: pixman renderer, no input
+    /// devices, one headless output per requested output (the wlroots
+    /// variables; the cosmic-comp stand-in takes `--outputs N` instead and
+    /// ignores them), run as the lab user when we are root (sway refuses
+    /// root; the others do not, but the stack must look like a user's
+    /// session either way).
+    pub(super) fn headless_compositor_command(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+    ) -> std::process::Command {
         let mut command = match &self.compositor_user {
             Some(user) => {
                 // Credentials change inside setpriv, which clears the parent
@@ -394,24 +511,37 @@ impl Testbed {
         match self.compositor {
             Compositor::Sway => self.spawn_sway(),
             Compositor::Labwc => self.spawn_labwc(),
+            Compositor::CosmicProfile => self.spawn_cosmic_profile(),
         }
     }
 
     /// Waits for the compositor's sockets, reads its version, gives the
-    /// outputs their geometry (labwc) and waits until they have it.
+    /// outputs their geometry (labwc, the cosmic-comp stand-in) and waits
+    /// until they have it.
     pub(super) fn wait_compositor(&mut self) -> Result<()> {
-        match self.compositor {
-            Compositor::Sway => self.wait_sway_sockets()?,
-            Compositor::Labwc => self.wait_labwc_socket()?,
-        }
-        let mut command = self.command(self.compositor.program());
+        let program = match self.compositor {
+            Compositor::Sway => {
+                self.wait_sway_sockets()?;
+                self.compositor.program().into()
+            }
+            Compositor::Labwc => {
+                self.wait_labwc_socket()?;
+                self.compositor.program().into()
+            }
+            Compositor::CosmicProfile => {
+                self.wait_cosmic_profile_socket()?;
+                super::cosmic_profile::cosmic_profile_bin()?
+            }
+        };
+        let mut command = self.command(program);
         command.arg("--version");
         let version = self.run_tool(command)?;
         self.compositor_version = Some(CompositorVersion::parse(self.compositor, &version));
         let named = named_headless(&self.outputs);
-        if self.compositor == Compositor::Labwc {
-            // labwc has no output section in its config: the geometry is
-            // set once it runs (it places new outputs side by side itself).
+        if self.compositor.uses_wlr_randr() {
+            // Neither has an output section in a config: the geometry is
+            // set once it runs (each places new outputs side by side
+            // itself).
             self.apply_outputs(&named)?;
         }
         self.wait_named_outputs(&named)
@@ -455,5 +585,32 @@ mod tests {
         assert_eq!(labwc.release, (0, 20, 2));
         assert_eq!(labwc.to_string(), "labwc 0.20.2");
         assert!(labwc.has_ext_image_copy_capture());
+        assert!(labwc.has_virtual_pointer());
+
+        assert_eq!(
+            "cosmic-profile".parse::<Compositor>().unwrap(),
+            Compositor::CosmicProfile
+        );
+        assert!("ion-cosmic-profile".parse::<Compositor>().is_err());
+        assert_eq!(
+            Compositor::CosmicProfile.to_string(),
+            "cosmic-profile (cosmic-comp stand-in)"
+        );
+        let stand_in = CompositorVersion::parse(
+            Compositor::CosmicProfile,
+            "ion-cosmic-profile 0.1.0 (stand-in for cosmic-comp; smithay 0.7.0)\n",
+        );
+        assert_eq!(stand_in.release, (0, 1, 0));
+        assert_eq!(
+            stand_in.short(),
+            "cosmic-profile 0.1.0 (cosmic-comp stand-in, smithay 0.7.0)"
+        );
+        assert!(stand_in.has_ext_image_copy_capture());
+        assert!(!stand_in.has_virtual_pointer());
+        let unknown = CompositorVersion::parse(Compositor::CosmicProfile, "ion-cosmic-profile");
+        assert_eq!(
+            unknown.short(),
+            "cosmic-profile 0.0.0 (cosmic-comp stand-in)"
+        );
     }
 }

@@ -63,7 +63,9 @@ impl Testbed {
         Ok(())
     }
 
-    fn find_wayland_socket(&self) -> Result<Option<String>> {
+    /// The first `wayland-*` socket in the runtime dir (labwc and the
+    /// cosmic-comp stand-in pick the name themselves).
+    pub(super) fn find_wayland_socket(&self) -> Result<Option<String>> {
         let entries = fs::read_dir(&self.paths.runtime)
             .with_context(|| format!("listing {}", self.paths.runtime.display()))?;
         Ok(entries.filter_map(|e| e.ok()).find_map(|entry| {

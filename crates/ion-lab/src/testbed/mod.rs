@@ -3,7 +3,8 @@
 //!
 //! A [`Testbed`] owns a private temp root (runtime dir, XDG dirs, logs), a
 //! private session bus (`dbus-daemon`), PipeWire and WirePlumber, a headless
-//! compositor (sway or labwc, see [`Compositor`]) with the requested
+//! compositor (sway, labwc, or the cosmic-comp stand-in
+//! `ion-cosmic-profile`, see [`Compositor`]) with the requested
 //! outputs, and optionally ionChannel (`ionchannel serve`) and the real
 //! xdg-desktop-portal frontend routed to it.
 //!
@@ -41,6 +42,7 @@ mod bus;
 mod compositor;
 mod consent_handle;
 mod consumer_handle;
+mod cosmic_profile;
 mod ionchannel;
 mod labwc;
 mod logs;
@@ -108,7 +110,7 @@ pub enum Component {
     Bus,
     PipeWire,
     WirePlumber,
-    /// The headless compositor (sway or labwc).
+    /// The headless compositor (sway, labwc or the cosmic-comp stand-in).
     Compositor,
     /// `ionchannel serve`.
     IonChannel,

@@ -1,6 +1,7 @@
 //! Outputs through wlr-output-management, with `wlr-randr` (0.4 or newer
 //! for `--json`): how the testbed lists and changes labwc's outputs (labwc
-//! has no IPC). Any wlroots compositor answers the same way.
+//! has no IPC) and the cosmic-comp stand-in's. Any wlroots compositor
+//! answers the same way.
 
 use std::process::Command;
 
