@@ -128,6 +128,8 @@ pub struct App {
     /// The latest selection offer (None: cleared or none yet).
     pub selection: Option<ObjectId>,
     pub selection_events: u32,
+    pub ext_offers: Vec<ExtDataControlOfferV1>,
+    pub wlr_offers: Vec<ZwlrDataControlOfferV1>,
     /// What our data-control source hands out.
     pub clipboard_text: Option<String>,
     pub heads: Vec<(ZwlrOutputHeadV1, HeadInfo)>,
@@ -458,6 +460,7 @@ impl Dispatch<ExtDataControlDeviceV1, ()> for App {
         match event {
             ext_data_control_device_v1::Event::DataOffer { id } => {
                 app.offers.insert(id.id(), Vec::new());
+                app.ext_offers.push(id);
             }
             ext_data_control_device_v1::Event::Selection { id } => {
                 app.selection = id.map(|o| o.id());
@@ -516,6 +519,7 @@ impl Dispatch<ZwlrDataControlDeviceV1, ()> for App {
         match event {
             zwlr_data_control_device_v1::Event::DataOffer { id } => {
                 app.offers.insert(id.id(), Vec::new());
+                app.wlr_offers.push(id);
             }
             zwlr_data_control_device_v1::Event::Selection { id } => {
                 app.selection = id.map(|o| o.id());
