@@ -1324,3 +1324,88 @@ async fn transformed_outputs_turn_only_what_changed() -> Result<()> {
     }
     Ok(())
 }
+
+/// Cursor metadata on a rotated output is upright like its frames: the
+/// pointer moved to an upright position of the stream is reported there,
+/// and the cursor image is the same picture (size, hotspot) as on an
+/// output that is not turned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_metadata_on_a_rotated_output_is_upright() -> Result<()> {
+    use ion_lab::testbed::{OutputSpec, Transform};
+    let testbed = ion_lab::testbed::Testbed::builder()
+        .outputs(vec![
+            OutputSpec::new(1920, 1080).at(0, 0),
+            OutputSpec::new(1280, 720)
+                .at(1920, 0)
+                .with_transform(Transform::R90),
+        ])
+        .start()?;
+    let probe = testbed.start_probe_with_args(&["--keep-cursor"])?;
+    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
+    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
+    let w = World::from_parts(client, log, probe, testbed);
+    let modes = available_cursor_modes(&w.client).await?;
+    if modes & 4 == 0 {
+        eprintln!("SKIPPED: no cursor metadata here (AvailableCursorModes {modes:#x})");
+        return w.done();
+    }
+    if !pointer_runs(&w.testbed, "cursor metadata on a rotated output") {
+        return w.done();
+    }
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    rd.select_sources(1, true, 4).await?.ok()?;
+    let (resp, results) = rd.start().await?;
+    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
+    let streams = results.map(|r| r.streams).unwrap_or_default();
+    w.log.wait_capabilities(true, true).await?;
+    let mut seen = Vec::new();
+    let mut images = Vec::new();
+    for position in [(0, 0), (1920, 0)] {
+        let node = streams
+            .iter()
+            .find(|s| s.position == Some(position))
+            .context("a stream per output")?
+            .node_id;
+        let consumer = w.testbed.start_consumer(node, false, &[])?;
+        consumer.wait_for("a first frame", WAIT, |f| {
+            f.iter().find(|r| r.valid).cloned()
+        })?;
+        for (x, y) in [(500, 400), (100, 1000), (700, 30)] {
+            let before = consumer.frames().len();
+            rd.pointer_motion_absolute(node, f64::from(x), f64::from(y))
+                .await?;
+            let at = consumer.wait_for(
+                &format!("cursor metadata at {x},{y} of the output at {position:?}"),
+                WAIT,
+                |f| {
+                    f.get(before..)?
+                        .iter()
+                        .filter_map(|r| r.cursor.clone())
+                        .find(|c| c.id != 0 && (c.x, c.y) == (x, y))
+                },
+            )?;
+            eprintln!("output at {position:?}: pointer at {x},{y}: {at:?}");
+            seen.push((position, at.hotspot_x, at.hotspot_y));
+        }
+        let image = consumer
+            .frames()
+            .iter()
+            .rev()
+            .find_map(|r| Some((r.cursor.as_ref()?.bitmap?, r.cursor.as_ref()?.bitmap_digest)));
+        eprintln!("output at {position:?}: cursor image {image:?}");
+        images.push(image);
+    }
+    // Same hotspot, same image, whichever way the output is turned.
+    let first = seen.first().map(|s| (s.1, s.2));
+    assert!(
+        seen.iter().all(|s| Some((s.1, s.2)) == first),
+        "hotspots differ: {seen:?}"
+    );
+    assert!(
+        images.len() == 2 && images[0].is_some() && images[0] == images[1],
+        "the cursor image differs on the rotated output: {images:?}"
+    );
+    rd.close().await?;
+    w.done()
+}

@@ -8,6 +8,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use ion_core::transform::{turn_into, Plane, Transform};
 use ion_pipewire::{CursorBitmap, CursorMeta, StreamKey};
 use wayland_client::protocol::wl_pointer::WlPointer;
 use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
@@ -51,6 +52,8 @@ pub struct CursorTrack {
     hotspot: (i32, i32),
     /// Takes effect with the next image (the protocol says so).
     pending_hotspot: Option<(i32, i32)>,
+    /// What the compositor applied to the image being captured.
+    image_transform: Transform,
     image: Option<(u32, u32, Vec<u8>)>,
     image_serial: u32,
     sent_serial: u32,
@@ -155,6 +158,7 @@ impl State {
                 position: (0, 0),
                 hotspot: (0, 0),
                 pending_hotspot: None,
+                image_transform: Transform::Normal,
                 image: None,
                 image_serial: 0,
                 sent_serial: 0,
@@ -367,7 +371,13 @@ impl State {
                 if let Some(b) = t.buffer.as_mut() {
                     let (w, h) = (b.width, b.height);
                     if let Some(px) = b.shared.pixels() {
-                        t.image = Some((w, h, px.to_vec()));
+                        // The image comes in the output's buffer
+                        // orientation, like the frames (wlroots turns it
+                        // for a rotated output's cursor plane); the
+                        // consumer gets it upright, like the frames. The
+                        // position and hotspot wlroots sends are upright
+                        // already (measured on sway 1.12 and labwc 0.20).
+                        t.image = Some(upright_image(t.image_transform, w, h, px));
                         t.image_serial = t.image_serial.wrapping_add(1).max(1);
                     }
                 }
@@ -384,6 +394,13 @@ impl State {
                 // New constraints (a `done`) or a new image restart it; a
                 // stopped session is dropped by its `stopped` event.
                 tracing::debug!(stream = key, ?reason, "cursor capture failed");
+            }
+            E::Transform { transform } => {
+                let value = match transform {
+                    WEnum::Value(v) => v.into(),
+                    WEnum::Unknown(v) => v,
+                };
+                t.image_transform = Transform::from_wl(value).unwrap_or_default();
             }
             _ => {}
         }
@@ -420,6 +437,32 @@ impl State {
             self.capture_cursor(key);
         }
         self.cursor_changed(key);
+    }
+}
+
+/// A cursor image (4-byte pixels, rows packed) the right way up.
+fn upright_image(t: Transform, w: u32, h: u32, px: &[u8]) -> (u32, u32, Vec<u8>) {
+    if t == Transform::Normal {
+        return (w, h, px.to_vec());
+    }
+    let (uw, uh) = t.upright_size(w, h);
+    let mut out = vec![0; uw as usize * uh as usize * 4];
+    let src = Plane {
+        width: w,
+        height: h,
+        stride: w as usize * 4,
+    };
+    let dst = Plane {
+        width: uw,
+        height: uh,
+        stride: uw as usize * 4,
+    };
+    match turn_into(t, px, src, &mut out, dst, (0, 0, w, h)) {
+        Ok(()) => (uw, uh, out),
+        Err(e) => {
+            tracing::warn!("cannot turn the cursor image: {e}");
+            (w, h, px.to_vec())
+        }
     }
 }
 

@@ -101,6 +101,9 @@ pub struct CursorRecord {
     /// pixels are not fully transparent.
     pub bitmap: Option<(u32, u32)>,
     pub bitmap_opaque: Option<u32>,
+    /// A digest of the new image's pixels (equal images, equal digests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitmap_digest: Option<u64>,
 }
 
 /// Reads a consumer's JSON lines (a torn last line is skipped).

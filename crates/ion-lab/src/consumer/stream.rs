@@ -456,7 +456,7 @@ unsafe fn read_cursor(buf: *mut spa::sys::spa_buffer) -> Option<super::CursorRec
         return None;
     }
     let c = &*p.cast::<spa::sys::spa_meta_cursor>();
-    let (mut bitmap, mut bitmap_opaque) = (None, None);
+    let (mut bitmap, mut bitmap_opaque, mut bitmap_digest) = (None, None, None);
     let off = c.bitmap_offset as usize;
     let bitmap_size = std::mem::size_of::<spa::sys::spa_meta_bitmap>();
     if off >= cursor_size && off + bitmap_size <= size {
@@ -475,6 +475,15 @@ unsafe fn read_cursor(buf: *mut spa::sys::spa_buffer) -> Option<super::CursorRec
                 .filter(|p| p[3] != 0)
                 .count();
             bitmap_opaque = Some(u32::try_from(opaque).unwrap_or(u32::MAX));
+            // FNV-1a of the pixels, row by row: two images compare equal
+            // (the same cursor, the same way up) without storing them.
+            let digest = px
+                .chunks(stride.max(1))
+                .flat_map(|row| row.iter().take(w as usize * 4))
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+            bitmap_digest = Some(digest);
         }
     }
     Some(super::CursorRecord {
@@ -485,6 +494,7 @@ unsafe fn read_cursor(buf: *mut spa::sys::spa_buffer) -> Option<super::CursorRec
         hotspot_y: c.hotspot.y,
         bitmap,
         bitmap_opaque,
+        bitmap_digest,
     })
 }
 
