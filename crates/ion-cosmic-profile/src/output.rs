@@ -3,12 +3,19 @@
 //! wlr-output-management (output_management.rs) as cosmic-randr and
 //! wlr-randr do it.
 
+use std::time::Duration;
+
 use smithay::desktop::layer_map_for_output;
 use smithay::output::{Mode, Output, PhysicalProperties, Scale, Subpixel};
+use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
 use smithay::reexports::wayland_server::backend::GlobalId;
 use smithay::utils::{Logical, Point, Transform};
 
 use crate::state::State;
+
+/// How long a disabled output's wl_output global stays (disabled) before
+/// it is removed.
+const GLOBAL_REMOVAL_DELAY: Duration = Duration::from_secs(5);
 
 /// The mode every headless output starts with (refresh in mHz).
 pub fn default_mode() -> Mode {
@@ -174,7 +181,16 @@ impl State {
             return;
         };
         let output = self.outputs[i].output.clone();
-        self.dh.remove_global::<State>(global);
+        // Disabled first, removed a little later: a client binding it in
+        // the meantime is not hit by a dead global (libwayland's advice).
+        self.dh.disable_global::<State>(global.clone());
+        let timer = Timer::from_duration(GLOBAL_REMOVAL_DELAY);
+        if let Err(e) = self.loop_handle.insert_source(timer, move |_, _, data| {
+            data.state.dh.remove_global::<State>(global.clone());
+            TimeoutAction::Drop
+        }) {
+            tracing::warn!("removing the wl_output global later: {e}");
+        }
         self.close_layers_of(&output);
         self.space.unmap_output(&output);
         self.image_copy.output_gone(&output);

@@ -80,7 +80,7 @@ fn assert_output_frame(bytes: &[u8], transform: u32) {
 fn output_and_window_frames_show_the_window() {
     let compositor = Compositor::start(&["--outputs", "1"]);
     let (_wconn, mut wq, mut wapp) = compositor.connect();
-    let window = TestWindow::map(&mut wq, &mut wapp, "org.test.Capture", WINDOW);
+    let mut window = TestWindow::map(&mut wq, &mut wapp, "org.test.Capture", WINDOW);
 
     let (_conn, mut q, mut app) = compositor.connect();
     let qh = q.handle();
@@ -210,6 +210,27 @@ fn output_and_window_frames_show_the_window() {
             );
             assert_eq!(bytes[((y * WINDOW.0 + x) * 4 + 3) as usize], 0xff, "opaque");
         }
+    }
+
+    // The window grows: new constraints, frames of the new size.
+    window.resize(&wq, &wapp, (300, 150));
+    wq.flush().unwrap();
+    dispatch_until(&mut q, &mut app, "the window's new constraints", |a| {
+        a.sessions[ts].done > 1
+    });
+    assert_eq!(app.sessions[ts].size, Some((300, 150)));
+    let wbuf = CaptureBuffer::new(&q, &app, (300, 150), wl_shm::Format::Xbgr8888);
+    let (f, i) = capture(&mut q, &mut app, &tsession, &wbuf.buffer);
+    wait_frame(&mut q, &mut app, i);
+    f.destroy();
+    assert!(app.frames[i].ready, "{:?}", app.frames[i]);
+    let bytes = wbuf.bytes();
+    for (x, y) in [(0, 0), (299, 149), (150, 75), (250, 20)] {
+        assert_eq!(
+            CaptureBuffer::rgb_xbgr(&bytes, 300, x, y),
+            window_pixel(x, y),
+            "({x},{y})"
+        );
     }
 
     // The window closes: the waiting frame fails with `stopped`, the

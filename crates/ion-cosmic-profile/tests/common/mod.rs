@@ -52,17 +52,19 @@ impl Compositor {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
+        // The socket is ready once the compositor says where it listens
+        // (the file exists a moment before it accepts).
         let start = Instant::now();
         let socket = loop {
-            let found = std::fs::read_dir(&runtime).unwrap().find_map(|e| {
-                let e = e.ok()?;
-                let name = e.file_name().into_string().ok()?;
-                (name.starts_with("wayland-") && !name.ends_with(".lock")).then(|| e.path())
-            });
-            if let Some(s) = found {
-                break s;
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = log_text.split("listening on WAYLAND_DISPLAY=").nth(1) {
+                let name: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                break runtime.join(name);
             }
-            assert!(start.elapsed() < WAIT, "no socket appeared");
+            assert!(
+                start.elapsed() < WAIT,
+                "the compositor did not start: {log_text}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         Compositor {
@@ -285,6 +287,29 @@ impl TestWindow {
         self.surface
             .damage_buffer(x as i32, y as i32, w as i32, h as i32);
         self.surface.commit();
+    }
+
+    /// Shows the picture at another size (a new buffer).
+    pub fn resize(&mut self, queue: &EventQueue<App>, app: &App, (w, h): (u32, u32)) {
+        let qh = queue.handle();
+        let shm: WlShm = app.bind(&qh, "wl_shm", 1, ());
+        let fd = memfd("window", &window_picture(w, h));
+        let pool = shm.create_pool(std::os::fd::AsFd::as_fd(&fd), (w * h * 4) as i32, &qh, ());
+        let buffer = pool.create_buffer(
+            0,
+            w as i32,
+            h as i32,
+            (w * 4) as i32,
+            wl_shm::Format::Xrgb8888,
+            &qh,
+            (),
+        );
+        self.surface.attach(Some(&buffer), 0, 0);
+        self.surface.damage_buffer(0, 0, w as i32, h as i32);
+        self.surface.commit();
+        self.buffer.destroy();
+        self.pool.destroy();
+        (self.fd, self.buffer, self.pool, self.size) = (fd, buffer, pool, (w, h));
     }
 
     pub fn close(self) {
