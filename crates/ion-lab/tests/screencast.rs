@@ -995,34 +995,49 @@ async fn unplugging_outputs_ends_their_streams_then_the_session() -> Result<()> 
     })?;
     assert_eq!((frame.width, frame.height), (1920, 1080));
 
-    // HEADLESS-1 goes too: no stream is left, the session closes.
-    w.testbed.remove_output("HEADLESS-1")?;
-    closed.wait(WAIT).await?;
-    again.wait_for("the last consumer to see its stream end", WAIT, |_| {
-        (!again.is_running()).then_some(())
-    })?;
-    w.testbed
-        .wait_for("every stream node to leave PipeWire", &[], || {
-            Ok(!w
-                .testbed
-                .pw_dump()?
-                .contains("\"node.name\": \"ionchannel-"))
-        })?;
+    // HEADLESS-1 goes too: no stream is left, the session closes. (Not
+    // where the compositor refuses to disable its last output: there the
+    // session is closed by the client, and HEADLESS-2 comes back.)
+    let replug = match w.testbed.supports(Capability::RemoveLastOutput) {
+        Ok(()) => {
+            w.testbed.remove_output("HEADLESS-1")?;
+            closed.wait(WAIT).await?;
+            again.wait_for("the last consumer to see its stream end", WAIT, |_| {
+                (!again.is_running()).then_some(())
+            })?;
+            w.testbed
+                .wait_for("every stream node to leave PipeWire", &[], || {
+                    Ok(!w
+                        .testbed
+                        .pw_dump()?
+                        .contains("\"node.name\": \"ionchannel-"))
+                })?;
+            ("HEADLESS-1", OutputSpec::new(1280, 720))
+        }
+        Err(why) => {
+            eprintln!(
+                "SKIPPED unplugging the last output (the session closing when no stream is \
+                 left): {why}"
+            );
+            sc.close().await?;
+            ("HEADLESS-2", OutputSpec::new(1280, 720).at(1920, 0))
+        }
+    };
 
     // The daemon goes on: an output plugged in now streams to a new session.
     assert!(w.testbed.is_running(Component::IonChannel));
-    let spec = OutputSpec::new(1280, 720);
-    let name = w.testbed.replug_output("HEADLESS-1", &spec)?;
+    let (replugged, spec) = replug;
+    let name = w.testbed.replug_output(replugged, &spec)?;
     let fresh = ScreenCast::create(&w.client).await?;
-    fresh.select_sources(1, false, 1).await?.ok()?;
+    fresh.select_sources(1, true, 1).await?.ok()?;
     let (resp, results) = fresh.start().await?;
     assert_eq!(resp.code, 0, "Start after the unplugs");
     let stream = results
         .context("Start results")?
         .streams
-        .first()
-        .cloned()
-        .context("a stream")?;
+        .into_iter()
+        .find(|s| s.position == Some((spec.x, spec.y)))
+        .context("a stream of the plugged output")?;
     assert_eq!(stream.size, Some((1280, 720)), "the stream of {name}");
     let remote = fresh.open_pipewire_remote().await?;
     let c = consume_via_remote(&w.testbed, stream.node_id, remote)?;
@@ -1069,10 +1084,11 @@ async fn a_second_consumer_of_a_static_screen_gets_a_picture() -> Result<()> {
 /// through the other seven while its stream runs, so each change
 /// renegotiates (or not, for 180 and the mirrors) mid-stream. Both capture
 /// paths where the compositor has both. grim, which undoes transforms
-/// itself, takes the same picture: the frames must equal its screenshot.
+/// itself, takes the same picture: the frames must equal its screenshot
+/// (where grim can read the screen: it speaks wlr-screencopy only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformed_outputs_stream_the_upright_picture() -> Result<()> {
-    use ion_lab::testbed::{OutputSpec, Transform};
+    use ion_lab::testbed::{Capability, OutputSpec, Transform};
     let paths: &[Option<&str>] = if std::env::var("IONLAB_STACK").is_ok_and(|s| s == "testing") {
         &[None, Some("screencopy")]
     } else {
@@ -1088,6 +1104,15 @@ async fn transformed_outputs_stream_the_upright_picture() -> Result<()> {
             builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
         }
         let w = world_with(builder).await?;
+        let screencopy = w.testbed.supports(Capability::WlrScreencopy);
+        if let (Some(_), Err(why)) = (forced, &screencopy) {
+            eprintln!("SKIPPED the forced wlr-screencopy run: {why}");
+            w.done()?;
+            continue;
+        }
+        if let Err(why) = &screencopy {
+            eprintln!("SKIPPED the comparison with grim's screenshot (grim 1.4 needs wlr-screencopy): {why}");
+        }
         let (_rd, streams) = cast(&w, 3, true, 1).await?;
         let stream = streams
             .iter()
@@ -1153,6 +1178,11 @@ async fn transformed_outputs_stream_the_upright_picture() -> Result<()> {
                 },
             );
             let frame = found.with_context(|| format!("{path}, transform {}: {last}", t.name()))?;
+            if screencopy.is_err() {
+                eprintln!("{path}: transform {} streams {uw}x{uh} upright", t.name());
+                drop(consumer);
+                continue;
+            }
             // grim takes the same picture (it undoes the transform itself).
             let shot = w
                 .testbed
@@ -1227,7 +1257,7 @@ fn read_ppm(bytes: &[u8]) -> Result<(u32, u32, &[u8])> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformed_outputs_turn_only_what_changed() -> Result<()> {
     use ion_lab::probe::pattern::animated_pixel;
-    use ion_lab::testbed::{OutputSpec, Transform};
+    use ion_lab::testbed::{Capability, OutputSpec, Transform};
     let paths: &[Option<&str>] = if std::env::var("IONLAB_STACK").is_ok_and(|s| s == "testing") {
         &[None, Some("screencopy")]
     } else {
@@ -1247,6 +1277,13 @@ async fn transformed_outputs_turn_only_what_changed() -> Result<()> {
             let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
             let log = ion_lab::expect::ProbeLog::new(probe.events_path());
             let w = World::from_parts(client, log, probe, testbed);
+            if forced.is_some() {
+                if let Err(why) = w.testbed.supports(Capability::WlrScreencopy) {
+                    eprintln!("SKIPPED the forced wlr-screencopy run: {why}");
+                    w.done()?;
+                    continue;
+                }
+            }
             let (_rd, streams) = cast(&w, 3, true, 1).await?;
             let node = streams
                 .iter()

@@ -118,6 +118,7 @@ fn the_compositor_names_itself_and_what_it_cannot_do() {
             assert!(!version.has_virtual_pointer());
             for capability in [
                 Capability::AddOutput,
+                Capability::RemoveLastOutput,
                 Capability::VirtualPointer,
                 Capability::WlrScreencopy,
             ] {

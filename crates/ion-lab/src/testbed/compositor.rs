@@ -223,6 +223,9 @@ pub enum Capability {
     /// Take an output away at run time so that its wl_output global goes
     /// ([`Testbed::remove_output`]).
     RemoveOutput,
+    /// Take away the last output too (a session left with no output at
+    /// all), after [`Capability::RemoveOutput`] took the others.
+    RemoveLastOutput,
     /// Pointer injection: `zwlr_virtual_pointer_manager_v1`, which
     /// ionChannel's pointer (Notify* pointer calls and EIS pointer devices)
     /// needs. Without it AvailableDeviceTypes is keyboard only.
@@ -249,6 +252,7 @@ impl fmt::Display for Unsupported {
             match self.capability {
                 Capability::AddOutput => "add an output at run time",
                 Capability::RemoveOutput => "remove an output at run time",
+                Capability::RemoveLastOutput => "remove its last output",
                 Capability::VirtualPointer => "inject pointer input",
                 Capability::WlrScreencopy => "capture with wlr-screencopy",
             },
@@ -290,6 +294,10 @@ impl Testbed {
             // `output <name> unplug` came with sway 1.8; on 1.7 headless
             // `output <name> disable` fails to commit.
             (Compositor::Sway, Capability::RemoveOutput) if release >= (1, 8, 0) => Ok(()),
+            // Then the last one goes as the others did.
+            (Compositor::Sway | Compositor::Labwc, Capability::RemoveLastOutput) => {
+                self.supports(Capability::RemoveOutput)
+            }
             (Compositor::Sway, Capability::RemoveOutput) => unsupported(
                 "sway 1.7 has no `output <name> unplug`, and `disable` fails to commit on \
                  its headless backend",
@@ -313,6 +321,11 @@ impl Testbed {
             // `wlr-randr --output NAME --off`: the stand-in destroys the
             // disabled output's wl_output global, as labwc does.
             (Compositor::CosmicProfile, Capability::RemoveOutput) => Ok(()),
+            (Compositor::CosmicProfile, Capability::RemoveLastOutput) => unsupported(
+                "the cosmic-comp stand-in refuses an output configuration that disables every \
+                 output (`wlr-randr --off` of the last one fails: \"disabling every output is \
+                 refused\")",
+            ),
             (Compositor::CosmicProfile, Capability::WlrScreencopy) => unsupported(
                 "it offers no zwlr_screencopy_manager_v1 (as cosmic-comp): \
                  ext-image-copy-capture is its only capture protocol",
