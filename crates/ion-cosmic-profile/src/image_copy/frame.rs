@@ -69,6 +69,12 @@ impl Dispatch<ExtImageCopyCaptureFrameV1, FrameData> for State {
             return;
         };
         match request {
+            Request::AttachBuffer { .. } | Request::DamageBuffer { .. } if inner.captured => {
+                resource.post_error(
+                    Error::AlreadyCaptured,
+                    "attach_buffer or damage_buffer after capture",
+                );
+            }
             Request::AttachBuffer { buffer } => inner.buffer = Some(buffer),
             // Damage from the client says which parts of its buffer are
             // stale; every frame copies the whole picture, so only its
