@@ -54,13 +54,22 @@ fn output_session(
 /// window's where its upright position is in the window (at 0,0), black
 /// elsewhere; `transform` as ionChannel reads it (ion-core).
 fn assert_output_frame(bytes: &[u8], transform: u32) {
+    assert_output_frame_with_paint(bytes, transform, (0, 0, 0, 0));
+}
+
+/// The same with a white rectangle painted on the window.
+fn assert_output_frame_with_paint(bytes: &[u8], transform: u32, white: (u32, u32, u32, u32)) {
     let t = ion_core::transform::Transform::from_wl(transform).unwrap();
     let (w, h) = (1920, 1080);
     let mut wrong = Vec::new();
     for by in 0..h {
         for bx in 0..w {
             let (ux, uy) = t.upright_point(w, h, bx, by);
-            let want = if ux < WINDOW.0 && uy < WINDOW.1 {
+            let painted = (white.0..white.0 + white.2).contains(&ux)
+                && (white.1..white.1 + white.3).contains(&uy);
+            let want = if painted {
+                [255, 255, 255]
+            } else if ux < WINDOW.0 && uy < WINDOW.1 {
                 window_pixel(ux, uy)
             } else {
                 [0, 0, 0]
@@ -258,7 +267,7 @@ fn frames_come_in_buffer_orientation_with_the_outputs_transform() {
     let compositor =
         Compositor::start(&["--outputs", "1", "--transform", "HEADLESS-1=flipped-180"]);
     let (_wconn, mut wq, mut wapp) = compositor.connect();
-    let _window = TestWindow::map(&mut wq, &mut wapp, "org.test.Flipped", WINDOW);
+    let window = TestWindow::map(&mut wq, &mut wapp, "org.test.Flipped", WINDOW);
     let (_conn, mut q, mut app) = compositor.connect();
     let qh = q.handle();
     dispatch_until(&mut q, &mut app, "output info", |a| a.outputs[0].1.done > 0);
@@ -318,6 +327,33 @@ fn frames_come_in_buffer_orientation_with_the_outputs_transform() {
     dispatch_until(&mut q, &mut app, "wl_output transform 90", |a| {
         a.outputs[0].1.transform == Some(1)
     });
+
+    // A change reports just its damage, in buffer coordinates.
+    let (f, i) = capture(&mut q, &mut app, &session, &buf.buffer);
+    dispatch_for(&mut q, &mut app, Duration::from_millis(100));
+    assert!(!app.frames[i].ready, "nothing changed: {:?}", app.frames[i]);
+    window.paint((10, 20, 30, 40), [255, 255, 255]);
+    wq.flush().unwrap();
+    wait_frame(&mut q, &mut app, i);
+    f.destroy();
+    let frame = app.frames[i].clone();
+    assert!(frame.ready, "{frame:?}");
+    let t = ion_core::transform::Transform::from_wl(1).unwrap();
+    let (bx, by, bw, bh) = t.buffer_rect(1920, 1080, (10, 20, 30, 40));
+    let covered = |x: u32, y: u32| {
+        frame.damage.iter().any(|&(dx, dy, dw, dh)| {
+            (x as i32) >= dx && (y as i32) >= dy && (x as i32) < dx + dw && (y as i32) < dy + dh
+        })
+    };
+    assert!(
+        covered(bx, by) && covered(bx + bw - 1, by + bh - 1),
+        "damage {:?} covers buffer rect {:?}",
+        frame.damage,
+        (bx, by, bw, bh)
+    );
+    let area: i32 = frame.damage.iter().map(|d| d.2 * d.3).sum();
+    assert!(area < 1920 * 1080 / 4, "partial damage: {:?}", frame.damage);
+    assert_output_frame_with_paint(&buf.bytes(), 1, (10, 20, 30, 40));
 }
 
 #[test]

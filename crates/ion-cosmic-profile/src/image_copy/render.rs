@@ -64,6 +64,10 @@ fn to_buffer_damage(
     let upright = transform.transform_size(Size::<i32, Physical>::from((size.w, size.h)));
     let area = upright.to_logical(1);
     let bounds = Rectangle::<i32, Buffer>::from_size(size);
+    // smithay's `to_buffer` takes a buffer transform (wl_surface's sense);
+    // an output's transform goes the other way round from the upright
+    // picture to its buffer.
+    let transform = transform.invert();
     damage
         .iter()
         .filter_map(|r| {
