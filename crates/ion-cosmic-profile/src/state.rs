@@ -141,7 +141,7 @@ impl State {
         })
     }
 
-    /// Milliseconds on the monotonic clock, for frame callbacks.
+    /// The monotonic clock, for frame callbacks and presentation times.
     pub fn now(&self) -> Duration {
         Duration::from(self.clock.now())
     }
