@@ -169,3 +169,55 @@ fn a_key_before_any_keymap_ends_that_client_only() {
         compositor.log()
     );
 }
+
+#[test]
+fn an_exclusive_overlay_layer_surface_keeps_focus_while_it_is_mapped() {
+    use wayland_client::protocol::{wl_compositor::WlCompositor, wl_shm, wl_shm::WlShm};
+    use wayland_protocols_wlr::layer_shell::v1::client::{
+        zwlr_layer_shell_v1::{Layer, ZwlrLayerShellV1},
+        zwlr_layer_surface_v1::{Anchor, KeyboardInteractivity},
+    };
+
+    let compositor = Compositor::start(&["--outputs", "1"]);
+    let (_conn, mut q, mut app) = compositor.connect();
+    let qh = q.handle();
+    let _kbd = keyboard(&q, &app);
+
+    // What the probe does: an OVERLAY layer surface over the whole output
+    // with EXCLUSIVE keyboard interactivity.
+    let wl_compositor: WlCompositor = app.bind(&qh, "wl_compositor", 4, ());
+    let shm: WlShm = app.bind(&qh, "wl_shm", 1, ());
+    let shell: ZwlrLayerShellV1 = app.bind(&qh, "zwlr_layer_shell_v1", 4, ());
+    let surface = wl_compositor.create_surface(&qh, ());
+    let layer = shell.get_layer_surface(&surface, None, Layer::Overlay, "test".into(), &qh, ());
+    layer.set_size(0, 0);
+    layer.set_anchor(Anchor::Top | Anchor::Bottom | Anchor::Left | Anchor::Right);
+    layer.set_exclusive_zone(-1);
+    layer.set_keyboard_interactivity(KeyboardInteractivity::Exclusive);
+    surface.commit();
+    dispatch_until(&mut q, &mut app, "the layer configure", |a| {
+        a.layer_configured.is_some()
+    });
+    assert_eq!(app.layer_configured, Some((1920, 1080)), "the whole output");
+    let fd = memfd("layer", &vec![0x40; 1920 * 1080 * 4]);
+    let pool = shm.create_pool(fd.as_fd(), 1920 * 1080 * 4, &qh, ());
+    let buffer = pool.create_buffer(0, 1920, 1080, 1920 * 4, wl_shm::Format::Xrgb8888, &qh, ());
+    surface.attach(Some(&buffer), 0, 0);
+    surface.commit();
+    dispatch_until(&mut q, &mut app, "focus on the layer surface", |a| {
+        focused(a) == Some(surface.id())
+    });
+
+    // A window maps under it: the layer surface keeps the keyboard.
+    let window = TestWindow::map(&mut q, &mut app, "org.test.Under", (100, 100));
+    dispatch_for(&mut q, &mut app, std::time::Duration::from_millis(200));
+    assert_eq!(focused(&app), Some(surface.id()), "{:?}", app.keyboard);
+
+    // The layer surface goes: the window gets the keyboard.
+    layer.destroy();
+    surface.destroy();
+    dispatch_until(&mut q, &mut app, "focus on the window", |a| {
+        focused(a) == Some(window.surface.id())
+    });
+    assert!(!app.layer_closed);
+}

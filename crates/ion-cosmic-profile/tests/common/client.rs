@@ -48,6 +48,10 @@ use wayland_protocols_wlr::data_control::v1::client::{
     zwlr_data_control_offer_v1::{self, ZwlrDataControlOfferV1},
     zwlr_data_control_source_v1::{self, ZwlrDataControlSourceV1},
 };
+use wayland_protocols_wlr::layer_shell::v1::client::{
+    zwlr_layer_shell_v1::ZwlrLayerShellV1,
+    zwlr_layer_surface_v1::{self, ZwlrLayerSurfaceV1},
+};
 use wayland_protocols_wlr::output_management::v1::client::{
     zwlr_output_configuration_head_v1::ZwlrOutputConfigurationHeadV1,
     zwlr_output_configuration_v1::{self, ZwlrOutputConfigurationV1},
@@ -136,6 +140,9 @@ pub struct App {
     pub modes: HashMap<ObjectId, (i32, i32, i32)>,
     pub om_serial: Option<u32>,
     pub om_done: u32,
+    /// The latest layer-surface configure (width, height).
+    pub layer_configured: Option<(u32, u32)>,
+    pub layer_closed: bool,
     /// succeeded / failed / cancelled per configuration, in order.
     pub config_results: Vec<&'static str>,
 }
@@ -662,6 +669,31 @@ impl Dispatch<ZwlrOutputConfigurationV1, ()> for App {
     }
 }
 
+impl Dispatch<ZwlrLayerSurfaceV1, ()> for App {
+    fn event(
+        app: &mut Self,
+        layer: &ZwlrLayerSurfaceV1,
+        event: zwlr_layer_surface_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwlr_layer_surface_v1::Event::Configure {
+                serial,
+                width,
+                height,
+            } => {
+                layer.ack_configure(serial);
+                app.layer_configured = Some((width, height));
+            }
+            zwlr_layer_surface_v1::Event::Closed => app.layer_closed = true,
+            _ => {}
+        }
+    }
+}
+
+delegate_noop!(App: ignore ZwlrLayerShellV1);
 delegate_noop!(App: ignore WlCompositor);
 delegate_noop!(App: ignore WlShm);
 delegate_noop!(App: ignore WlShmPool);
