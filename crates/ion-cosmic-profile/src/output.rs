@@ -77,6 +77,15 @@ pub fn transform_name(t: Transform) -> &'static str {
 impl State {
     /// Creates `count` outputs, HEADLESS-1..HEADLESS-count, left to right.
     pub fn create_headless_outputs(&mut self, count: u32, transforms: &[(String, Transform)]) {
+        for (name, _) in transforms {
+            let known = name
+                .strip_prefix("HEADLESS-")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| (1..=count).contains(&n));
+            if !known {
+                tracing::warn!("--transform names {name}, which is not one of the outputs");
+            }
+        }
         let mut x = 0;
         for i in 1..=count {
             let name = format!("HEADLESS-{i}");

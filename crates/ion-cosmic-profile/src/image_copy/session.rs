@@ -27,7 +27,7 @@ pub const SHM_FORMATS: [wl_shm::Format; 4] = [
 ];
 
 /// The size of a cursor session's buffers. There is never a cursor image
-/// here; this is the size cosmic-comp's default cursor theme uses.
+/// here, so any size is honest; 64x64 holds a common cursor at scale 2.
 pub const CURSOR_SIZE: i32 = 64;
 
 pub struct SessionData {
