@@ -103,6 +103,10 @@ struct ScreenCastArgs {
     /// The output, as WxH+X+Y[@scale].
     #[arg(long = "output", value_name = "WxH+X+Y[@scale]")]
     output: Option<OutputSpec>,
+    /// The output's transform (90, 180, 270, flipped, flipped-90, …): a
+    /// turned output's frames are turned upright by ionChannel.
+    #[arg(long, value_name = "NAME")]
+    transform: Option<String>,
     /// The ScreenCast backend to measure: ionchannel, or wlr
     /// (xdg-desktop-portal-wlr, side by side; needs xdg-desktop-portal
     /// 1.17 or newer, e.g. the testing stack).
@@ -234,6 +238,13 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
     };
     if let Some(o) = args.output {
         opts.output = o;
+    }
+    if let Some(name) = &args.transform {
+        let transform = testbed::Transform::from_name(name);
+        if transform.name() != name {
+            bail!("--transform: unknown transform `{name}` (normal, 90, 180, 270, flipped, flipped-90, flipped-180, flipped-270)");
+        }
+        opts.output = opts.output.with_transform(transform);
     }
     let report = bench::screencast::run(&opts, &mut std::io::stderr())?;
     if args.json {
