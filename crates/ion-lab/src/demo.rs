@@ -10,6 +10,11 @@
 //! Close. It then reads the probe's log and checks every step; the
 //! [`DemoReport`] says what was seen and what, if anything, did not match.
 //! The testbed is torn down before [`run`] returns.
+//!
+//! On a compositor that has no virtual pointer (cosmic-comp, and the
+//! tests' stand-in for it: AvailableDeviceTypes is the keyboard alone),
+//! Start grants the keyboard only; the demo says so, with the frontend's
+//! AvailableDeviceTypes, leaves the pointer steps out and runs the rest.
 
 use std::fmt;
 use std::io::Write;
@@ -165,6 +170,9 @@ pub struct DemoReport {
     pub outputs: Vec<String>,
     /// Device types granted by Start (1 keyboard, 2 pointer, 4 touchscreen).
     pub granted_devices: u32,
+    /// Why the pointer steps were left out (the compositor cannot inject
+    /// pointer input), or `None` when they ran.
+    pub pointer_left_out: Option<String>,
     /// Pointer enters: (output, x, y).
     pub pointer_enters: Vec<(String, f64, f64)>,
     /// Motion events after the pointer was parked.
@@ -257,27 +265,31 @@ fn pos(p: &Option<(String, f64, f64)>) -> String {
 impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "what the probe saw:")?;
-        for (output, x, y) in &self.pointer_enters {
-            writeln!(f, "  pointer entered {output} at ({x}, {y})")?;
+        if let Some(why) = &self.pointer_left_out {
+            writeln!(f, "  pointer: left out: {why}")?;
+        } else {
+            for (output, x, y) in &self.pointer_enters {
+                writeln!(f, "  pointer entered {output} at ({x}, {y})")?;
+            }
+            writeln!(
+                f,
+                "  pointer: {} motions, {} → {}; moved ({}, {}), sent ({}, {})",
+                self.motions,
+                pos(&self.path_from),
+                pos(&self.path_to),
+                moved(&self.path_from, &self.path_to).0,
+                moved(&self.path_from, &self.path_to).1,
+                self.path_sent.0,
+                self.path_sent.1
+            )?;
+            let buttons: Vec<String> = self
+                .buttons
+                .iter()
+                .map(|(b, p)| format!("{} {}", key_name(*b), if *p { "down" } else { "up" }))
+                .collect();
+            writeln!(f, "  buttons: {}", buttons.join(", "))?;
+            writeln!(f, "  scrolls: {}", self.scrolls.join(", "))?;
         }
-        writeln!(
-            f,
-            "  pointer: {} motions, {} → {}; moved ({}, {}), sent ({}, {})",
-            self.motions,
-            pos(&self.path_from),
-            pos(&self.path_to),
-            moved(&self.path_from, &self.path_to).0,
-            moved(&self.path_from, &self.path_to).1,
-            self.path_sent.0,
-            self.path_sent.1
-        )?;
-        let buttons: Vec<String> = self
-            .buttons
-            .iter()
-            .map(|(b, p)| format!("{} {}", key_name(*b), if *p { "down" } else { "up" }))
-            .collect();
-        writeln!(f, "  buttons: {}", buttons.join(", "))?;
-        writeln!(f, "  scrolls: {}", self.scrolls.join(", "))?;
         writeln!(
             f,
             "  typed:    {:?} (utf8 of the key presses; {} keymap update(s) for keysyms off the layout)",
@@ -386,6 +398,8 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport> {
 #[derive(Debug, Clone, Default)]
 struct Marks {
     granted: u32,
+    /// Why the pointer steps were left out, if they were.
+    pointer_left_out: Option<String>,
     start: usize,
     path: usize,
     buttons: usize,
@@ -427,11 +441,43 @@ async fn session(
         marks.granted,
         device_names(marks.granted)
     )?;
-    if marks.granted & (KEYBOARD | POINTER) != KEYBOARD | POINTER {
-        bail!("Start did not grant both keyboard and pointer");
+    // Without a pointer on offer (AvailableDeviceTypes), the keyboard alone
+    // is right; a pointer on offer but not granted is a failure.
+    let available = RemoteDesktop::available_device_types(&client).await?;
+    let pointer = marks.granted & POINTER != 0;
+    if marks.granted & KEYBOARD == 0 || (!pointer && available & POINTER != 0) {
+        bail!(
+            "Start granted {} of {} on offer (AvailableDeviceTypes {available})",
+            device_names(marks.granted),
+            device_names(available)
+        );
     }
-    log.wait_capabilities(true, true).await?;
+    log.wait_capabilities(pointer, true).await?;
+    if pointer {
+        pointer_steps(&rd, log, &mut marks, wait, out).await?;
+    } else {
+        let why = format!(
+            "the pointer is not available on this compositor (AvailableDeviceTypes {available}: \
+             {}; ionChannel's log and `ionchannel doctor` say why)",
+            device_names(available)
+        );
+        writeln!(out, "pointer steps left out: {why}")?;
+        marks.pointer_left_out = Some(why);
+        let mark = log.mark()?;
+        (marks.path, marks.buttons, marks.scroll) = (mark, mark, mark);
+    }
+    typing_and_close(&rd, log, &mut marks, opts, out).await?;
+    Ok(marks)
+}
 
+/// Relative motion along a path, clicks, scrolling.
+async fn pointer_steps(
+    rd: &RemoteDesktop<'_>,
+    log: &ProbeLog,
+    marks: &mut Marks,
+    wait: Duration,
+    out: &mut dyn Write,
+) -> Result<()> {
     // Pointer: park, then a path that must arrive exactly.
     let mark = log.mark()?;
     rd.pointer_motion(PARK.0, PARK.1).await?;
@@ -484,7 +530,20 @@ async fn session(
         out,
         "NotifyPointerAxis(0, 12.5, finish), NotifyPointerAxisDiscrete: 2 down, 1 left"
     )?;
+    Ok(())
+}
 
+/// Typing the text, then holding Ctrl (and a button, with a pointer) and
+/// closing: everything held must be released.
+async fn typing_and_close(
+    rd: &RemoteDesktop<'_>,
+    log: &ProbeLog,
+    marks: &mut Marks,
+    opts: &DemoOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let wait = opts.wait;
+    let pointer = marks.pointer_left_out.is_none();
     // Typing.
     marks.typing = log.mark()?;
     let mut keysyms = 0;
@@ -548,15 +607,21 @@ async fn session(
 
     // Hold a button and Ctrl, then Close: the daemon must release both.
     marks.hold = log.mark()?;
-    rd.pointer_button(BTN_LEFT, true).await?;
+    if pointer {
+        rd.pointer_button(BTN_LEFT, true).await?;
+    }
     rd.keycode(KEY_LEFTCTRL, true).await?;
     log.wait_since(marks.hold, wait, "the held button and Ctrl", |r| {
         let button = count(r, |e| matches!(e, Event::Button { .. }));
         let key = count(r, |e| is_key(e, PressState::Pressed));
-        (button >= 1 && key >= 1).then_some(())
+        ((button >= 1 || !pointer) && key >= 1).then_some(())
     })
     .await?;
-    writeln!(out, "holding BTN_LEFT and KEY_LEFTCTRL, then Session.Close")?;
+    if pointer {
+        writeln!(out, "holding BTN_LEFT and KEY_LEFTCTRL, then Session.Close")?;
+    } else {
+        writeln!(out, "holding KEY_LEFTCTRL, then Session.Close")?;
+    }
     marks.close = log.mark()?;
     rd.close().await?;
     log.wait_since(marks.close, wait, "the releases after Close", |r| {
@@ -584,10 +649,10 @@ async fn session(
             Event::Modifiers { mods, .. } => Some(mods.is_empty()),
             _ => None,
         });
-        (button >= 1 && ctrl >= 1 && mods == Some(true)).then_some(())
+        ((button >= 1 || !pointer) && ctrl >= 1 && mods == Some(true)).then_some(())
     })
     .await?;
-    Ok(marks)
+    Ok(())
 }
 
 fn count(records: &[Record], f: impl Fn(&Event) -> bool) -> usize {
@@ -623,6 +688,7 @@ fn axis(a: AxisName) -> &'static str {
 fn analyse(records: &[Record], marks: &Marks, opts: &DemoOptions) -> DemoReport {
     let mut report = DemoReport {
         granted_devices: marks.granted,
+        pointer_left_out: marks.pointer_left_out.clone(),
         expected_text: opts.text.clone(),
         events: records.len().saturating_sub(marks.start),
         ..DemoReport::default()
@@ -636,7 +702,79 @@ fn analyse(records: &[Record], marks: &Marks, opts: &DemoOptions) -> DemoReport 
         })
         .collect();
 
-    // Pointer path.
+    if report.pointer_left_out.is_none() {
+        analyse_pointer(records, marks, &mut report);
+    }
+
+    // Typing.
+    let typing = window(records, marks.typing, marks.hold);
+    for r in typing {
+        match &r.event {
+            Event::Key {
+                state: PressState::Pressed,
+                utf8,
+                ..
+            } => report.typed_text.push_str(utf8),
+            Event::Modifiers { mods, .. } => report.modifier_states.push(mods.clone()),
+            Event::Keymap { .. } => report.keymaps += 1,
+            _ => {}
+        }
+    }
+    if report.typed_text != report.expected_text {
+        report.problems.push(format!(
+            "typed {:?}, expected {:?}",
+            report.typed_text, report.expected_text
+        ));
+    }
+    if report.modifier_states.last().is_some_and(|m| !m.is_empty()) {
+        report
+            .problems
+            .push("a modifier stayed active after typing".to_owned());
+    }
+
+    // Close.
+    for r in records.get(marks.close..).unwrap_or(&[]) {
+        match &r.event {
+            Event::Key {
+                keycode,
+                state: PressState::Released,
+                ..
+            } => report.released_at_close.push(key_name(*keycode)),
+            Event::Button {
+                button,
+                state: PressState::Released,
+                ..
+            } => report.released_at_close.push(key_name(*button)),
+            Event::Modifiers { mods, .. } => report.modifiers_after_close = Some(mods.clone()),
+            _ => {}
+        }
+    }
+    let held: &[&str] = if report.pointer_left_out.is_none() {
+        &["BTN_LEFT", "KEY_LEFTCTRL"]
+    } else {
+        &["KEY_LEFTCTRL"]
+    };
+    for &held in held {
+        if !report.released_at_close.iter().any(|r| r == held) {
+            report
+                .problems
+                .push(format!("{held} was not released at Close"));
+        }
+    }
+    if report
+        .modifiers_after_close
+        .as_ref()
+        .is_some_and(|m| !m.is_empty())
+    {
+        report
+            .problems
+            .push("modifiers stayed active after Close".to_owned());
+    }
+    report
+}
+
+/// The pointer steps of [`analyse`]: path, buttons, scrolling.
+fn analyse_pointer(records: &[Record], marks: &Marks, report: &mut DemoReport) {
     let path = window(records, marks.path, marks.buttons);
     report.motions = count(path, |e| matches!(e, Event::Motion { .. }));
     report.path_from = last_position(window(records, marks.start, marks.path));
@@ -722,67 +860,6 @@ fn analyse(records: &[Record], marks: &Marks, opts: &DemoOptions) -> DemoReport 
             .problems
             .push(format!("wheel steps {steps:?}, sent {want_steps:?}"));
     }
-
-    // Typing.
-    let typing = window(records, marks.typing, marks.hold);
-    for r in typing {
-        match &r.event {
-            Event::Key {
-                state: PressState::Pressed,
-                utf8,
-                ..
-            } => report.typed_text.push_str(utf8),
-            Event::Modifiers { mods, .. } => report.modifier_states.push(mods.clone()),
-            Event::Keymap { .. } => report.keymaps += 1,
-            _ => {}
-        }
-    }
-    if report.typed_text != report.expected_text {
-        report.problems.push(format!(
-            "typed {:?}, expected {:?}",
-            report.typed_text, report.expected_text
-        ));
-    }
-    if report.modifier_states.last().is_some_and(|m| !m.is_empty()) {
-        report
-            .problems
-            .push("a modifier stayed active after typing".to_owned());
-    }
-
-    // Close.
-    for r in records.get(marks.close..).unwrap_or(&[]) {
-        match &r.event {
-            Event::Key {
-                keycode,
-                state: PressState::Released,
-                ..
-            } => report.released_at_close.push(key_name(*keycode)),
-            Event::Button {
-                button,
-                state: PressState::Released,
-                ..
-            } => report.released_at_close.push(key_name(*button)),
-            Event::Modifiers { mods, .. } => report.modifiers_after_close = Some(mods.clone()),
-            _ => {}
-        }
-    }
-    for held in ["BTN_LEFT", "KEY_LEFTCTRL"] {
-        if !report.released_at_close.iter().any(|r| r == held) {
-            report
-                .problems
-                .push(format!("{held} was not released at Close"));
-        }
-    }
-    if report
-        .modifiers_after_close
-        .as_ref()
-        .is_some_and(|m| !m.is_empty())
-    {
-        report
-            .problems
-            .push("modifiers stayed active after Close".to_owned());
-    }
-    report
 }
 
 #[cfg(test)]
