@@ -3,7 +3,10 @@
 # rootfs, scripts/testing-rootfs.sh) with the compositor of your choice:
 #
 #   scripts/bench-testing.sh [--compositor sway|labwc] input [ARGS…]
-#   scripts/bench-testing.sh [--compositor sway|labwc] screencast [--portal wlr] [ARGS…]
+#   scripts/bench-testing.sh [--compositor sway|labwc|cosmic-profile] screencast [--portal wlr] [ARGS…]
+#
+# cosmic-profile is the cosmic-comp stand-in (crates/ion-cosmic-profile):
+# ScreenCast only, it has no virtual pointer for the input benchmark.
 #
 # ARGS go to `ionchannel-lab bench input|screencast` unchanged (--json,
 # --seconds N, --portal ionchannel|wlr, …). The stack's programs
@@ -19,16 +22,20 @@ cd "$(dirname "$0")/.."
 
 compositor=sway
 if [ "${1:-}" = "--compositor" ]; then
-  compositor=${2:?--compositor needs sway or labwc}
+  compositor=${2:?--compositor needs sway, labwc or cosmic-profile}
   shift 2
 fi
 case $compositor in
-  sway | labwc) ;;
-  *) echo "bench-testing: unknown compositor '$compositor' (sway, labwc)" >&2; exit 2 ;;
+  sway | labwc | cosmic-profile) ;;
+  *) echo "bench-testing: unknown compositor '$compositor' (sway, labwc, cosmic-profile)" >&2; exit 2 ;;
 esac
+if [ "$compositor" = cosmic-profile ] && [ "${1:-}" = input ]; then
+  echo "bench-testing: the cosmic-comp stand-in has no virtual pointer: no input benchmark there" >&2
+  exit 2
+fi
 case ${1:-} in
   input | screencast) ;;
-  *) echo "usage: $0 [--compositor sway|labwc] input|screencast [ARGS…]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--compositor sway|labwc|cosmic-profile] input|screencast [ARGS…]" >&2; exit 2 ;;
 esac
 
 profile=${ION_BENCH_PROFILE:-release}
