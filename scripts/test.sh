@@ -67,7 +67,7 @@ for stack in $stacks; do
             # Host-built like ionchannel, run inside the rootfs through its
             # shim (its libraries, e.g. libpixman-1, come from the rootfs,
             # where wlroots needs them too). Named as what it is.
-            label="cosmic-profile $("$target/debug/ion-cosmic-profile" --version | awk '{ print $2; exit }') (the cosmic-comp stand-in)"
+            label="cosmic-profile $("$shims/ion-cosmic-profile" --version | awk '{ print $2; exit }') (the cosmic-comp stand-in)"
             ;;
           *)
             echo "test.sh: unknown compositor '$compositor' (sway, labwc, cosmic-profile)" >&2
