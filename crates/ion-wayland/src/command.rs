@@ -52,6 +52,19 @@ pub enum Command {
     DestroyStreams { session: SessionId },
     /// What the compositor offers, for `doctor` and `AvailableDeviceTypes`.
     Snapshot { reply: oneshot::Sender<Snapshot> },
+    /// The session offers a selection of these MIME types (replaces any it offered before).
+    SetSelection {
+        session: SessionId,
+        mime_types: Vec<String>,
+    },
+    /// Withdraw the selection if this session owns it (session ended or clipboard turned off).
+    ClearSelection { session: SessionId },
+    /// Ask the current selection's owner to write `mime_type` into `fd` (the write end of a pipe; closed by us after the request is sent). Err if there is no selection or it does not offer that type.
+    ReadSelection {
+        mime_type: String,
+        fd: std::os::fd::OwnedFd,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// Release all input of all sessions and leave the thread.
     Shutdown,
 }
@@ -71,6 +84,17 @@ pub enum Event {
     Disconnected {
         reason: String,
         protocol_error: Option<String>,
+    },
+    /// The selection changed: its MIME types (empty: no selection), and the session whose source it is, if any of ours.
+    SelectionChanged {
+        mime_types: Vec<String>,
+        owner: Option<SessionId>,
+    },
+    /// A local app pastes from the session's selection: the data of `mime_type` must be written to `fd`, then it is closed.
+    SelectionSend {
+        session: SessionId,
+        mime_type: String,
+        fd: std::sync::Arc<std::os::fd::OwnedFd>,
     },
 }
 
@@ -213,6 +237,10 @@ pub struct Snapshot {
     pub cursor_metadata: bool,
     /// Whether a PipeWire daemon is connected (ScreenCast needs it).
     pub pipewire: bool,
+    /// The data-control interface the clipboard uses
+    /// (`ext_data_control_manager_v1` or `zwlr_data_control_manager_v1`);
+    /// None when the compositor offers neither (or there is no seat).
+    pub data_control: Option<String>,
 }
 
 impl Snapshot {

@@ -10,6 +10,7 @@ mod cast_cursor;
 mod cast_image_copy;
 mod cast_stream;
 mod cast_turn;
+mod clipboard;
 pub mod clock;
 pub mod command;
 mod devices;
@@ -27,11 +28,12 @@ mod toplevels;
 mod virtual_keyboard;
 mod virtual_pointer;
 
+pub use clipboard::{DataControlChoice, DATA_CONTROL_VAR};
 pub use command::{
     Command, CursorMode, Event, GlobalInfo, OutputInfo, SessionId, Snapshot, SourceRef, StreamInfo,
     StreamSource, WindowInfo,
 };
-pub use thread::{spawn, WaylandError, WaylandHandle, WaylandThread};
+pub use thread::{spawn, spawn_with, Options, WaylandError, WaylandHandle, WaylandThread};
 
 /// Interface names the daemon looks for.
 pub const VIRTUAL_POINTER: &str = "zwlr_virtual_pointer_manager_v1";
@@ -46,3 +48,5 @@ pub const XDG_OUTPUT: &str = "zxdg_output_manager_v1";
 pub const LINUX_DMABUF: &str = "zwp_linux_dmabuf_v1";
 pub const WL_SHM: &str = "wl_shm";
 pub const WL_SEAT: &str = "wl_seat";
+pub const EXT_DATA_CONTROL: &str = "ext_data_control_manager_v1";
+pub const WLR_DATA_CONTROL: &str = "zwlr_data_control_manager_v1";

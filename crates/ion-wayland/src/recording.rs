@@ -2,13 +2,24 @@
 //! D-Bus layer's in-process tests (ordering, validation, lifecycle). The
 //! real thread is tested against real compositors in ion-lab; this one only
 //! lets the portal's own logic be tested without one.
+//!
+//! The clipboard is modelled as the real thread behaves: `SetSelection`
+//! makes the session the selection's owner (SelectionChanged with owner
+//! Some), `ClearSelection` withdraws it if the session owns it, and
+//! `ReadSelection` of a local app's selection writes [`test_payload`] into
+//! the fd (or the sized payload given to [`Injector::local_copy_sized`]);
+//! a read of a session's own selection becomes SelectionSend with the
+//! reader's fd, as the compositor would route it. Tests play the local
+//! app through [`Injector`] and hear the events on [`Recording::events`].
 
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 use calloop::channel;
 use calloop::EventLoop;
+use tokio::sync::mpsc;
 
-use crate::command::{Command, OutputInfo, Snapshot, StreamInfo};
+use crate::command::{Command, Event, OutputInfo, SessionId, Snapshot, StreamInfo};
 use crate::keymap::{Keymap, KeymapNames};
 use crate::thread::WaylandHandle;
 
@@ -36,7 +47,158 @@ pub enum Recorded {
     DestroyStreams {
         session: u64,
     },
+    SetSelection {
+        session: u64,
+        mime_types: Vec<String>,
+    },
+    ClearSelection {
+        session: u64,
+    },
+    ReadSelection {
+        mime_type: String,
+    },
     Shutdown,
+}
+
+/// The bytes the stand-in writes for a `ReadSelection` of `mime_type`
+/// from a local app's selection: fixed, and different for each type, so
+/// that a test can tell which type was read.
+pub fn test_payload(mime_type: &str) -> Vec<u8> {
+    format!("ionChannel recording stand-in: {mime_type}\n").into_bytes()
+}
+
+/// `len` bytes: [`test_payload`] repeated and cut at `len` (large
+/// transfers in-process).
+pub fn test_payload_sized(mime_type: &str, len: usize) -> Vec<u8> {
+    test_payload(mime_type)
+        .into_iter()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+/// The stand-in started with [`recording_clipboard`]: its handle, its log,
+/// the events it sends (as the real thread's `WaylandThread::events`), and
+/// the local app's side of the clipboard.
+pub struct Recording {
+    pub handle: WaylandHandle,
+    pub log: Log,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub inject: Injector,
+}
+
+/// What a test injects: the local apps' side of the clipboard.
+#[derive(Clone)]
+pub struct Injector {
+    tx: channel::Sender<Injected>,
+}
+
+enum Injected {
+    Copy {
+        mime_types: Vec<String>,
+        len: Option<usize>,
+    },
+    Event(Event),
+}
+
+impl Injector {
+    /// A local app copies: the selection is these types, owned by no
+    /// session (SelectionChanged with owner None); a ReadSelection of one
+    /// of them gets [`test_payload`].
+    pub fn local_copy(&self, mime_types: Vec<String>) {
+        let _ = self.tx.send(Injected::Copy {
+            mime_types,
+            len: None,
+        });
+    }
+
+    /// As [`Injector::local_copy`], with `len` bytes of
+    /// [`test_payload_sized`] for each type.
+    pub fn local_copy_sized(&self, mime_types: Vec<String>, len: usize) {
+        let _ = self.tx.send(Injected::Copy {
+            mime_types,
+            len: Some(len),
+        });
+    }
+
+    /// A local app pastes `mime_type` from the session's selection:
+    /// SelectionSend with the write end of a new pipe. Returns the read
+    /// end, where what the D-Bus side writes arrives (until it closes).
+    pub fn local_paste(&self, session: SessionId, mime_type: &str) -> std::io::Result<OwnedFd> {
+        let (read, write) = rustix::pipe::pipe()?;
+        self.event(Event::SelectionSend {
+            session,
+            mime_type: mime_type.to_owned(),
+            fd: Arc::new(write),
+        });
+        Ok(read)
+    }
+
+    /// Any event, sent as is (it does not change the stand-in's model).
+    pub fn event(&self, event: Event) {
+        let _ = self.tx.send(Injected::Event(event));
+    }
+}
+
+/// The stand-in's clipboard: the selection's types, its owner, and the
+/// payload length of a local app's selection.
+#[derive(Default)]
+struct Selection {
+    mime_types: Vec<String>,
+    owner: Option<SessionId>,
+    len: Option<usize>,
+}
+
+struct StandIn {
+    exit: bool,
+    selection: Option<Selection>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl StandIn {
+    fn changed(&self) {
+        let (mime_types, owner) = match &self.selection {
+            Some(s) => (s.mime_types.clone(), s.owner),
+            None => (Vec::new(), None),
+        };
+        let _ = self
+            .events
+            .send(Event::SelectionChanged { mime_types, owner });
+    }
+
+    fn read(&self, mime_type: String, fd: OwnedFd) -> Result<(), String> {
+        let Some(sel) = &self.selection else {
+            return Err("there is no selection".into());
+        };
+        if !sel.mime_types.contains(&mime_type) {
+            return Err(format!("{mime_type} is not on offer"));
+        }
+        if let Some(session) = sel.owner {
+            // The compositor routes a read of our own selection back to
+            // the session's source.
+            let _ = self.events.send(Event::SelectionSend {
+                session,
+                mime_type,
+                fd: Arc::new(fd),
+            });
+            return Ok(());
+        }
+        let bytes = match sel.len {
+            Some(len) => test_payload_sized(&mime_type, len),
+            None => test_payload(&mime_type),
+        };
+        // Written on a thread of its own, as a local app would: a reader
+        // that is slow (or never reads) must not stall the stand-in.
+        let spawned = std::thread::Builder::new()
+            .name("recording-paste".into())
+            .spawn(move || {
+                let mut file = std::fs::File::from(fd);
+                if let Err(e) = std::io::Write::write_all(&mut file, &bytes) {
+                    tracing::debug!("recording stand-in: the reader left: {e}");
+                }
+            });
+        spawned.map(|_| ()).map_err(|e| e.to_string())
+    }
 }
 
 pub type Log = Arc<Mutex<Vec<Recorded>>>;
@@ -62,112 +224,197 @@ pub fn recording_keymap() -> Option<String> {
 /// Starts the stand-in with these outputs: CreateStreams succeeds for
 /// them, with node ids from [`FIRST_NODE_ID`] in the order asked.
 pub fn recording_with_outputs(outputs: Vec<OutputInfo>) -> (WaylandHandle, Log) {
+    let r = recording_clipboard(outputs);
+    (r.handle, r.log)
+}
+
+/// Starts the stand-in with these outputs, and with its events and the
+/// clipboard's [`Injector`] (the stand-in's snapshot names
+/// ext-data-control as its clipboard protocol).
+pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
     let log: Log = Arc::default();
     let (tx, rx) = channel::channel::<Command>();
+    let (inject_tx, inject_rx) = channel::channel::<Injected>();
+    let (events_tx, events) = mpsc::unbounded_channel();
     let thread_log = log.clone();
     let keymap = recording_keymap();
     let spawned = std::thread::Builder::new()
         .name("wayland-recording".into())
         .spawn(move || {
-            let Ok(mut event_loop) = EventLoop::<bool>::try_new() else {
+            let Ok(mut event_loop) = EventLoop::<StandIn>::try_new() else {
                 return;
             };
             let mut with_keyboard = std::collections::HashSet::new();
-            let inserted = event_loop.handle().insert_source(rx, move |ev, _, exit| {
-                let mut log = thread_log.lock().unwrap_or_else(|e| e.into_inner());
-                match ev {
-                    channel::Event::Msg(Command::CreateDevices {
-                        session,
-                        devices,
-                        reply,
-                    }) => {
-                        log.push(Recorded::CreateDevices {
-                            session,
-                            devices: devices.bits(),
-                        });
-                        if devices.contains(ion_core::DeviceType::Keyboard) {
-                            with_keyboard.insert(session);
+            let injected =
+                event_loop
+                    .handle()
+                    .insert_source(inject_rx, |ev, _, stand_in: &mut StandIn| match ev {
+                        channel::Event::Msg(Injected::Copy { mime_types, len }) => {
+                            stand_in.selection = Some(Selection {
+                                mime_types,
+                                owner: None,
+                                len,
+                            });
+                            stand_in.changed();
                         }
-                        let _ = reply.send(Ok(devices));
-                    }
-                    channel::Event::Msg(Command::Input { session, event }) => {
-                        log.push(Recorded::Input { session, event });
-                    }
-                    channel::Event::Msg(Command::ReleaseInput { session }) => {
-                        log.push(Recorded::ReleaseInput { session });
-                    }
-                    channel::Event::Msg(Command::Keymap { session, reply }) => {
-                        let text = with_keyboard
-                            .contains(&session)
-                            .then(|| keymap.clone())
-                            .flatten();
-                        let _ = reply.send(text);
-                    }
-                    channel::Event::Msg(Command::DestroyDevices { session, reply }) => {
-                        log.push(Recorded::DestroyDevices { session });
-                        with_keyboard.remove(&session);
-                        if let Some(r) = reply {
-                            let _ = r.send(());
+                        channel::Event::Msg(Injected::Event(event)) => {
+                            let _ = stand_in.events.send(event);
+                        }
+                        channel::Event::Closed => {}
+                    });
+            if injected.is_err() {
+                return;
+            }
+            let inserted = event_loop
+                .handle()
+                .insert_source(rx, move |ev, _, stand_in| {
+                    let mut log = thread_log.lock().unwrap_or_else(|e| e.into_inner());
+                    match ev {
+                        channel::Event::Msg(Command::CreateDevices {
+                            session,
+                            devices,
+                            reply,
+                        }) => {
+                            log.push(Recorded::CreateDevices {
+                                session,
+                                devices: devices.bits(),
+                            });
+                            if devices.contains(ion_core::DeviceType::Keyboard) {
+                                with_keyboard.insert(session);
+                            }
+                            let _ = reply.send(Ok(devices));
+                        }
+                        channel::Event::Msg(Command::Input { session, event }) => {
+                            log.push(Recorded::Input { session, event });
+                        }
+                        channel::Event::Msg(Command::ReleaseInput { session }) => {
+                            log.push(Recorded::ReleaseInput { session });
+                        }
+                        channel::Event::Msg(Command::Keymap { session, reply }) => {
+                            let text = with_keyboard
+                                .contains(&session)
+                                .then(|| keymap.clone())
+                                .flatten();
+                            let _ = reply.send(text);
+                        }
+                        channel::Event::Msg(Command::DestroyDevices { session, reply }) => {
+                            log.push(Recorded::DestroyDevices { session });
+                            with_keyboard.remove(&session);
+                            if let Some(r) = reply {
+                                let _ = r.send(());
+                            }
+                        }
+                        channel::Event::Msg(Command::Snapshot { reply }) => {
+                            let _ = reply.send(Snapshot {
+                                globals: Vec::new(),
+                                outputs: outputs.clone(),
+                                seat: Some("seat0".into()),
+                                keymap_layout: "us".into(),
+                                pipewire: !outputs.is_empty(),
+                                windows: Vec::new(),
+                                window_capture: false,
+                                cursor_metadata: false,
+                                data_control: Some(crate::EXT_DATA_CONTROL.into()),
+                            });
+                        }
+                        channel::Event::Msg(Command::SetSelection {
+                            session,
+                            mime_types,
+                        }) => {
+                            log.push(Recorded::SetSelection {
+                                session,
+                                mime_types: mime_types.clone(),
+                            });
+                            // As the real thread: no types is a withdrawal.
+                            if mime_types.is_empty() {
+                                if stand_in
+                                    .selection
+                                    .as_ref()
+                                    .is_some_and(|s| s.owner == Some(session))
+                                {
+                                    stand_in.selection = None;
+                                    stand_in.changed();
+                                }
+                            } else {
+                                stand_in.selection = Some(Selection {
+                                    mime_types,
+                                    owner: Some(session),
+                                    len: None,
+                                });
+                                stand_in.changed();
+                            }
+                        }
+                        channel::Event::Msg(Command::ClearSelection { session }) => {
+                            log.push(Recorded::ClearSelection { session });
+                            if stand_in
+                                .selection
+                                .as_ref()
+                                .is_some_and(|s| s.owner == Some(session))
+                            {
+                                stand_in.selection = None;
+                                stand_in.changed();
+                            }
+                        }
+                        channel::Event::Msg(Command::ReadSelection {
+                            mime_type,
+                            fd,
+                            reply,
+                        }) => {
+                            log.push(Recorded::ReadSelection {
+                                mime_type: mime_type.clone(),
+                            });
+                            let _ = reply.send(stand_in.read(mime_type, fd));
+                        }
+                        channel::Event::Msg(Command::CreateStreams {
+                            session,
+                            sources,
+                            reply,
+                            ..
+                        }) => {
+                            log.push(Recorded::CreateStreams {
+                                session,
+                                sources: sources.clone(),
+                            });
+                            let made: Option<Vec<StreamInfo>> = sources
+                                .iter()
+                                .zip(FIRST_NODE_ID..)
+                                .map(|(source, node_id)| {
+                                    let crate::command::SourceRef::Output(name) = source else {
+                                        return None;
+                                    };
+                                    outputs
+                                        .iter()
+                                        .find(|o| &o.name == name)
+                                        .map(|o| StreamInfo {
+                                            node_id,
+                                            source: crate::command::StreamSource::Output(o.clone()),
+                                        })
+                                })
+                                .collect();
+                            let _ = reply.send(match made {
+                                Some(streams) if !outputs.is_empty() => Ok(streams),
+                                _ => Err("no PipeWire in the recording stand-in".into()),
+                            });
+                        }
+                        channel::Event::Msg(Command::DestroyStreams { session }) => {
+                            log.push(Recorded::DestroyStreams { session });
+                        }
+                        channel::Event::Msg(Command::Shutdown) | channel::Event::Closed => {
+                            log.push(Recorded::Shutdown);
+                            stand_in.exit = true;
                         }
                     }
-                    channel::Event::Msg(Command::Snapshot { reply }) => {
-                        let _ = reply.send(Snapshot {
-                            globals: Vec::new(),
-                            outputs: outputs.clone(),
-                            seat: Some("seat0".into()),
-                            keymap_layout: "us".into(),
-                            pipewire: !outputs.is_empty(),
-                            windows: Vec::new(),
-                            window_capture: false,
-                            cursor_metadata: false,
-                        });
-                    }
-                    channel::Event::Msg(Command::CreateStreams {
-                        session,
-                        sources,
-                        reply,
-                        ..
-                    }) => {
-                        log.push(Recorded::CreateStreams {
-                            session,
-                            sources: sources.clone(),
-                        });
-                        let made: Option<Vec<StreamInfo>> = sources
-                            .iter()
-                            .zip(FIRST_NODE_ID..)
-                            .map(|(source, node_id)| {
-                                let crate::command::SourceRef::Output(name) = source else {
-                                    return None;
-                                };
-                                outputs
-                                    .iter()
-                                    .find(|o| &o.name == name)
-                                    .map(|o| StreamInfo {
-                                        node_id,
-                                        source: crate::command::StreamSource::Output(o.clone()),
-                                    })
-                            })
-                            .collect();
-                        let _ = reply.send(match made {
-                            Some(streams) if !outputs.is_empty() => Ok(streams),
-                            _ => Err("no PipeWire in the recording stand-in".into()),
-                        });
-                    }
-                    channel::Event::Msg(Command::DestroyStreams { session }) => {
-                        log.push(Recorded::DestroyStreams { session });
-                    }
-                    channel::Event::Msg(Command::Shutdown) | channel::Event::Closed => {
-                        log.push(Recorded::Shutdown);
-                        *exit = true;
-                    }
-                }
-            });
+                });
             if inserted.is_err() {
                 return;
             }
-            let mut exit = false;
-            while !exit {
-                if event_loop.dispatch(None, &mut exit).is_err() {
+            let mut stand_in = StandIn {
+                exit: false,
+                selection: None,
+                events: events_tx,
+            };
+            while !stand_in.exit {
+                if event_loop.dispatch(None, &mut stand_in).is_err() {
                     break;
                 }
             }
@@ -175,5 +422,10 @@ pub fn recording_with_outputs(outputs: Vec<OutputInfo>) -> (WaylandHandle, Log) 
     if let Err(e) = spawned {
         tracing::error!("cannot start the recording thread: {e}");
     }
-    (WaylandHandle::from_sender(tx), log)
+    Recording {
+        handle: WaylandHandle::from_sender(tx),
+        log,
+        events,
+        inject: Injector { tx: inject_tx },
+    }
 }

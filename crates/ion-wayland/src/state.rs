@@ -54,6 +54,9 @@ pub struct State {
     /// The toplevel list and toplevel capture sources (window sources).
     pub window_capture: Option<crate::toplevels::WindowCapture>,
     pub toplevels: crate::toplevels::Toplevels,
+    /// The seat's data-control device and our sessions' selections (None:
+    /// no data-control protocol, or no seat).
+    pub clipboard: Option<crate::clipboard::Clipboard>,
     /// For timers (frame-rate cap); set once the loop exists.
     pub loop_handle: Option<calloop::LoopHandle<'static, State>>,
     /// Set when the thread must leave its loop.
@@ -104,6 +107,11 @@ impl State {
             windows: self.toplevels.windows(),
             window_capture: self.image_copy.is_some() && self.window_capture.is_some(),
             cursor_metadata: self.image_copy.is_some() && self.seat.is_some(),
+            data_control: self
+                .clipboard
+                .as_ref()
+                .and_then(|c| c.interface())
+                .map(str::to_owned),
         }
     }
 
@@ -251,6 +259,19 @@ impl State {
             }
             Command::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
+            }
+            Command::SetSelection {
+                session,
+                mime_types,
+            } => self.set_selection(session, mime_types),
+            Command::ClearSelection { session } => self.clear_selection(session),
+            Command::ReadSelection {
+                mime_type,
+                fd,
+                reply,
+            } => {
+                let result = self.read_selection(mime_type, fd);
+                let _ = reply.send(result);
             }
             Command::Shutdown => {
                 let ids: Vec<SessionId> = self.sessions.keys().copied().collect();

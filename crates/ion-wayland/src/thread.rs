@@ -14,6 +14,8 @@ use wayland_client::protocol::wl_output::WlOutput;
 use wayland_client::protocol::wl_seat::WlSeat;
 use wayland_client::{Connection, Proxy};
 
+use crate::clipboard::protocol::Manager as DataControlManager;
+use crate::clipboard::{Clipboard, DataControlChoice};
 use crate::command::{Command, Event, SessionId, Snapshot};
 use crate::keymap::KeymapNames;
 use crate::state::State;
@@ -128,14 +130,35 @@ impl WaylandHandle {
     }
 }
 
+/// How the thread connects and what it binds.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub keymap_names: KeymapNames,
+    /// Which data-control protocol the clipboard uses where both exist.
+    pub data_control: DataControlChoice,
+    /// The compositor's socket; None: from the environment
+    /// (`WAYLAND_DISPLAY`), as the daemon does. Tests that run several
+    /// compositors in one process name theirs here.
+    pub socket: Option<std::path::PathBuf>,
+}
+
 /// Connects to the compositor (from the environment) and starts the thread.
 /// Returns once the registry, seat and outputs are known.
 pub fn spawn(keymap_names: KeymapNames) -> Result<WaylandThread, WaylandError> {
+    spawn_with(Options {
+        keymap_names,
+        data_control: DataControlChoice::from_env(),
+        socket: None,
+    })
+}
+
+/// [`spawn`] with every option named.
+pub fn spawn_with(options: Options) -> Result<WaylandThread, WaylandError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (events_tx, events) = mpsc::unbounded_channel();
     let join = std::thread::Builder::new()
         .name("wayland".into())
-        .spawn(move || run(keymap_names, events_tx, ready_tx))
+        .spawn(move || run(options, events_tx, ready_tx))
         .map_err(|e| WaylandError::Setup(e.to_string()))?;
     let tx = ready_rx
         .recv()
@@ -149,8 +172,8 @@ pub fn spawn(keymap_names: KeymapNames) -> Result<WaylandThread, WaylandError> {
 
 type Ready = std::sync::mpsc::Sender<Result<Sender<Command>, WaylandError>>;
 
-fn run(keymap_names: KeymapNames, events: mpsc::UnboundedSender<Event>, ready: Ready) {
-    let setup = setup(keymap_names, events.clone());
+fn run(options: Options, events: mpsc::UnboundedSender<Event>, ready: Ready) {
+    let setup = setup(options, events.clone());
     let (mut event_loop, mut state, conn, tx) = match setup {
         Ok(parts) => parts,
         Err(e) => {
@@ -247,11 +270,24 @@ fn bind_window_capture(
     Some(crate::toplevels::WindowCapture { list, sources })
 }
 
-fn setup(
-    keymap_names: KeymapNames,
-    events: mpsc::UnboundedSender<Event>,
-) -> Result<Setup, WaylandError> {
-    let conn = Connection::connect_to_env().map_err(|e| WaylandError::Connect(e.to_string()))?;
+fn connect(socket: Option<&std::path::Path>) -> Result<Connection, WaylandError> {
+    match socket {
+        None => Connection::connect_to_env().map_err(|e| WaylandError::Connect(e.to_string())),
+        Some(path) => {
+            let stream = std::os::unix::net::UnixStream::connect(path)
+                .map_err(|e| WaylandError::Connect(format!("{}: {e}", path.display())))?;
+            Connection::from_socket(stream).map_err(|e| WaylandError::Connect(e.to_string()))
+        }
+    }
+}
+
+fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup, WaylandError> {
+    let Options {
+        keymap_names,
+        data_control,
+        socket,
+    } = options;
+    let conn = connect(socket.as_deref())?;
     let (globals, mut queue) =
         registry_queue_init::<State>(&conn).map_err(|e| WaylandError::Connect(e.to_string()))?;
     let qh = queue.handle();
@@ -290,9 +326,15 @@ fn setup(
         image_copy: bind_image_copy(&globals, &qh),
         window_capture: bind_window_capture(&globals, &qh),
         toplevels: Default::default(),
+        clipboard: None,
         loop_handle: None,
         exit: false,
     };
+    state.clipboard = Clipboard::new(
+        DataControlManager::bind(&globals, &qh, data_control),
+        state.seat.as_ref(),
+        &qh,
+    );
     for g in globals.contents().clone_list() {
         if g.interface == WlOutput::interface().name {
             state.bind_output(g.name, g.version);
@@ -306,6 +348,10 @@ fn setup(
             .map_err(|e| WaylandError::Connect(e.to_string()))?;
     }
     state.outputs_dirty = false;
+    // A selection that exists already is the first SelectionChanged.
+    if let Some(c) = state.clipboard.as_mut() {
+        c.publish(&state.events);
+    }
     tracing::info!(
         outputs = state.outputs.len(),
         seat = ?state.seat_name,
@@ -318,6 +364,7 @@ fn setup(
         } else {
             "none"
         },
+        clipboard = state.clipboard.as_ref().map_or("none", |c| c.protocol()),
         "connected to the compositor"
     );
 
