@@ -46,12 +46,21 @@ pub fn can_allow(request: &ConsentRequest, ticked: &[bool]) -> bool {
 }
 
 /// The answer "Allow" gives: the ticked rows (in row order), every device
-/// asked for (`devices` absent), and "remember" only when the app asked to
-/// persist and the box is ticked.
-pub fn allow(entries: &[Entry], ticked: &[bool], remember: bool, persist: bool) -> ConsentAnswer {
+/// asked for (`devices` absent), "remember" only when the app asked to
+/// persist and the box is ticked, and the state of "Share the clipboard"
+/// (`clipboard`: `None` when the clipboard was not asked for, so the box
+/// was not shown; the answer then says nothing about it).
+pub fn allow(
+    entries: &[Entry],
+    ticked: &[bool],
+    remember: bool,
+    persist: bool,
+    clipboard: Option<bool>,
+) -> ConsentAnswer {
     let mut answer = ConsentAnswer {
         allow: true,
         remember: remember && persist,
+        clipboard,
         ..ConsentAnswer::default()
     };
     for (entry, _) in entries.iter().zip(ticked).filter(|(_, &t)| t) {
@@ -94,6 +103,7 @@ mod tests {
                 }],
             }),
             persist: true,
+            clipboard: false,
         }
     }
 
@@ -116,17 +126,17 @@ mod tests {
     fn the_answer_names_the_ticked_rows_and_the_daemon_accepts_it() {
         let r = request(false);
         let rows = entries(&r);
-        let answer = allow(&rows, &[false, true, false], true, r.persist);
+        let answer = allow(&rows, &[false, true, false], true, r.persist, None);
         assert_eq!(
             serde_json::to_string(&answer).unwrap(),
-            r#"{"allow":true,"outputs":["HEADLESS-2"],"windows":[],"devices":null,"remember":true}"#
+            r#"{"allow":true,"outputs":["HEADLESS-2"],"windows":[],"devices":null,"remember":true,"clipboard":null}"#
         );
         let granted = answer.check(&r).unwrap();
         assert_eq!(granted.outputs, vec!["HEADLESS-2"]);
         assert!(granted.remember);
 
         let r = request(true);
-        let answer = allow(&rows, &[true, false, true], false, r.persist);
+        let answer = allow(&rows, &[true, false, true], false, r.persist, None);
         assert_eq!(answer.outputs, vec!["HEADLESS-1"]);
         assert_eq!(answer.windows, vec!["toplevel-7"]);
         assert!(!answer.remember);
@@ -136,7 +146,24 @@ mod tests {
     #[test]
     fn remember_needs_the_app_to_ask() {
         let rows = entries(&request(false));
-        assert!(!allow(&rows, &[true, false, false], true, false).remember);
+        assert!(!allow(&rows, &[true, false, false], true, false, None).remember);
+    }
+
+    #[test]
+    fn the_clipboard_box_decides_the_clipboard() {
+        let mut r = request(false);
+        r.clipboard = true;
+        let rows = entries(&r);
+        let shared = allow(&rows, &[true, false, false], false, r.persist, Some(true));
+        assert_eq!(shared.clipboard, Some(true));
+        let granted = shared.check(&r).unwrap();
+        assert!(granted.clipboard);
+        // Unticked: input and the screen, without the clipboard.
+        let left_out = allow(&rows, &[true, false, false], false, r.persist, Some(false));
+        let granted = left_out.check(&r).unwrap();
+        assert!(!granted.clipboard);
+        assert_eq!(granted.outputs, vec!["HEADLESS-1"]);
+        assert!(!granted.devices.is_empty());
     }
 
     #[test]
@@ -146,7 +173,7 @@ mod tests {
         assert!(can_allow(&r, &[false, false, true]));
         r.sources = None;
         assert!(can_allow(&r, &[]));
-        let answer = allow(&entries(&r), &[], false, false);
+        let answer = allow(&entries(&r), &[], false, false, None);
         assert!(answer.check(&r).is_ok(), "devices only: {answer:?}");
     }
 }

@@ -114,6 +114,14 @@ fn build(app: &gtk::Application, request: &ConsentRequest, outcome: &Outcome) {
     content.append(&what_is_asked(&text));
 
     let rows = source_rows(request, &entries, &text, &content);
+    // Ticked at first, as the first source is: the person unticks it to
+    // allow the rest without the clipboard.
+    let clipboard = text.clipboard.as_deref().map(|label| {
+        let check = gtk::CheckButton::with_label(label);
+        check.set_active(true);
+        content.append(&check);
+        check
+    });
     let remember = request.persist.then(|| {
         let check = gtk::CheckButton::with_label(wording::REMEMBER);
         content.append(&check);
@@ -156,7 +164,8 @@ fn build(app: &gtk::Application, request: &ConsentRequest, outcome: &Outcome) {
         let persist = request.persist;
         allow.connect_clicked(move |_| {
             let remember = remember.as_ref().is_some_and(|c| c.is_active());
-            let answer = choice::allow(&entries, &ticked(), remember, persist);
+            let clipboard = clipboard.as_ref().map(|c| c.is_active());
+            let answer = choice::allow(&entries, &ticked(), remember, persist, clipboard);
             decide(&window, &outcome, answer);
         });
     }

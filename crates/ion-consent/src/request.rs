@@ -48,6 +48,8 @@ mod tests {
     fn a_valid_request_is_read() {
         let request = read_request(VALID.as_bytes()).unwrap();
         assert_eq!(request.app_id, "org.example.App");
+        // Written before the clipboard: no clipboard asked.
+        assert!(!request.clipboard);
     }
 
     #[test]

@@ -8,6 +8,11 @@ use ion_core::device::DeviceType;
 pub const UNKNOWN_APP: &str = "An application on this computer";
 pub const DENY: &str = "Deny";
 pub const REMEMBER: &str = "Remember this decision";
+/// The check button that lets the person allow the rest without the
+/// clipboard (shown only when the clipboard is asked for).
+pub const SHARE_CLIPBOARD: &str = "Share the clipboard";
+/// What the clipboard line of `wants` says.
+pub const CLIPBOARD_LINE: &str = "read and change your clipboard (copy and paste)";
 
 /// Every text of one dialog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,13 +22,16 @@ pub struct Wording {
     /// "<app> wants to:"
     pub heading: String,
     /// What it wants, one line each ("share your screen", "control your
-    /// keyboard and mouse pointer").
+    /// keyboard and mouse pointer", "read and change your clipboard").
     pub wants: Vec<String>,
     /// Above the choice of sources; `None` when the request has none.
     pub sources_heading: Option<String>,
     /// Shown instead of the choice when sources were asked for but none
     /// can be offered (nothing to pick, so nothing can be allowed).
     pub nothing_to_share: Option<String>,
+    /// The label of the check button for the clipboard; `None` when the
+    /// request does not ask for it.
+    pub clipboard: Option<String>,
     /// The label of the button that grants the request.
     pub allow: String,
 }
@@ -41,6 +49,9 @@ pub fn wording(request: &ConsentRequest) -> Wording {
     }
     if let Some(line) = control_line(&request.devices) {
         wants.push(line);
+    }
+    if request.clipboard {
+        wants.push(CLIPBOARD_LINE.to_owned());
     }
     let title = match request.kind {
         SessionKind::Screencast => "Screen sharing request",
@@ -65,6 +76,7 @@ pub fn wording(request: &ConsentRequest) -> Wording {
         wants,
         sources_heading,
         nothing_to_share,
+        clipboard: request.clipboard.then(|| SHARE_CLIPBOARD.to_owned()),
         allow: allow.to_owned(),
     }
 }
@@ -178,6 +190,7 @@ mod tests {
             devices: devices.iter().map(|d| (*d).to_owned()).collect(),
             sources,
             persist: false,
+            clipboard: false,
         }
     }
 
@@ -212,7 +225,41 @@ mod tests {
             Some("Choose the screen to share:")
         );
         assert_eq!(w.nothing_to_share, None);
+        assert_eq!(w.clipboard, None);
         assert_eq!(w.allow, "Allow control");
+    }
+
+    #[test]
+    fn the_clipboard_is_said_and_can_be_left_out() {
+        let mut r = request(
+            SessionKind::RemoteDesktop,
+            &["keyboard", "pointer"],
+            Some(choice(1, 0, false)),
+        );
+        r.clipboard = true;
+        let w = wording(&r);
+        assert_eq!(
+            w.wants,
+            vec![
+                "share your screen",
+                "control your keyboard and mouse pointer",
+                "read and change your clipboard (copy and paste)"
+            ]
+        );
+        assert_eq!(w.clipboard.as_deref(), Some("Share the clipboard"));
+        assert_eq!(w.allow, "Allow control");
+        // Devices only, as Deskflow asks.
+        let mut r = request(SessionKind::RemoteDesktop, &["keyboard", "pointer"], None);
+        r.clipboard = true;
+        let w = wording(&r);
+        assert_eq!(
+            w.wants,
+            vec![
+                "control your keyboard and mouse pointer",
+                "read and change your clipboard (copy and paste)"
+            ]
+        );
+        assert_eq!(w.clipboard.as_deref(), Some("Share the clipboard"));
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! [`ConsentRequest`] as JSON on its stdin and closes it, and reads one
 //! [`ConsentAnswer`] as a JSON line from its stdout. Anything else — the
 //! program failing to start, exiting without an answer, an answer that does
-//! not parse, or naming a source or device that was not offered — is a
-//! denial. The daemon kills the program when the frontend closes the
+//! not parse, or naming a source or device that was not offered, or
+//! granting the clipboard when it was not asked for — is a denial. The daemon kills the program when the frontend closes the
 //! request, and after a timeout.
 //!
 //! [`ConsentAnswer::check`] turns an answer into what is granted, never
@@ -36,6 +36,11 @@ pub struct ConsentRequest {
     /// The app asked to be remembered (persist_mode 1 or 2): the dialog
     /// offers "remember".
     pub persist: bool,
+    /// The app asked for the clipboard (RemoteDesktop, `RequestClipboard`):
+    /// the dialog says so and lets the user allow the rest without it.
+    /// Absent (a request written before the clipboard): false.
+    #[serde(default)]
+    pub clipboard: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +95,10 @@ pub struct ConsentAnswer {
     /// "Remember" was ticked (only honoured when the app asked to persist).
     #[serde(default)]
     pub remember: bool,
+    /// Whether the clipboard is shared; absent means as asked. `true` when
+    /// the request did not ask for the clipboard is refused.
+    #[serde(default)]
+    pub clipboard: Option<bool>,
 }
 
 /// What an answer grants, checked against the request.
@@ -99,6 +108,8 @@ pub struct Granted {
     pub outputs: Vec<String>,
     pub windows: Vec<String>,
     pub remember: bool,
+    /// The clipboard is shared: asked for, and not left out by the answer.
+    pub clipboard: bool,
 }
 
 /// Why an answer is not a grant.
@@ -118,6 +129,8 @@ pub enum AnswerError {
     NoSource,
     #[error("the answer grants no device, the request needs one")]
     NoDevice,
+    #[error("the answer grants the clipboard, which was not asked for")]
+    UnaskedClipboard,
 }
 
 impl ConsentRequest {
@@ -139,7 +152,7 @@ impl ConsentAnswer {
     /// Checks the answer against `request`: every name it gives must have
     /// been offered, at most one source without `multiple`, at least one
     /// source when sources were asked for, at least one device when
-    /// devices were.
+    /// devices were, the clipboard only when it was asked for.
     pub fn check(&self, request: &ConsentRequest) -> Result<Granted, AnswerError> {
         if !self.allow {
             return Err(AnswerError::Denied);
@@ -161,6 +174,11 @@ impl ConsentAnswer {
         if !asked.is_empty() && devices.is_empty() {
             return Err(AnswerError::NoDevice);
         }
+        let clipboard = match self.clipboard {
+            None => request.clipboard,
+            Some(true) if !request.clipboard => return Err(AnswerError::UnaskedClipboard),
+            Some(shared) => shared,
+        };
         let (mut outputs, mut windows) = (Vec::new(), Vec::new());
         if let Some(choice) = &request.sources {
             for name in &self.outputs {
@@ -196,6 +214,7 @@ impl ConsentAnswer {
             outputs,
             windows,
             remember: self.remember && request.persist,
+            clipboard,
         })
     }
 }
@@ -229,6 +248,7 @@ mod tests {
                 windows: vec![],
             }),
             persist: true,
+            clipboard: false,
         }
     }
 
@@ -307,10 +327,58 @@ mod tests {
     }
 
     #[test]
+    fn the_clipboard_is_shared_as_asked_unless_left_out() {
+        let mut r = request();
+        r.clipboard = true;
+        let g = answer(r#"{"allow":true,"outputs":["HEADLESS-1"]}"#)
+            .check(&r)
+            .unwrap();
+        assert!(g.clipboard, "absent: as asked");
+        let g = answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"clipboard":true}"#)
+            .check(&r)
+            .unwrap();
+        assert!(g.clipboard);
+        // Input without the clipboard.
+        let g = answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"clipboard":false}"#)
+            .check(&r)
+            .unwrap();
+        assert!(!g.clipboard);
+        assert_eq!(g.devices, DeviceTypes::from_bits(3).unwrap());
+        // Never more than asked.
+        r.clipboard = false;
+        let g = answer(r#"{"allow":true,"outputs":["HEADLESS-1"]}"#)
+            .check(&r)
+            .unwrap();
+        assert!(!g.clipboard);
+        let g = answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"clipboard":false}"#)
+            .check(&r)
+            .unwrap();
+        assert!(!g.clipboard);
+        assert_eq!(
+            answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"clipboard":true}"#).check(&r),
+            Err(AnswerError::UnaskedClipboard)
+        );
+    }
+
+    #[test]
+    fn a_request_without_the_clipboard_field_still_parses() {
+        // As a chooser written before the clipboard would have it.
+        let text = r#"{"version":1,"app_id":"a","kind":"remote_desktop",
+            "devices":["pointer"],"sources":null,"persist":false}"#;
+        let r: ConsentRequest = serde_json::from_str(text).unwrap();
+        assert!(!r.clipboard);
+        let a = answer(r#"{"allow":true}"#);
+        assert_eq!(a.clipboard, None);
+        assert!(!a.check(&r).unwrap().clipboard);
+    }
+
+    #[test]
     fn the_request_round_trips_as_json() {
-        let r = request();
+        let mut r = request();
+        r.clipboard = true;
         let text = serde_json::to_string(&r).unwrap();
         assert!(text.contains("\"kind\":\"remote_desktop\""));
+        assert!(text.contains("\"clipboard\":true"));
         assert_eq!(serde_json::from_str::<ConsentRequest>(&text).unwrap(), r);
     }
 }

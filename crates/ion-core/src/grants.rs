@@ -2,13 +2,15 @@
 //! to persist (persist_mode 1 or 2) and the user ticked "remember".
 //!
 //! A grant names what was shared: outputs by connector name and
-//! description, windows by app id, and the devices. The restore data the
+//! description, windows by app id, the devices, and whether the clipboard
+//! was shared. The restore data the
 //! backend hands the frontend carries the grant's id and the same names;
 //! the frontend keeps it behind the app's restore token and gives it back on
 //! the next SelectSources/SelectDevices. A restore is honoured only while
 //! the grant exists (revoking deletes it), it was made for this app and
-//! session kind, the devices asked are among those granted, and every named
-//! source is still there; anything else asks the user again.
+//! session kind, the devices asked are among those granted, the clipboard
+//! is asked for only if the grant shared it, and every named source is
+//! still there; anything else asks the user again.
 //!
 //! This module is pure: the file's text in and out, and the decisions. The
 //! daemon does the I/O (atomic replace) in `ion-portal`.
@@ -51,6 +53,11 @@ pub struct Grant {
     pub outputs: Vec<OutputName>,
     #[serde(default)]
     pub windows: Vec<WindowName>,
+    /// The clipboard was shared (RemoteDesktop). Absent in grants made
+    /// before the clipboard, and written only when true, so a file without
+    /// clipboard grants stays readable by an older ionChannel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clipboard: bool,
     /// Seconds since the Unix epoch.
     pub created: u64,
 }
@@ -120,13 +127,15 @@ impl GrantFile {
 
 /// The restore data's payload (the `v` of `(suv)`), as a flat map so the
 /// frontend can store it as a GVariant: grant id, output names and
-/// descriptions, window app ids, device bits.
+/// descriptions, window app ids, device bits, whether the clipboard was
+/// shared (absent in restore data made before the clipboard: false).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreData {
     pub grant: String,
     pub outputs: Vec<OutputName>,
     pub windows: Vec<WindowName>,
     pub devices: DeviceTypes,
+    pub clipboard: bool,
 }
 
 impl Grant {
@@ -143,6 +152,7 @@ impl Grant {
             outputs: self.outputs.clone(),
             windows: self.windows.clone(),
             devices: self.device_types(),
+            clipboard: self.clipboard,
         }
     }
 }
@@ -165,6 +175,8 @@ pub struct RestoreAsk<'a> {
     /// 0 for a RemoteDesktop session without SelectSources.
     pub source_types: u32,
     pub multiple: bool,
+    /// The session asked for the clipboard.
+    pub clipboard: bool,
 }
 
 /// A restore that matched: what to share without asking.
@@ -175,6 +187,8 @@ pub struct Restored {
     pub outputs: Vec<String>,
     /// Window identifiers.
     pub windows: Vec<String>,
+    /// The clipboard is shared: asked for, and the grant shared it.
+    pub clipboard: bool,
 }
 
 /// Why a restore does not apply (for the log; the user is asked instead).
@@ -203,6 +217,8 @@ pub enum RestoreMiss {
     WindowGone(String),
     #[error("the session asks for sources the grant does not name")]
     SourcesDiffer,
+    #[error("the session asks for the clipboard, grant {0} did not share it")]
+    NoClipboard(String),
 }
 
 /// Decides a restore: `vendor`/`version` from `(suv)`, `data` its payload
@@ -237,6 +253,9 @@ pub fn restore(
             asked: ask.devices,
             granted,
         });
+    }
+    if ask.clipboard && !grant.clipboard {
+        return Err(RestoreMiss::NoClipboard(grant.id.clone()));
     }
     let wants_monitors = ask.source_types & 1 != 0;
     let wants_windows = ask.source_types & 2 != 0;
@@ -275,6 +294,7 @@ pub fn restore(
         },
         outputs,
         windows,
+        clipboard: ask.clipboard,
     })
 }
 
@@ -300,6 +320,7 @@ mod tests {
                     devices: vec![],
                     outputs: vec![out("HEADLESS-1", "Headless 1")],
                     windows: vec![],
+                    clipboard: false,
                     created: 1,
                 },
                 Grant {
@@ -309,6 +330,7 @@ mod tests {
                     devices: vec!["keyboard".into(), "pointer".into()],
                     outputs: vec![out("HEADLESS-1", "Headless 1")],
                     windows: vec![],
+                    clipboard: false,
                     created: 1,
                 },
             ],
@@ -329,6 +351,7 @@ mod tests {
             devices: DeviceTypes::from_bits(devices).unwrap(),
             source_types: 1,
             multiple: false,
+            clipboard: false,
         }
     }
 
@@ -442,6 +465,70 @@ mod tests {
     }
 
     #[test]
+    fn the_clipboard_restores_only_when_the_grant_shared_it() {
+        let mut f = file();
+        let mut with = f.grants[1].clone();
+        with.id = "g3".into();
+        with.clipboard = true;
+        f.grants.push(with);
+        let p = present();
+        let mut asks = ask(SessionKind::RemoteDesktop, 3);
+        asks.clipboard = true;
+        // Shared before: shared again, without asking.
+        let r = restore(&f, RESTORE_VENDOR, 1, Some(&data(&f, "g3")), &asks, &p).unwrap();
+        assert!(r.clipboard);
+        assert_eq!(r.devices, DeviceTypes::from_bits(3).unwrap());
+        // Not asked this time: not shared, still restored.
+        let r = restore(
+            &f,
+            RESTORE_VENDOR,
+            1,
+            Some(&data(&f, "g3")),
+            &ask(SessionKind::RemoteDesktop, 3),
+            &p,
+        )
+        .unwrap();
+        assert!(!r.clipboard);
+        // Not shared before (left out, or a grant from before the
+        // clipboard): the user is asked again.
+        assert_eq!(
+            restore(&f, RESTORE_VENDOR, 1, Some(&data(&f, "g2")), &asks, &p),
+            Err(RestoreMiss::NoClipboard("g2".into()))
+        );
+        assert_eq!(
+            RestoreMiss::NoClipboard("g2".into()).to_string(),
+            "the session asks for the clipboard, grant g2 did not share it"
+        );
+        // The payload cannot add it: the grant decides.
+        let mut widened = data(&f, "g2");
+        widened.clipboard = true;
+        assert!(matches!(
+            restore(&f, RESTORE_VENDOR, 1, Some(&widened), &asks, &p),
+            Err(RestoreMiss::Tampered(_))
+        ));
+    }
+
+    #[test]
+    fn grants_from_before_the_clipboard_read_as_without_it() {
+        let text = r#"{"version": 1, "grants": [{"id": "old", "app_id": "a",
+            "kind": "remote_desktop", "devices": ["pointer"], "created": 5}]}"#;
+        let f = GrantFile::parse(text).unwrap();
+        assert!(!f.grants[0].clipboard);
+        assert!(!f.grants[0].restore_data().clipboard);
+        // Written only when true: an older ionChannel still reads a file
+        // without clipboard grants.
+        assert!(!f.to_text().contains("clipboard"));
+        let mut g = f.grants[0].clone();
+        g.clipboard = true;
+        let with = GrantFile {
+            version: FILE_VERSION,
+            grants: vec![g],
+        };
+        assert!(with.to_text().contains("\"clipboard\": true"));
+        assert_eq!(GrantFile::parse(&with.to_text()).unwrap(), with);
+    }
+
+    #[test]
     fn windows_restore_by_app_id() {
         let f = GrantFile {
             version: 1,
@@ -454,6 +541,7 @@ mod tests {
                 windows: vec![WindowName {
                     app_id: "org.example.Notes".into(),
                 }],
+                clipboard: false,
                 created: 1,
             }],
         };
@@ -463,6 +551,7 @@ mod tests {
             devices: DeviceTypes::EMPTY,
             source_types: 3,
             multiple: false,
+            clipboard: false,
         };
         let p = Present {
             outputs: vec![],

@@ -15,6 +15,8 @@
 //! sources = ["monitor"]              # ScreenCast sources granted: monitor, window
 //! windows = [{ app_id = "org.gnome.Terminal" }, { title = "* - Notes" }]
 //!                                    # the windows a "window" source shares
+//! clipboard = true                   # share the clipboard when a RemoteDesktop session
+//!                                    # asks for it (default false: input without it)
 //! persist = true                     # also remember it when the app asks to persist
 //! ```
 //!
@@ -67,6 +69,11 @@ pub struct Rule {
     /// Which windows a window source shares (by app id and title).
     #[serde(default)]
     pub windows: Vec<WindowMatch>,
+    /// The clipboard is shared with a RemoteDesktop session that asks for
+    /// it. Without it (the default) such a session is still allowed, with
+    /// the devices and sources the rule grants but no clipboard.
+    #[serde(default)]
+    pub clipboard: bool,
     /// A session this rule allows is also remembered when the app asks to
     /// persist: the app gets a restore token that keeps working after the
     /// rule is removed, until revoked (`ionchannel grants revoke`).
@@ -136,6 +143,9 @@ pub enum Decision {
         devices: DeviceTypes,
         sources: u32,
         windows: Vec<WindowMatch>,
+        /// The clipboard is shared: the session asked for it and the rule
+        /// has `clipboard = true`.
+        clipboard: bool,
         /// The rule lets the session be remembered.
         persist: bool,
     },
@@ -195,8 +205,16 @@ impl Policy {
 
     /// Decides a session for `app_id` that asks for `devices` and `sources`
     /// (either may be empty: a ScreenCast session asks for no devices, a
-    /// RemoteDesktop session without SelectSources for no sources).
-    pub fn decide(&self, app_id: &str, devices: DeviceTypes, sources: u32) -> Decision {
+    /// RemoteDesktop session without SelectSources for no sources) and,
+    /// when `clipboard`, for the clipboard. The clipboard never decides
+    /// whether a session is allowed, only whether it is shared.
+    pub fn decide(
+        &self,
+        app_id: &str,
+        devices: DeviceTypes,
+        sources: u32,
+        clipboard: bool,
+    ) -> Decision {
         let shown = if app_id.is_empty() {
             "host apps (empty app id)".to_string()
         } else {
@@ -237,6 +255,7 @@ impl Policy {
             devices: granted_devices,
             sources: granted_sources,
             windows: rule.windows.clone(),
+            clipboard: clipboard && rule.clipboard,
             persist: rule.persist,
         }
     }
@@ -268,43 +287,97 @@ devices = ["pointer"]
     fn rules_grant_the_intersection() {
         let p = Policy::parse(FILE).unwrap();
         assert_eq!(
-            p.decide("com.rustdesk.RustDesk", DeviceTypes::ALL, 1),
+            p.decide("com.rustdesk.RustDesk", DeviceTypes::ALL, 1, false),
             Decision::Allow {
                 devices: DeviceTypes::from_bits(3).unwrap(),
                 sources: 1,
                 windows: vec![],
+                clipboard: false,
                 persist: false,
             }
         );
         assert_eq!(
-            p.decide("", DeviceTypes::from_bits(3).unwrap(), 0),
+            p.decide("", DeviceTypes::from_bits(3).unwrap(), 0, false),
             Decision::Allow {
                 devices: DeviceTypes::from_bits(2).unwrap(),
                 sources: 0,
                 windows: vec![],
+                clipboard: false,
                 persist: false,
             }
         );
     }
 
     #[test]
+    fn the_clipboard_only_with_clipboard_true() {
+        let text = r#"
+[[allow]]
+app_id = "org.deskflow.deskflow"
+devices = ["keyboard", "pointer"]
+clipboard = true
+
+[[allow]]
+app_id = "com.rustdesk.RustDesk"
+devices = ["keyboard", "pointer"]
+sources = ["monitor"]
+"#;
+        let p = Policy::parse(text).unwrap();
+        let kp = DeviceTypes::from_bits(3).unwrap();
+        let clipboard =
+            |app: &str, devices, sources, asked| match p.decide(app, devices, sources, asked) {
+                Decision::Allow { clipboard, .. } => Some(clipboard),
+                Decision::Deny { .. } => None,
+            };
+        assert_eq!(clipboard("org.deskflow.deskflow", kp, 0, true), Some(true));
+        // Not asked: not shared, whatever the rule says.
+        assert_eq!(
+            clipboard("org.deskflow.deskflow", kp, 0, false),
+            Some(false)
+        );
+        // Asked, the rule does not say `clipboard = true`: input and
+        // streams as the rule says, without the clipboard.
+        assert_eq!(
+            p.decide("com.rustdesk.RustDesk", kp, 1, true),
+            Decision::Allow {
+                devices: kp,
+                sources: 1,
+                windows: vec![],
+                clipboard: false,
+                persist: false,
+            }
+        );
+        // The clipboard never turns a denial into a grant.
+        assert_eq!(clipboard("org.deskflow.deskflow", kp, 1, true), None);
+        assert_eq!(clipboard("org.evil.App", kp, 0, true), None);
+        // A rule is checked like the rest: a typo is an error.
+        assert!(matches!(
+            Policy::parse("[[allow]]\napp_id = \"\"\nclipboard = \"yes\""),
+            Err(PolicyError::Syntax(_))
+        ));
+        assert!(matches!(
+            Policy::parse("[[allow]]\napp_id = \"\"\nclipbaord = true"),
+            Err(PolicyError::Syntax(_))
+        ));
+    }
+
+    #[test]
     fn no_rule_no_overlap_and_empty_file_deny() {
         let p = Policy::parse(FILE).unwrap();
         assert!(matches!(
-            p.decide("org.evil.App", DeviceTypes::ALL, 0),
+            p.decide("org.evil.App", DeviceTypes::ALL, 0, false),
             Decision::Deny { .. }
         ));
         assert!(matches!(
-            p.decide("", DeviceTypes::from_bits(1).unwrap(), 0),
+            p.decide("", DeviceTypes::from_bits(1).unwrap(), 0, false),
             Decision::Deny { .. }
         ));
         assert!(matches!(
-            p.decide("", DeviceTypes::EMPTY, 1),
+            p.decide("", DeviceTypes::EMPTY, 1, false),
             Decision::Deny { .. }
         ));
         let empty = Policy::parse("").unwrap();
         assert!(matches!(
-            empty.decide("", DeviceTypes::ALL, 0),
+            empty.decide("", DeviceTypes::ALL, 0, false),
             Decision::Deny { .. }
         ));
     }
@@ -359,7 +432,7 @@ devices = ["pointer"]
     fn wildcard_matches_any_app() {
         let p = Policy::parse("[[allow]]\napp_id = \"*\"\ndevices = [\"keyboard\"]").unwrap();
         assert!(matches!(
-            p.decide("x.y", DeviceTypes::from_bits(1).unwrap(), 0),
+            p.decide("x.y", DeviceTypes::from_bits(1).unwrap(), 0, false),
             Decision::Allow { .. }
         ));
     }

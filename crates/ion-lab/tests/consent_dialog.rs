@@ -125,6 +125,7 @@ fn rustdesk_request() -> ConsentRequest {
             windows: vec![],
         }),
         persist: true,
+        clipboard: false,
     }
 }
 
@@ -270,6 +271,7 @@ fn the_keyboard_and_the_deny_button_answer() -> Result<()> {
             }],
         }),
         persist: false,
+        clipboard: false,
     };
     let dialog = tb.start_consent(&request)?;
     let screen = dialog.wait_shown(tb, &["application", "notes", "Deny", "Share"])?;

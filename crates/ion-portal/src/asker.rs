@@ -114,6 +114,7 @@ mod tests {
             devices: vec![],
             sources: None,
             persist: false,
+            clipboard: false,
         }
     }
 
@@ -134,6 +135,23 @@ mod tests {
         );
         let answer = a.ask(&request()).await.unwrap();
         assert!(answer.allow && answer.remember);
+    }
+
+    #[tokio::test]
+    async fn the_clipboard_is_asked_and_answered() {
+        // The chooser sees the clipboard asked for and leaves it out.
+        let a = sh(
+            r#"grep -q '"clipboard":true' && echo '{"allow":true,"clipboard":false}'"#,
+            5000,
+        );
+        let mut r = request();
+        r.kind = SessionKind::RemoteDesktop;
+        r.devices = vec!["pointer".into()];
+        r.clipboard = true;
+        let answer = a.ask(&r).await.unwrap();
+        assert_eq!(answer.clipboard, Some(false));
+        let granted = answer.check(&r).unwrap();
+        assert!(!granted.clipboard && !granted.devices.is_empty());
     }
 
     #[tokio::test]

@@ -2,8 +2,8 @@
 //!
 //! 1. the policy file's rules (pre-authorised apps on unattended machines);
 //! 2. a remembered grant, when the app brought restore data that still
-//!    matches (same app and kind, no more devices, every source still
-//!    there);
+//!    matches (same app and kind, no more devices, the clipboard only if
+//!    the grant shared it, every source still there);
 //! 3. the user, through the dialog helper or the configured chooser.
 //!
 //! An unusable policy file denies everything (a typo never widens access,
@@ -69,6 +69,10 @@ pub enum Approved {
 pub struct Approval {
     pub devices: DeviceTypes,
     pub sources: Approved,
+    /// The clipboard is shared: the session asked for it ([`Ask::clipboard`])
+    /// and the rule, the remembered grant or the user granted it. A session
+    /// that asked can be allowed without it.
+    pub clipboard: bool,
     /// The remembered grant behind it (revoking it ends the session).
     pub grant_id: Option<String>,
     /// What Start returns for it: restore data and persist_mode.
@@ -89,6 +93,15 @@ pub struct Ask<'a> {
     pub devices: DeviceTypes,
     pub sources: Option<SourceSelection>,
     pub persist: &'a PersistAsk,
+    /// The session asks for the clipboard (RemoteDesktop only: false for
+    /// ScreenCast). Only what can be given is asked about: false when the
+    /// compositor has no data-control protocol.
+    pub clipboard: bool,
+}
+
+/// Whether `ask` asks for the clipboard: only a RemoteDesktop session can.
+fn asks_clipboard(ask: &Ask<'_>) -> bool {
+    ask.clipboard && ask.kind == SessionKind::RemoteDesktop
 }
 
 fn consent_kind(kind: SessionKind) -> ConsentKind {
@@ -114,20 +127,30 @@ impl Portal {
                 return Err(RESPONSE_CANCELLED);
             }
         };
-        match policy.decide(ask.app_id, ask.devices, source_types) {
+        let asks_clipboard = asks_clipboard(ask);
+        match policy.decide(ask.app_id, ask.devices, source_types, asks_clipboard) {
             Decision::Allow {
                 devices,
                 sources,
                 windows,
+                clipboard,
                 persist,
             } => {
                 tracing::info!(
                     session = id,
+                    clipboard,
                     "allowed by a rule in {}",
                     self.config.policy_path.display()
                 );
+                if asks_clipboard && !clipboard {
+                    tracing::info!(
+                        session = id,
+                        "the session asked for the clipboard; the rule does not share it (clipboard = true would)"
+                    );
+                }
                 return Ok(Approval {
                     devices,
+                    clipboard,
                     sources: Approved::ByRule {
                         types: sources,
                         windows,
@@ -182,6 +205,7 @@ impl Portal {
             },
             source_types: ask.sources.map_or(0, |s| s.types),
             multiple: ask.sources.is_some_and(|s| s.multiple),
+            clipboard: asks_clipboard(ask),
         };
         let present = Present {
             outputs: snapshot
@@ -207,7 +231,7 @@ impl Portal {
             &present,
         ) {
             Ok(r) => {
-                tracing::info!(session = ask.id, grant = %r.grant, "restored a remembered grant: no dialog");
+                tracing::info!(session = ask.id, grant = %r.grant, clipboard = r.clipboard, "restored a remembered grant: no dialog");
                 let grant = file.get(&r.grant)?;
                 let mut sources: Vec<SourceRef> =
                     r.outputs.into_iter().map(SourceRef::Output).collect();
@@ -223,6 +247,7 @@ impl Portal {
                 Some(Approval {
                     devices: r.devices,
                     sources: Approved::Named(sources),
+                    clipboard: r.clipboard,
                     grant_id: Some(r.grant.clone()),
                     grant: (persist_mode != PERSIST_NONE).then(|| GrantRef {
                         id: r.grant,
@@ -299,14 +324,18 @@ impl Portal {
             .collect();
         sources.extend(granted.windows.iter().cloned().map(SourceRef::Window));
         let grant = if granted.remember && ask.persist.mode != PERSIST_NONE {
-            self.remember(ask, snapshot, granted.devices, &sources)
+            self.remember(ask, snapshot, granted.devices, granted.clipboard, &sources)
         } else {
             None
         };
-        tracing::info!(session = id, devices = %granted.devices, sources = sources.len(), remembered = grant.is_some(), "the user allowed it");
+        tracing::info!(session = id, devices = %granted.devices, sources = sources.len(), clipboard = granted.clipboard, remembered = grant.is_some(), "the user allowed it");
+        if request.clipboard && !granted.clipboard {
+            tracing::info!(session = id, "the user left the clipboard out");
+        }
         Ok(Approval {
             devices: granted.devices,
             sources: Approved::Named(sources),
+            clipboard: granted.clipboard,
             grant_id: grant.as_ref().map(|g| g.id.clone()),
             grant,
         })
@@ -354,17 +383,19 @@ impl Portal {
             },
             sources,
             persist: ask.persist.mode != PERSIST_NONE,
+            clipboard: asks_clipboard(ask),
         }
     }
 
-    /// Stores a grant for what the session shares; None (and a warning) if
-    /// it cannot be stored: the session still starts, it just is not
-    /// remembered.
+    /// Stores a grant for what the session shares (`clipboard`: the
+    /// clipboard was granted); None (and a warning) if it cannot be
+    /// stored: the session still starts, it just is not remembered.
     pub(crate) fn remember(
         &self,
         ask: &Ask<'_>,
         snapshot: &Snapshot,
         devices: DeviceTypes,
+        clipboard: bool,
         sources: &[SourceRef],
     ) -> Option<GrantRef> {
         let id = match crate::grant_store::new_grant_id() {
@@ -402,17 +433,19 @@ impl Portal {
             devices: devices.iter().map(|d| d.name().to_string()).collect(),
             outputs,
             windows,
+            clipboard: clipboard && asks_clipboard(ask),
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         };
         let restore = grant.restore_data();
+        let grant_clipboard = grant.clipboard;
         let persistent = ask.persist.mode == PERSIST_PERSISTENT;
         if let Err(e) = self.grants.add(grant, persistent) {
             tracing::warn!(session = ask.id, "grant not remembered: {e}");
             return None;
         }
-        tracing::info!(session = ask.id, grant = %id, persistent, "grant remembered");
+        tracing::info!(session = ask.id, grant = %id, persistent, clipboard = grant_clipboard, "grant remembered");
         Some(GrantRef {
             id,
             restore,

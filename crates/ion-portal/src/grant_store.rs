@@ -185,6 +185,7 @@ mod tests {
             devices: vec![],
             outputs: vec![],
             windows: vec![],
+            clipboard: false,
             created: 0,
         }
     }
@@ -213,6 +214,30 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_clipboard_is_remembered_and_old_files_read_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grants.json");
+        // A file written before the clipboard.
+        std::fs::write(
+            &path,
+            r#"{"version": 1, "grants": [{"id": "old", "app_id": "a",
+                "kind": "remote_desktop", "devices": ["keyboard"], "created": 1}]}"#,
+        )
+        .unwrap();
+        let store = GrantStore::new(path.clone());
+        let mut g = grant("new");
+        g.kind = SessionKind::RemoteDesktop;
+        g.devices = vec!["pointer".into()];
+        g.clipboard = true;
+        store.add(g, true).unwrap();
+        let again = GrantStore::new(path);
+        let file = again.load().unwrap();
+        assert!(!file.get("old").unwrap().clipboard);
+        assert!(file.get("new").unwrap().clipboard);
+        assert!(file.get("new").unwrap().restore_data().clipboard);
     }
 
     #[test]

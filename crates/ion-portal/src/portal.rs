@@ -530,6 +530,7 @@ impl Portal {
             devices: requested.intersection(self.config.available_devices),
             sources,
             persist,
+            clipboard: false,
         };
         let approval = self.consent(&ask, &snapshot).await?;
         let granted = approval.devices;
@@ -610,7 +611,7 @@ impl Portal {
                     }
                 })
                 .collect();
-            grant = self.remember(&ask, &snapshot, made, &shared);
+            grant = self.remember(&ask, &snapshot, made, approval.clipboard, &shared);
             grant_id = grant.as_ref().map(|g| g.id.clone());
         }
         Ok((made, streams, (grant_id, grant)))

@@ -66,15 +66,24 @@ pub async fn list(path: &Path, json: bool) -> anyhow::Result<()> {
                 ion_core::consent::SessionKind::Screencast => "screencast",
                 ion_core::consent::SessionKind::RemoteDesktop => "remote_desktop",
             },
-            if g.devices.is_empty() {
-                "-".to_string()
-            } else {
-                g.devices.join(",")
-            },
+            devices(g),
             sources(g)
         );
     }
     Ok(())
+}
+
+/// The devices, and the clipboard when the grant shared it.
+fn devices(g: &Grant) -> String {
+    let mut text = if g.devices.is_empty() {
+        "-".to_string()
+    } else {
+        g.devices.join(",")
+    };
+    if g.clipboard {
+        text.push_str(" +clipboard");
+    }
+    text
 }
 
 fn sources(g: &Grant) -> String {
