@@ -61,6 +61,8 @@ const RELEVANT: &[(&str, &str)] = &[
     (wl::EXT_TOPLEVEL_CAPTURE_SOURCE, "capture of windows"),
     (wl::EXT_FOREIGN_TOPLEVEL_LIST, "window list"),
     (wl::WLR_SCREENCOPY, "capture (fallback)"),
+    (wl::EXT_DATA_CONTROL, "clipboard (preferred)"),
+    (wl::WLR_DATA_CONTROL, "clipboard (fallback)"),
     (wl::WL_SHM, "shm buffers"),
     (wl::LINUX_DMABUF, "dmabuf buffers"),
 ];
@@ -90,6 +92,44 @@ pub fn missing_injection(device: &str, global: &str, has_seat: bool, uinput: boo
             " (and /dev/uinput is not writable)"
         }
     )
+}
+
+/// The clipboard line: the data-control protocol the Wayland thread bound,
+/// or plainly that there is no clipboard here, and why.
+fn clipboard(snap: &Snapshot) -> Feature {
+    if let Some(interface) = &snap.data_control {
+        return Feature {
+            feature: "Clipboard",
+            uses: Some(interface.clone()),
+            status: Status::Ok,
+            note: if interface == wl::WLR_DATA_CONTROL && snap.has(wl::EXT_DATA_CONTROL) {
+                format!("{} chose it over ext-data-control", wl::DATA_CONTROL_VAR)
+            } else {
+                String::new()
+            },
+        };
+    }
+    let offered = snap.has(wl::EXT_DATA_CONTROL) || snap.has(wl::WLR_DATA_CONTROL);
+    let why = if !offered {
+        format!(
+            "it offers neither {} nor {}",
+            wl::EXT_DATA_CONTROL,
+            wl::WLR_DATA_CONTROL
+        )
+    } else if snap.seat.is_none() {
+        "it offers data control but no wl_seat".to_owned()
+    } else {
+        format!("{}=none turned it off", wl::DATA_CONTROL_VAR)
+    };
+    Feature {
+        feature: "Clipboard",
+        uses: None,
+        status: Status::Missing,
+        note: format!(
+            "clipboard not available on this compositor: {why}, so Start answers \
+             clipboard_enabled false"
+        ),
+    }
 }
 
 pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>) -> Report {
@@ -134,6 +174,7 @@ pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>
         wl::VIRTUAL_KEYBOARD,
         "zwp_virtual_keyboard_v1",
     ));
+    features.push(clipboard(snap));
     features.push(Feature {
         feature: "RemoteDesktop touchscreen",
         uses: None,
@@ -350,6 +391,7 @@ mod tests {
             window_capture: false,
             cursor_metadata: false,
             pipewire: true,
+            data_control: None,
         }
     }
 
@@ -389,6 +431,45 @@ mod tests {
                 .as_deref(),
             Some("ext-image-copy-capture-v1")
         );
+    }
+
+    /// The clipboard line names the protocol in use, or says plainly that
+    /// there is no clipboard here and why.
+    #[test]
+    fn the_clipboard_line_names_its_protocol_or_why_there_is_none() {
+        let mut snap = snapshot(&[(wl::WL_SEAT, 7), (wl::EXT_DATA_CONTROL, 1)]);
+        snap.data_control = Some(wl::EXT_DATA_CONTROL.to_owned());
+        let r = report(&snap, Path::new("/nonexistent/policy.toml"), None);
+        let line = feature(&r, "Clipboard");
+        assert_eq!(line.status, Status::Ok);
+        assert_eq!(line.uses.as_deref(), Some("ext_data_control_manager_v1"));
+        assert_eq!(line.note, "");
+
+        // sway 1.7: wlr data control only.
+        let mut snap = snapshot(&[(wl::WL_SEAT, 7), (wl::WLR_DATA_CONTROL, 2)]);
+        snap.data_control = Some(wl::WLR_DATA_CONTROL.to_owned());
+        let r = report(&snap, Path::new("/nonexistent/policy.toml"), None);
+        let line = feature(&r, "Clipboard");
+        assert_eq!(line.uses.as_deref(), Some("zwlr_data_control_manager_v1"));
+        assert_eq!(line.note, "");
+
+        let snap = snapshot(&[(wl::WL_SEAT, 7), (wl::VIRTUAL_KEYBOARD, 1)]);
+        let r = report(&snap, Path::new("/nonexistent/policy.toml"), None);
+        let line = feature(&r, "Clipboard");
+        assert_eq!(line.status, Status::Missing);
+        assert_eq!(line.uses, None);
+        assert_eq!(
+            line.note,
+            "clipboard not available on this compositor: it offers neither \
+             ext_data_control_manager_v1 nor zwlr_data_control_manager_v1, so Start answers \
+             clipboard_enabled false"
+        );
+
+        let mut snap = snapshot(&[(wl::WLR_DATA_CONTROL, 2)]);
+        snap.seat = None;
+        let r = report(&snap, Path::new("/nonexistent/policy.toml"), None);
+        let line = feature(&r, "Clipboard");
+        assert!(line.note.contains("no wl_seat"), "{}", line.note);
     }
 
     #[test]
