@@ -291,6 +291,81 @@ fn the_keyboard_and_the_deny_button_answer() -> Result<()> {
     lab.done()
 }
 
+/// Deskflow asking for keyboard, pointer and the clipboard, no screen.
+fn deskflow_request() -> ConsentRequest {
+    ConsentRequest {
+        version: PROTOCOL_VERSION,
+        app_id: "org.deskflow.deskflow".into(),
+        kind: SessionKind::RemoteDesktop,
+        devices: vec!["keyboard".into(), "pointer".into()],
+        sources: None,
+        persist: true,
+        clipboard: true,
+    }
+}
+
+#[test]
+fn the_clipboard_is_asked_for_and_can_be_left_out() -> Result<()> {
+    let Some(mut lab) = Lab::start()? else {
+        return Ok(());
+    };
+    let (tb, hands) = lab.parts()?;
+    let dialog = tb.start_consent(&deskflow_request())?;
+    let screen = dialog.wait_shown(
+        tb,
+        &[
+            "org.deskflow.deskflow",
+            "clipboard",
+            "Share",
+            "Deny",
+            "Allow",
+        ],
+    )?;
+    for phrase in [
+        "control your keyboard and mouse pointer",
+        "read and change your clipboard",
+        "Share the clipboard",
+        "Remember this decision",
+    ] {
+        ensure!(
+            screen.contains_phrase(phrase),
+            "{phrase:?} is not on the screen:\n{}",
+            screen.dump()
+        );
+    }
+    // Unticking "Share the clipboard": input without the clipboard.
+    for word in ["Share", "Allow"] {
+        let (x, y) = spot(tb, &screen, word)?;
+        hands
+            .click_at(x, y)
+            .with_context(|| format!("clicking {word} at ({x}, {y})"))?;
+    }
+    let answer = exited_with_answer(&dialog)?;
+    ensure!(
+        answer.allow && answer.clipboard == Some(false) && !answer.remember,
+        "answer {answer:?}"
+    );
+    let granted = answer.check(&deskflow_request())?;
+    ensure!(
+        !granted.clipboard && granted.devices.bits() == 3,
+        "granted {granted:?}"
+    );
+
+    // Left as it is (ticked at first), and with the keyboard: Tab from
+    // Deny still reaches Allow first.
+    let dialog = tb.start_consent(&deskflow_request())?;
+    dialog.wait_shown(tb, &["org.deskflow.deskflow", "Share", "Deny"])?;
+    hands.tap(KEY_TAB)?;
+    hands.tap(KEY_SPACE)?;
+    let answer = exited_with_answer(&dialog)?;
+    ensure!(
+        answer.allow && answer.clipboard == Some(true),
+        "Tab, space: {answer:?}"
+    );
+    ensure!(answer.check(&deskflow_request())?.clipboard);
+    lab.done()
+}
+
 #[test]
 fn sigterm_closes_the_dialog_without_an_answer() -> Result<()> {
     let Some(lab) = Lab::start()? else {
