@@ -429,3 +429,106 @@ pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
         inject: Injector { tx: inject_tx },
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn next(events: &mut mpsc::UnboundedReceiver<Event>) -> Event {
+        let start = Instant::now();
+        loop {
+            if let Ok(e) = events.try_recv() {
+                return e;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "no event");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn read(r: &Recording, mime_type: &str) -> Result<Vec<u8>, String> {
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        r.handle
+            .send(Command::ReadSelection {
+                mime_type: mime_type.into(),
+                fd: wr,
+                reply,
+            })
+            .unwrap();
+        rx.blocking_recv().unwrap()?;
+        let mut v = Vec::new();
+        std::fs::File::from(rd).read_to_end(&mut v).unwrap();
+        Ok(v)
+    }
+
+    /// The stand-in's clipboard behaves as the real thread does, and a
+    /// test can play the local app.
+    #[test]
+    fn the_stand_in_models_the_selection() {
+        let mut r = recording_clipboard(Vec::new());
+        r.inject.local_copy(vec!["text/plain".into()]);
+        assert!(matches!(next(&mut r.events),
+            Event::SelectionChanged { mime_types, owner: None } if mime_types == ["text/plain"]));
+        assert_eq!(read(&r, "text/plain").unwrap(), test_payload("text/plain"));
+        assert!(read(&r, "image/png").unwrap_err().contains("not on offer"));
+        r.inject.local_copy_sized(vec!["image/png".into()], 300_000);
+        next(&mut r.events);
+        assert_eq!(
+            read(&r, "image/png").unwrap(),
+            test_payload_sized("image/png", 300_000)
+        );
+
+        r.handle
+            .send(Command::SetSelection {
+                session: 3,
+                mime_types: vec!["text/html".into()],
+            })
+            .unwrap();
+        assert!(matches!(
+            next(&mut r.events),
+            Event::SelectionChanged { owner: Some(3), .. }
+        ));
+        // Another session cannot withdraw it; its owner can.
+        r.handle
+            .send(Command::ClearSelection { session: 4 })
+            .unwrap();
+        r.handle
+            .send(Command::ClearSelection { session: 3 })
+            .unwrap();
+        assert!(matches!(next(&mut r.events),
+            Event::SelectionChanged { mime_types, owner: None } if mime_types.is_empty()));
+        assert!(read(&r, "text/html").unwrap_err().contains("no selection"));
+
+        // A local paste: what the D-Bus side writes arrives at the app.
+        let app = r.inject.local_paste(3, "text/html").unwrap();
+        let Event::SelectionSend {
+            session,
+            mime_type,
+            fd,
+        } = next(&mut r.events)
+        else {
+            panic!("not a SelectionSend");
+        };
+        assert_eq!((session, mime_type.as_str()), (3, "text/html"));
+        let mut w = std::fs::File::from(std::sync::Arc::try_unwrap(fd).unwrap());
+        w.write_all(b"<b>hi</b>").unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        std::fs::File::from(app).read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"<b>hi</b>");
+
+        let log = r.log.lock().unwrap().clone();
+        assert!(log.contains(&Recorded::SetSelection {
+            session: 3,
+            mime_types: vec!["text/html".into()]
+        }));
+        assert!(log.contains(&Recorded::ClearSelection { session: 4 }));
+        assert!(log.contains(&Recorded::ReadSelection {
+            mime_type: "image/png".into()
+        }));
+    }
+}
