@@ -24,6 +24,9 @@ PACKAGES=(
   # screen with: grim (screenshots), tesseract (OCR), a font.
   libgtk-4-dev fonts-dejavu-core grim tesseract-ocr tesseract-ocr-eng
   util-linux procps ca-certificates
+  # The local side of clipboard tests: wl-copy and wl-paste (host
+  # programs on every stack, like grim; they speak wlr-data-control).
+  wl-clipboard
   # A third-party portal client: libportal, driven from Python GI by
   # crates/ion-lab/scripts/libportal-client.py (tests/libportal.rs).
   python3-gi gir1.2-xdp-1.0

@@ -7,6 +7,7 @@
 //! record of what a session holds down, and the consent policy. Everything is
 //! deterministic and tested by unit and property tests.
 
+pub mod clipboard;
 pub mod consent;
 pub mod device;
 pub mod error;

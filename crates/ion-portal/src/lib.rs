@@ -10,6 +10,7 @@
 
 pub mod asker;
 pub mod caller;
+pub mod clipboard;
 pub mod consent;
 pub mod eis;
 pub mod error;

@@ -35,6 +35,13 @@ pub const CURSOR_HIDDEN: u32 = 1;
 pub const CURSOR_EMBEDDED: u32 = 2;
 pub const CURSOR_METADATA: u32 = 4;
 
+/// What a Start asks for: devices, sources, the clipboard.
+struct Wanted {
+    devices: DeviceTypes,
+    sources: Option<SourceSelection>,
+    clipboard: bool,
+}
+
 /// The grant a started session runs under, and what Start returns for it.
 type GrantOutcome = (Option<String>, Option<GrantRef>);
 
@@ -118,6 +125,8 @@ pub struct Portal {
     next_id: std::sync::atomic::AtomicU64,
     epoch: Instant,
     pub(crate) timekeeper: crate::timekeeper::Timekeeper,
+    /// The local selection, as the compositor last reported it.
+    selection: Mutex<crate::clipboard::Selection>,
 }
 
 fn check_path(what: &str, path: &ObjectPath<'_>) -> Result<OwnedObjectPath, PortalError> {
@@ -139,7 +148,32 @@ impl Portal {
             next_id: std::sync::atomic::AtomicU64::new(1),
             epoch: Instant::now(),
             timekeeper: crate::timekeeper::Timekeeper::default(),
+            selection: Mutex::new(crate::clipboard::Selection::default()),
         }
+    }
+
+    pub(crate) fn selection_state(&self) -> MutexGuard<'_, crate::clipboard::Selection> {
+        self.selection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the session with this id, if it is still there.
+    pub(crate) fn with_entry<T>(
+        &self,
+        id: u64,
+        f: impl FnOnce(&mut SessionEntry) -> T,
+    ) -> Option<T> {
+        self.table().get_mut_by_id(id).map(f)
+    }
+
+    pub(crate) fn path_of(&self, id: u64) -> Option<String> {
+        self.table().path_of(id)
+    }
+
+    /// Sessions whose clipboard is enabled: (id, path).
+    pub(crate) fn clipboard_sessions(&self) -> Vec<(u64, String)> {
+        self.table().with_clipboard()
     }
 
     /// Starts the tasks the portal needs besides its interfaces.
@@ -210,7 +244,7 @@ impl Portal {
 
     /// Runs `f` on the caller's session, checking that it exists, is of
     /// `kind`, and belongs to `sender`.
-    fn with_session<T>(
+    pub(crate) fn with_session<T>(
         &self,
         path: &str,
         sender: &str,
@@ -284,6 +318,7 @@ impl Portal {
             persist: PersistAsk::default(),
             grant: None,
             input: InputBook::new(self.config.reorder_window),
+            clipboard: Default::default(),
         };
         if !self.table().insert(session_path.to_string(), entry) {
             request.finish().await;
@@ -425,9 +460,10 @@ impl Portal {
                 devices,
                 entry.sources,
                 entry.persist.try_clone(),
+                entry.clipboard.requested,
             ))
         });
-        let (id, app_id, requested, sources, persist) = match begun {
+        let (id, app_id, requested, sources, persist, clipboard) = match begun {
             Ok(v) => v,
             Err(e) => {
                 request.finish().await;
@@ -435,10 +471,10 @@ impl Portal {
             }
         };
         let outcome = tokio::select! {
-            r = self.grant(id, &app_id, kind, requested, sources, &persist) => r,
+            r = self.grant(id, &app_id, kind, Wanted { devices: requested, sources, clipboard }, &persist) => r,
             () = request.cancelled() => Err(RESPONSE_CANCELLED),
         };
-        let (devices, streams, grant) = match outcome {
+        let (devices, streams, grant, clipboard) = match outcome {
             Ok(granted) => granted,
             Err(code) => {
                 // Undo whatever was made before the refusal or the close.
@@ -467,6 +503,7 @@ impl Portal {
                 .collect();
             e.stream_infos = streams.clone();
             e.grant = grant.0.clone();
+            e.clipboard.enabled = clipboard;
             e.lifecycle.finish_start(true)?;
             Ok(())
         });
@@ -481,7 +518,15 @@ impl Portal {
         let mut results = Results::new();
         if kind == SessionKind::RemoteDesktop {
             results.insert("devices".into(), OwnedValue::from(devices.bits()));
-            results.insert("clipboard_enabled".into(), OwnedValue::from(false));
+            results.insert("clipboard_enabled".into(), OwnedValue::from(clipboard));
+        }
+        if clipboard {
+            // The app learns the selection there is now, as it will learn
+            // every change.
+            let now = self.selection();
+            if !now.mime_types.is_empty() {
+                self.emit_owner_changed(conn, &path, &now, false).await;
+            }
         }
         if sources.is_some() {
             results.insert("streams".into(), streams_value(&streams)?);
@@ -510,10 +555,14 @@ impl Portal {
         id: u64,
         app_id: &str,
         kind: SessionKind,
-        requested: DeviceTypes,
-        sources: Option<SourceSelection>,
+        wanted: Wanted,
         persist: &PersistAsk,
-    ) -> Result<(DeviceTypes, Vec<StreamInfo>, GrantOutcome), u32> {
+    ) -> Result<(DeviceTypes, Vec<StreamInfo>, GrantOutcome, bool), u32> {
+        let Wanted {
+            devices: requested,
+            sources,
+            clipboard,
+        } = wanted;
         let snapshot = match self.wayland.snapshot().await {
             Ok(s) => s,
             Err(e) => {
@@ -530,8 +579,14 @@ impl Portal {
             devices: requested.intersection(self.config.available_devices),
             sources,
             persist,
-            clipboard: false,
+            // Asked about only where the compositor has data-control.
+            clipboard: clipboard
+                && kind == SessionKind::RemoteDesktop
+                && snapshot.data_control.is_some(),
         };
+        if clipboard && !ask.clipboard {
+            tracing::info!(session = id, "clipboard requested, but the compositor offers no data-control protocol: Start answers clipboard_enabled false");
+        }
         let approval = self.consent(&ask, &snapshot).await?;
         let granted = approval.devices;
         let mut made = DeviceTypes::EMPTY;
@@ -614,7 +669,12 @@ impl Portal {
             grant = self.remember(&ask, &snapshot, made, approval.clipboard, &shared);
             grant_id = grant.as_ref().map(|g| g.id.clone());
         }
-        Ok((made, streams, (grant_id, grant)))
+        Ok((
+            made,
+            streams,
+            (grant_id, grant),
+            approval.clipboard && ask.clipboard,
+        ))
     }
 
     /// Destroys a session's devices (releasing what they hold) and streams.
@@ -1001,6 +1061,14 @@ impl Portal {
                 repaired = r.repaired(),
                 "session's input"
             );
+        }
+        // Its transfers end, and a selection it owned is withdrawn: no app
+        // pastes from a session that is gone.
+        if entry.clipboard.enabled {
+            entry.clipboard.end();
+            let _ = self
+                .wayland
+                .send(ion_wayland::Command::ClearSelection { session: entry.id });
         }
         // Input already queued for this session is ahead of this command
         // in the Wayland thread's channel, so the releases come after it.

@@ -78,6 +78,15 @@ pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()
             },
         )
         .await?;
+    let clipboard = conn
+        .object_server()
+        .at(
+            DESKTOP_PATH,
+            crate::clipboard::iface::Clipboard {
+                portal: portal.clone(),
+            },
+        )
+        .await?;
     let grants = conn
         .object_server()
         .at(
@@ -94,7 +103,7 @@ pub async fn register(conn: &Connection, portal: Arc<Portal>) -> zbus::Result<()
             crate::status_iface::StatusIface { portal },
         )
         .await?;
-    if !added || !cast || !grants || !status {
+    if !added || !cast || !clipboard || !grants || !status {
         return Err(zbus::Error::Failure("interfaces registered twice".into()));
     }
     Ok(())
@@ -178,6 +187,12 @@ pub async fn serve(opts: ServeOptions, wayland: WaylandThread) -> Result<Ended, 
                         }
                         Err(e) => break Ended::CompositorGone(format!("{error}; then cannot reconnect: {e} ({reason})")),
                     }
+                }
+                Some(Event::SelectionChanged { mime_types, owner }) => {
+                    portal.on_selection_changed(&conn, mime_types, owner).await;
+                }
+                Some(Event::SelectionSend { session, mime_type, fd }) => {
+                    portal.on_selection_send(&conn, session, mime_type, fd).await;
                 }
                 Some(Event::Disconnected { reason, .. }) => break Ended::CompositorGone(reason),
                 None => break Ended::CompositorGone("the Wayland thread ended".into()),

@@ -58,6 +58,8 @@ pub struct SessionEntry {
     pub grant: Option<String>,
     /// What became of its input: order repair, counts, refusals.
     pub input: InputBook,
+    /// Its clipboard (RemoteDesktop only).
+    pub clipboard: crate::clipboard::ClipboardSession,
 }
 
 /// A session's input beyond validation: order repair
@@ -186,6 +188,15 @@ impl SessionTable {
             .iter()
             .find(|(_, e)| e.id == id)
             .map(|(p, _)| p.clone())
+    }
+
+    /// Sessions whose clipboard is enabled: (id, path).
+    pub fn with_clipboard(&self) -> Vec<(u64, String)> {
+        self.by_path
+            .iter()
+            .filter(|(_, e)| e.clipboard.enabled)
+            .map(|(p, e)| (e.id, p.clone()))
+            .collect()
     }
 
     pub fn paths_with_streams(&self) -> Vec<String> {

@@ -2,6 +2,7 @@
 //! through the frontend (`org.freedesktop.portal.Desktop`), with Request
 //! objects and their `Response` signals.
 
+mod clipboard;
 pub mod eis;
 mod remote_desktop;
 mod request;
@@ -9,6 +10,7 @@ mod screen_cast;
 mod session;
 pub mod status;
 
+pub use clipboard::{Clipboard, OwnerChange, TransferAsk};
 pub use eis::EisClient;
 pub use remote_desktop::RemoteDesktop;
 pub use request::{PortalClient, Response};

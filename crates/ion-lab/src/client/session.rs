@@ -29,6 +29,8 @@ pub struct StartResults {
     /// The frontend's restore token, when the session is remembered.
     pub restore_token: Option<String>,
     pub persist_mode: Option<u32>,
+    /// RemoteDesktop: the clipboard is on for this session.
+    pub clipboard_enabled: bool,
     pub raw: HashMap<String, OwnedValue>,
 }
 
@@ -179,6 +181,11 @@ pub async fn start(
             .results
             .get("persist_mode")
             .and_then(|v| u32::try_from(v).ok()),
+        clipboard_enabled: resp
+            .results
+            .get("clipboard_enabled")
+            .and_then(|v| bool::try_from(v).ok())
+            .unwrap_or(false),
         raw: resp.results.clone(),
     };
     Ok((resp, Some(results)))

@@ -14,7 +14,8 @@ use super::{Component, Testbed};
 pub const DEFAULT_POLICY: &str = "[[allow]]\n\
 app_id = \"\"\n\
 devices = [\"keyboard\", \"pointer\", \"touchscreen\"]\n\
-sources = [\"monitor\", \"window\"]\n";
+sources = [\"monitor\", \"window\"]\n\
+clipboard = true\n";
 
 /// `RUST_LOG` for `ionchannel serve`.
 pub const IONCHANNEL_LOG_FILTER: &str = "ionchannel=debug,ion_=debug,info";

@@ -33,7 +33,8 @@ pub const CURRENT_DESKTOP: &str = "ionlab";
 pub const PORTALS_CONF: &str = "[preferred]\n\
 default=none\n\
 org.freedesktop.impl.portal.RemoteDesktop=ionchannel\n\
-org.freedesktop.impl.portal.ScreenCast=ionchannel\n";
+org.freedesktop.impl.portal.ScreenCast=ionchannel\n\
+org.freedesktop.impl.portal.Clipboard=ionchannel\n";
 
 /// `portals.conf` with ScreenCast routed to `screencast`.
 pub fn portals_conf(screencast: ScreenCastPortal) -> String {
@@ -52,7 +53,7 @@ pub fn portal_file(use_in: &str) -> String {
     format!(
         "[portal]\n\
          DBusName={BACKEND_NAME}\n\
-         Interfaces=org.freedesktop.impl.portal.RemoteDesktop;org.freedesktop.impl.portal.ScreenCast;\n\
+         Interfaces=org.freedesktop.impl.portal.RemoteDesktop;org.freedesktop.impl.portal.ScreenCast;org.freedesktop.impl.portal.Clipboard;\n\
          UseIn={use_in}\n"
     )
 }
