@@ -112,23 +112,20 @@ fn clipboard(snap: &Snapshot) -> Feature {
     let offered = snap.has(wl::EXT_DATA_CONTROL) || snap.has(wl::WLR_DATA_CONTROL);
     let why = if !offered {
         format!(
-            "it offers neither {} nor {}",
+            "not available on this compositor: it offers neither {} nor {}",
             wl::EXT_DATA_CONTROL,
             wl::WLR_DATA_CONTROL
         )
     } else if snap.seat.is_none() {
-        "it offers data control but no wl_seat".to_owned()
+        "not available on this compositor: it offers data control but no wl_seat".to_owned()
     } else {
-        format!("{}=none turned it off", wl::DATA_CONTROL_VAR)
+        format!("turned off by {}=none", wl::DATA_CONTROL_VAR)
     };
     Feature {
         feature: "Clipboard",
         uses: None,
         status: Status::Missing,
-        note: format!(
-            "clipboard not available on this compositor: {why}, so Start answers \
-             clipboard_enabled false"
-        ),
+        note: format!("clipboard {why}, so Start answers clipboard_enabled false"),
     }
 }
 
@@ -470,6 +467,18 @@ mod tests {
         let r = report(&snap, Path::new("/nonexistent/policy.toml"), None);
         let line = feature(&r, "Clipboard");
         assert!(line.note.contains("no wl_seat"), "{}", line.note);
+
+        // Offered, but turned off with the hook.
+        let snap = snapshot(&[(wl::WL_SEAT, 7), (wl::EXT_DATA_CONTROL, 1)]);
+        let r = report(&snap, Path::new("/nonexistent/policy.toml"), None);
+        let line = feature(&r, "Clipboard");
+        assert_eq!(line.status, Status::Missing);
+        assert!(
+            line.note
+                .contains("turned off by IONCHANNEL_DATA_CONTROL=none"),
+            "{}",
+            line.note
+        );
     }
 
     #[test]

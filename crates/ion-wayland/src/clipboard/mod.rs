@@ -51,7 +51,7 @@ impl DataControlChoice {
         match std::env::var(DATA_CONTROL_VAR).as_deref() {
             Ok("wlr") => DataControlChoice::Wlr,
             Ok("none") => DataControlChoice::None,
-            Ok("ext") | Err(_) => DataControlChoice::Ext,
+            Ok("ext" | "") | Err(_) => DataControlChoice::Ext,
             Ok(other) => {
                 tracing::warn!("{DATA_CONTROL_VAR}={other:?} is not ext, wlr or none: ignored");
                 DataControlChoice::Ext
