@@ -14,7 +14,7 @@
 //!   the testbed's unprivileged user when we are root (sway refuses root).
 //!
 //! Each run: a selection copied before we connect is the first
-//! SelectionChanged (owner None) and reads back byte for byte; a type not
+//! SelectionChanged (owner None) and reads back byte for byte (5 MB); a type not
 //! on offer is refused; a session's selection (two types) is announced
 //! with its owner, and `wl-paste` gets 5 MB of one type and a few bytes of
 //! the other byte for byte through SelectionSend; a session reading its own
@@ -380,14 +380,16 @@ fn big_payload(len: usize) -> Vec<u8> {
 fn round_trip(display: &Display, choice: DataControlChoice, interface: &str) {
     eprintln!("{}: our side on {interface}", display.name);
     // A local app copies before we connect.
-    let copied: &[u8] = b"copied by wl-copy: \xc3\xbc, a NUL \0 and \xff";
+    // Text that is not quite text, then 5 MB (wl-copy passes bytes as is).
+    let mut copied = b"copied by wl-copy: \xc3\xbc, a NUL \0 and \xff".to_vec();
+    copied.extend(big_payload(5 * 1024 * 1024).iter().rev());
     let mut wl_copy = display
         .command("wl-copy")
         .args(["--foreground", "--type", "text/plain"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
-    wl_copy.stdin.take().unwrap().write_all(copied).unwrap();
+    wl_copy.stdin.take().unwrap().write_all(&copied).unwrap();
     let start = Instant::now();
     while !display
         .command("wl-paste")
@@ -419,7 +421,9 @@ fn round_trip(display: &Display, choice: DataControlChoice, interface: &str) {
     assert!(types.iter().any(|t| t == "text/plain"), "{types:?}");
     assert_eq!(owner, None);
     let read = ev.read_selection("text/plain").unwrap();
-    assert_eq!(read_all(read), copied);
+    let got = read_all(read);
+    assert_eq!(got.len(), copied.len());
+    assert!(got == copied, "wl-copy's 5 MB differ");
     // (d) A type not on offer is refused.
     let err = ev.read_selection("image/png").unwrap_err();
     assert!(err.contains("not on offer"), "{err}");
