@@ -55,6 +55,11 @@ impl Offers {
     /// The selection is now `id` (None: no selection); the previous
     /// offer is destroyed.
     pub fn set_selection(&mut self, id: Option<ObjectId>) {
+        // The same offer named again (no compositor does, but it would be
+        // no change) must not destroy it.
+        if id.is_some() && self.selection.as_ref().map(|s| s.offer.id()) == id {
+            return;
+        }
         let new = id.and_then(|id| self.announced.remove(&id));
         if let Some(old) = std::mem::replace(&mut self.selection, new) {
             old.offer.destroy();
@@ -80,8 +85,8 @@ impl Offers {
         }
     }
 
-    /// Drops the selection without destroying its offer twice (ours was
-    /// withdrawn: the compositor's `selection(null)` will follow).
+    /// Drops the selection and destroys its offer (ours was withdrawn: the
+    /// compositor's `selection(null)` that follows is then no change).
     pub fn clear_selection(&mut self) {
         if let Some(old) = self.selection.take() {
             old.offer.destroy();
