@@ -4,12 +4,16 @@
 #
 #   scripts/bench-testing.sh [--compositor sway|labwc] input [ARGS…]
 #   scripts/bench-testing.sh [--compositor sway|labwc|cosmic-profile] screencast [--portal wlr] [ARGS…]
+#   scripts/bench-testing.sh [--compositor sway|labwc|cosmic-profile] clipboard [--size 50M] [ARGS…]
+#
+# clipboard needs this stack: the Clipboard portal is in xdg-desktop-portal
+# 1.20 and later (testing has 1.22; the host's 1.16 has none).
 #
 # cosmic-profile is the cosmic-comp stand-in (crates/ion-cosmic-profile):
 # ScreenCast only, it has no virtual pointer for the input benchmark.
 #
-# ARGS go to `ionchannel-lab bench input|screencast` unchanged (--json,
-# --seconds N, --portal ionchannel|wlr, …). The stack's programs
+# ARGS go to `ionchannel-lab bench input|screencast|clipboard` unchanged
+# (--json, --seconds N, --portal ionchannel|wlr, --size N, …). The stack's programs
 # (compositor, wlr-randr, PipeWire, the frontend, xdg-desktop-portal-wlr)
 # run inside the rootfs through shims; ionchannel-lab, the probe and the
 # consumer run on the host; ionchannel is the host-built binary run inside.
@@ -34,8 +38,8 @@ if [ "$compositor" = cosmic-profile ] && [ "${1:-}" = input ]; then
   exit 2
 fi
 case ${1:-} in
-  input | screencast) ;;
-  *) echo "usage: $0 [--compositor sway|labwc|cosmic-profile] input|screencast [ARGS…]" >&2; exit 2 ;;
+  input | screencast | clipboard) ;;
+  *) echo "usage: $0 [--compositor sway|labwc|cosmic-profile] input|screencast|clipboard [ARGS…]" >&2; exit 2 ;;
 esac
 
 profile=${ION_BENCH_PROFILE:-release}

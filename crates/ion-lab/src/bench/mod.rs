@@ -19,7 +19,13 @@
 //! - **Cost.** CPU time (utime + stime from `/proc/PID/stat`) of ionChannel,
 //!   the frontend and the compositor during each phase, and ionChannel's resident
 //!   memory (`VmRSS`, `VmHWM`) before and after.
+//!
+//! `ionchannel-lab bench screencast` ([`screencast::run`]) and
+//! `ionchannel-lab bench clipboard` ([`clipboard::run`]: a 50 MiB payload
+//! each way through the Clipboard portal, its throughput and ionChannel's
+//! peak RSS during it) are described in their modules.
 
+pub mod clipboard;
 pub mod input;
 pub mod latency;
 pub mod procstat;
@@ -30,5 +36,6 @@ pub mod stats;
 pub mod tail;
 pub mod throughput;
 
+pub use clipboard::{ClipboardBenchOptions, ClipboardReport};
 pub use input::{run, InputBenchOptions, InputReport};
 pub use screencast::{ScreenCastBenchOptions, ScreenCastReport};

@@ -75,6 +75,87 @@ fn parse_memory(status: &str) -> Result<Memory> {
     })
 }
 
+/// Resets `pid`'s `VmHWM` to its current `VmRSS` (`clear_refs` 5, Linux
+/// 4.0+), so that the next [`memory`] reads the peak since now. Needs the
+/// right to write `/proc/PID/clear_refs` (the process's owner, or root).
+pub fn reset_peak(pid: u32) -> Result<()> {
+    let path = format!("/proc/{pid}/clear_refs");
+    std::fs::write(&path, "5").with_context(|| format!("writing 5 to {path}"))
+}
+
+/// A process's resident memory while something runs: `VmRSS` sampled every
+/// few milliseconds on a thread of its own, and `VmHWM` reset at the start
+/// where allowed, so the peak is the peak of that stretch alone.
+pub struct PeakWatch {
+    pid: u32,
+    before: Memory,
+    hwm_reset: bool,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+/// What a [`PeakWatch`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PeakMemory {
+    /// `VmRSS` when the watch started.
+    pub rss_before_kib: u64,
+    /// The highest resident size during the watch: the sampled `VmRSS`, or
+    /// `VmHWM` when it could be reset at the start and reads higher.
+    pub peak_kib: u64,
+    /// `peak_kib − rss_before_kib`.
+    pub growth_kib: u64,
+    /// `VmRSS` when the watch ended.
+    pub rss_after_kib: u64,
+    /// Whether `VmHWM` was reset at the start (else only samples count).
+    pub hwm_reset: bool,
+}
+
+impl PeakWatch {
+    pub fn start(pid: u32) -> Result<PeakWatch> {
+        let hwm_reset = reset_peak(pid).is_ok();
+        let before = memory(pid)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(m) = memory(pid) {
+                    peak = peak.max(m.rss_kib);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        });
+        Ok(PeakWatch {
+            pid,
+            before,
+            hwm_reset,
+            stop,
+            sampler,
+        })
+    }
+
+    pub fn finish(self) -> Result<PeakMemory> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let sampled = self
+            .sampler
+            .join()
+            .map_err(|_| anyhow!("the memory sampler panicked"))?;
+        let after = memory(self.pid)?;
+        let mut peak = sampled.max(after.rss_kib).max(self.before.rss_kib);
+        if self.hwm_reset {
+            peak = peak.max(after.peak_kib);
+        }
+        Ok(PeakMemory {
+            rss_before_kib: self.before.rss_kib,
+            peak_kib: peak,
+            growth_kib: peak.saturating_sub(self.before.rss_kib),
+            rss_after_kib: after.rss_kib,
+            hwm_reset: self.hwm_reset,
+        })
+    }
+}
+
 /// CPU readings of the processes a benchmark watches.
 #[derive(Debug, Clone)]
 pub struct Meter {
@@ -167,6 +248,18 @@ mod tests {
                 peak_kib: 12345
             }
         );
+    }
+
+    #[test]
+    fn watches_this_process_grow() {
+        let watch = PeakWatch::start(std::process::id()).unwrap();
+        // 64 MiB touched, then freed: the peak holds it.
+        let big = vec![1u8; 64 << 20];
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(big.iter().map(|&b| u64::from(b)).sum::<u64>(), 64 << 20);
+        drop(big);
+        let seen = watch.finish().unwrap();
+        assert!(seen.growth_kib >= 60 << 10, "{seen:?}");
     }
 
     #[test]

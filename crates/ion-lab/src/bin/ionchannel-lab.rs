@@ -90,6 +90,63 @@ enum BenchCmd {
     /// frame: fps at the consumer, change → consumer latency, ionChannel's
     /// CPU per frame and on a static screen, memory.
     Screencast(ScreenCastArgs),
+    /// A large payload (50 MiB) through the Clipboard portal each way
+    /// (wl-copy → SelectionRead, SelectionWrite → wl-paste): MiB/s, a byte
+    /// for byte check, ionChannel's peak RSS during each. Needs
+    /// xdg-desktop-portal 1.20+ (scripts/bench-testing.sh clipboard).
+    Clipboard(ClipboardArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClipboardArgs {
+    /// Payload size: bytes, or with K, M or G (KiB, MiB, GiB; "MB" reads
+    /// as MiB too).
+    #[arg(long, default_value = "50M", value_parser = parse_size)]
+    size: usize,
+    /// Print JSON on stdout instead of the table (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+    /// Print the tail of every log when shutting down.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
+/// `123`, `512K`, `50M`, `50MB`, `1G`, `1GiB`: bytes, binary units.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}`: a size is a number with K, M or G"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (K, M, G)")),
+    };
+    match number.checked_mul(1 << shift) {
+        Some(0) | None => Err(format!("`{text}`: not a usable size")),
+        Some(n) => Ok(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("50M"), Ok(50 << 20));
+        assert_eq!(parse_size("50MB"), Ok(50 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("5T").is_err());
+    }
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +221,9 @@ fn main() -> Result<()> {
         Cmd::Bench(BenchArgs {
             bench: BenchCmd::Screencast(args),
         }) => bench_screencast(args),
+        Cmd::Bench(BenchArgs {
+            bench: BenchCmd::Clipboard(args),
+        }) => bench_clipboard(args),
         Cmd::Setup => {
             testbed::ensure_lab_user()?;
             match testbed::lookup_user(testbed::LAB_USER)? {
@@ -254,6 +314,27 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
         );
     } else {
         print!("{report}");
+    }
+    Ok(())
+}
+
+fn bench_clipboard(args: ClipboardArgs) -> Result<()> {
+    let opts = bench::ClipboardBenchOptions {
+        size: args.size,
+        keep_logs: args.keep_logs,
+    };
+    let report = bench::clipboard::run(&opts, &mut std::io::stderr())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serializing the report")?
+        );
+    } else {
+        print!("{report}");
+    }
+    if report.transfers.iter().any(|t| !t.identical) {
+        std::io::Write::flush(&mut std::io::stdout()).context("flushing stdout")?;
+        bail!("the bytes that arrived differ from the payload");
     }
     Ok(())
 }

@@ -54,6 +54,24 @@ impl<'a> Clipboard<'a> {
             .with_context(|| format!("Clipboard.{method}"))
     }
 
+    /// The frontend's Clipboard interface version, or None when it has no
+    /// Clipboard interface (xdg-desktop-portal before 1.20, e.g. 1.16).
+    pub async fn frontend_version(client: &PortalClient) -> Option<u32> {
+        let reply = client
+            .conn
+            .call_method(
+                Some(PORTAL_NAME),
+                PORTAL_PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(IFACE, "version"),
+            )
+            .await
+            .ok()?;
+        let value: OwnedValue = reply.body().deserialize().ok()?;
+        u32::try_from(value).ok()
+    }
+
     /// RequestClipboard (before Start).
     pub async fn request(&self) -> Result<()> {
         let opts: HashMap<&str, Value<'_>> = HashMap::new();
