@@ -228,6 +228,8 @@ pub struct Deskflow {
     port: u16,
     server_log: PathBuf,
     client_log: PathBuf,
+    client_conf: PathBuf,
+    client_state: PathBuf,
     // Stopped in this order: client, server, X server.
     client: Option<Proc>,
     server: Proc,
@@ -328,33 +330,88 @@ impl Deskflow {
         // The client, in the testbed's session.
         let client_conf = dir.join("client.conf");
         fs::write(&client_conf, client_settings(port))?;
-        let mut command = tb.command(&script);
-        command
-            .env("QT_QPA_PLATFORM", "offscreen")
-            .args(["deskflow-core", "client", "--new-instance", "-s"])
-            .arg(&client_conf);
         let client_log = tb.log_dir().join("deskflow-client.log");
-        let client = Proc::spawn("deskflow-client", command, &marker, &client_log)?;
-        let connected = format!("client \"{CLIENT_NAME}\" has connected");
-        wait_for(
-            &[&client, &server, &xvfb],
-            "the Deskflow client to connect to EIS and to the server",
-            || {
-                Ok(read(&client_log).contains("connected to eis")
-                    && read(&server_log).contains(&connected))
-            },
-        )?;
-        Ok(Deskflow {
+        let mut deskflow = Deskflow {
             marker,
             display,
             server_size,
             port,
             server_log,
             client_log,
-            client: Some(client),
+            client_conf,
+            client_state: tb.paths().state_home.join("Deskflow.state"),
+            client: None,
             server,
             xvfb,
-        })
+        };
+        deskflow.start_client(tb)?;
+        Ok(deskflow)
+    }
+
+    /// Starts the client with its settings file and waits until it has its
+    /// EIS connection and the server has (again) a client.
+    fn start_client(&mut self, tb: &Testbed) -> Result<()> {
+        if self.client.is_some() {
+            bail!("the Deskflow client is running already");
+        }
+        let connected = format!("client \"{CLIENT_NAME}\" has connected");
+        let before = self.server_log().matches(&connected).count();
+        let mut command = tb.command(in_testing_script());
+        command
+            .env("QT_QPA_PLATFORM", "offscreen")
+            .args(["deskflow-core", "client", "--new-instance", "-s"])
+            .arg(&self.client_conf);
+        let client = Proc::spawn("deskflow-client", command, &self.marker, &self.client_log)?;
+        let result = wait_for(
+            &[&client, &self.server, &self.xvfb],
+            "the Deskflow client to connect to EIS and to the server",
+            || {
+                let runs = self.client_runs();
+                let this_run = runs.last().map_or("", String::as_str);
+                Ok(this_run.contains("connected to eis")
+                    && self.server_log().matches(&connected).count() > before)
+            },
+        );
+        self.client = Some(client);
+        result
+    }
+
+    /// Starts the client again after [`Deskflow::stop_client`], with the
+    /// same settings and state: what Deskflow kept (its portal restore
+    /// token, `client/xdpRestoreToken` in [`Deskflow::client_state`]) is
+    /// used. Its log goes on in the same file ([`Deskflow::client_runs`]
+    /// splits it).
+    pub fn restart_client(&mut self, tb: &Testbed) -> Result<()> {
+        self.start_client(tb)
+    }
+
+    /// The client's settings file (Qt INI), which Deskflow rewrites.
+    pub fn client_settings_path(&self) -> &Path {
+        &self.client_conf
+    }
+
+    /// The client's settings file as it is now.
+    pub fn client_settings(&self) -> String {
+        read(&self.client_conf)
+    }
+
+    /// Where the client keeps its state (Qt INI): `Deskflow.state` in the
+    /// session's `XDG_STATE_HOME` (the client runs with the testbed's
+    /// HOME and XDG dirs, as a user's would). Deskflow 1.27 writes its
+    /// portal restore token there (`client/xdpRestoreToken`), not in the
+    /// settings file.
+    pub fn client_state_path(&self) -> &Path {
+        &self.client_state
+    }
+
+    /// The client's state file as it is now.
+    pub fn client_state(&self) -> String {
+        read(&self.client_state)
+    }
+
+    /// The client's log, one string per run, oldest first.
+    pub fn client_runs(&self) -> Vec<String> {
+        split_runs(&self.client_log(), "deskflow-client")
     }
 
     /// The X display of the server's screen (`:N`).
@@ -488,6 +545,42 @@ fn strip_session_env(command: &mut Command) {
     }
 }
 
+/// A log the testbed appended several runs of `label` to, one string per
+/// run (each begins at its "==== ion-lab: starting LABEL" line).
+pub fn split_runs(log: &str, label: &str) -> Vec<String> {
+    let marker = format!("==== ion-lab: starting {label} at ");
+    let mut runs: Vec<String> = Vec::new();
+    for line in log.lines() {
+        if line.starts_with(&marker) || runs.is_empty() {
+            runs.push(String::new());
+        }
+        if let Some(run) = runs.last_mut() {
+            run.push_str(line);
+            run.push('\n');
+        }
+    }
+    runs
+}
+
+/// The value of `key` (`group/name`) in a Qt INI settings text, if set.
+pub fn ini_value(text: &str, key: &str) -> Option<String> {
+    let (group, name) = key.split_once('/')?;
+    let mut in_group = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_group = line == format!("[{group}]");
+        } else if in_group {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == name {
+                    return Some(v.trim().to_owned());
+                }
+            }
+        }
+    }
+    None
+}
+
 fn read(path: &Path) -> String {
     fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -603,6 +696,31 @@ mod tests {
             })
         );
         assert_eq!(reported_shape(log, "other"), None);
+    }
+
+    #[test]
+    fn runs_split_at_the_start_lines() {
+        let log = "==== ion-lab: starting deskflow-client at 1.0: x\na\n\
+                   ==== ion-lab: starting deskflow-client at 2.0: x\nb\nc\n";
+        let runs = split_runs(log, "deskflow-client");
+        assert_eq!(runs.len(), 2);
+        assert!(runs[0].ends_with("a\n") && runs[1].ends_with("b\nc\n"));
+        assert_eq!(split_runs("", "deskflow-client").len(), 0);
+    }
+
+    #[test]
+    fn ini_values_by_group() {
+        let ini =
+            "[client]\nremoteHost=127.0.0.1\nxdpRestoreToken=abc-123\n[server]\nxdpRestoreToken=\n";
+        assert_eq!(
+            ini_value(ini, "client/xdpRestoreToken").as_deref(),
+            Some("abc-123")
+        );
+        assert_eq!(
+            ini_value(ini, "server/xdpRestoreToken").as_deref(),
+            Some("")
+        );
+        assert_eq!(ini_value(ini, "core/port"), None);
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! released.
 //!
 //! The client goes through the real frontend (RemoteDesktop keyboard and
-//! pointer, no ScreenCast sources; it also asks for the Clipboard portal,
-//! which ionChannel does not offer), ConnectToEIS and ionChannel's EIS
-//! server. Deskflow, Xvfb and xdotool come from the Debian testing rootfs,
+//! pointer, no ScreenCast sources, and the clipboard), ConnectToEIS and
+//! ionChannel's EIS server. The second test is issue 11's: one session
+//! with the clipboard, remembered, and its restore token honoured on the
+//! next start. Deskflow, Xvfb and xdotool come from the Debian testing rootfs,
 //! as does ConnectToEIS (xdg-desktop-portal ≥ 1.17): on the host stack
 //! (Debian 12) the test says so and returns.
 //!
@@ -307,6 +308,268 @@ async fn deskflow_client_gets_pointer_clicks_and_text_through_ionchannel() -> Re
         }
     );
     assert!(w.testbed.is_running(Component::IonChannel));
+    drop(df);
+    w.done()
+}
+
+/// The chooser that plays the user at the consent dialog (the dialog's
+/// command in the policy, as in persistence.rs): it records each request
+/// and answers "allow, remember".
+struct Chooser {
+    asked: std::path::PathBuf,
+}
+
+impl Chooser {
+    /// Installs the chooser as the only way to consent: no rule, so every
+    /// Start is asked or restored from a remembered grant.
+    fn install(w: &mut World) -> Result<Self> {
+        let root = w.testbed.paths().root.clone();
+        let asked = root.join("asked.jsonl");
+        let script = root.join("chooser.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\n# Plays the user: records the request, allows and remembers.\ncat >> '{}'\necho >> '{}'\necho '{{\"allow\":true,\"remember\":true}}'\n",
+                asked.display(),
+                asked.display()
+            ),
+        )?;
+        w.testbed.set_policy(format!(
+            "# No rule: the dialog (the chooser) decides, and remembers.\n[dialog]\ncommand = [\"sh\", \"{}\"]\ntimeout = 30\n",
+            script.display()
+        ))?;
+        Ok(Self { asked })
+    }
+
+    fn asked(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.asked)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// Lines of ionChannel's log that contain every one of `words`.
+fn lines_with<'a>(log: &'a str, words: &[&str]) -> Vec<&'a str> {
+    log.lines()
+        .filter(|l| words.iter().all(|w| l.contains(w)))
+        .collect()
+}
+
+/// The RemoteDesktop sessions ionChannel has live (`ionchannel status`).
+async fn live_remote_desktops(w: &World) -> Result<Vec<u64>> {
+    Ok(ion_lab::client::status::sessions(&w.client.conn)
+        .await?
+        .into_iter()
+        .filter(|s| s.kind == "RemoteDesktop")
+        .map(|s| s.id)
+        .collect())
+}
+
+/// Issue 11: Deskflow 1.27 as a client asks for the clipboard (before the
+/// Clipboard portal it dropped its restore token and started a second
+/// RemoteDesktop session at once). Now: one session, with the clipboard;
+/// the person is asked once and the grant remembered; the client started
+/// again restores with the token it kept in its state file
+/// (`$XDG_STATE_HOME/Deskflow.state`) — no dialog — and again runs one
+/// session with the clipboard. Text copied on the desktop then reaches the
+/// X server's clipboard through Deskflow. It needs no pointer, so it runs
+/// on the cosmic-comp stand-in too (keyboard only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deskflow_client_gets_the_clipboard_in_one_session_and_its_token_restores() -> Result<()> {
+    if !testing_stack() {
+        println!(
+            "skipped: Deskflow and the Clipboard portal (xdg-desktop-portal ≥ 1.20) run only on \
+             the testing stack (IONLAB_STACK=testing, see scripts/test.sh)"
+        );
+        return Ok(());
+    }
+    let mut w = world().await?;
+    let chooser = Chooser::install(&mut w)?;
+    let ionchannel_log =
+        || std::fs::read_to_string(w.testbed.log_path(Component::IonChannel)).unwrap_or_default();
+
+    // The first start: the person is asked once, with the clipboard.
+    let mut df = Deskflow::start(&w.testbed, SERVER_SIZE)?;
+    let log = ionchannel_log();
+    let created = lines_with(&log, &["session created", "RemoteDesktop"]);
+    assert_eq!(created.len(), 1, "one RemoteDesktop session: {created:#?}");
+    assert_eq!(
+        lines_with(&log, &["session started", "RemoteDesktop"]).len(),
+        1,
+        "one Start"
+    );
+    assert_eq!(lines_with(&log, &["clipboard requested"]).len(), 1);
+    assert!(
+        lines_with(&log, &["offers no data-control"]).is_empty(),
+        "the compositor has data control"
+    );
+    let asked = chooser.asked();
+    assert_eq!(asked.len(), 1, "asked once: {asked:#?}");
+    assert_eq!(
+        asked[0].get("clipboard").and_then(|c| c.as_bool()),
+        Some(true),
+        "the dialog says the app wants the clipboard: {}",
+        asked[0]
+    );
+    let allowed = lines_with(&log, &["the user allowed it"]);
+    assert!(
+        allowed.len() == 1
+            && allowed[0].contains("clipboard=true")
+            && allowed[0].contains("remembered=true"),
+        "allowed with the clipboard, remembered: {allowed:#?}"
+    );
+    let remembered = lines_with(&log, &["grant remembered"]);
+    assert!(
+        remembered.len() == 1
+            && remembered[0].contains("persistent=true")
+            && remembered[0].contains("clipboard=true"),
+        "a persistent grant with the clipboard: {remembered:#?}"
+    );
+    assert_eq!(live_remote_desktops(&w).await?.len(), 1);
+    let runs = df.client_runs();
+    let first = runs.last().context("the client's log")?;
+    assert_eq!(
+        first
+            .matches("portal remote desktop session starting")
+            .count(),
+        1,
+        "Deskflow started one session"
+    );
+    for bad in [
+        "discarding restore token",
+        "clipboard still not enabled",
+        "not enabled on",
+    ] {
+        assert!(!first.contains(bad), "Deskflow logged {bad:?}");
+    }
+
+    // The client goes: its session closes.
+    df.stop_client();
+    let token = deskflow::ini_value(&df.client_state(), "client/xdpRestoreToken")
+        .filter(|t| !t.is_empty())
+        .with_context(|| {
+            format!(
+                "Deskflow kept no restore token in {}:\n{}",
+                df.client_state_path().display(),
+                df.client_state()
+            )
+        })?;
+    let closed = |log: &str| lines_with(log, &["session closed"]).len();
+    let deadline = std::time::Instant::now() + WAIT;
+    while closed(&ionchannel_log()) < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        closed(&ionchannel_log()),
+        1,
+        "the session closed with the client"
+    );
+
+    // The second start: the token restores the grant, nobody is asked, one
+    // session again, with the clipboard.
+    df.restart_client(&w.testbed)?;
+    let log = ionchannel_log();
+    assert_eq!(
+        lines_with(&log, &["session created", "RemoteDesktop"]).len(),
+        2,
+        "one more RemoteDesktop session, not two"
+    );
+    assert_eq!(lines_with(&log, &["clipboard requested"]).len(), 2);
+    let restored = lines_with(&log, &["restored a remembered grant: no dialog"]);
+    assert!(
+        restored.len() == 1 && restored[0].contains("clipboard=true"),
+        "the restore was honoured, with the clipboard: {restored:#?}\n{}",
+        lines_with(&log, &["restore"]).join("\n")
+    );
+    assert_eq!(chooser.asked().len(), 1, "a restore must not ask");
+    assert_eq!(lines_with(&log, &["asking the user"]).len(), 1);
+    assert_eq!(live_remote_desktops(&w).await?.len(), 1);
+    let runs = df.client_runs();
+    assert_eq!(runs.len(), 2, "two runs of the client");
+    let second = &runs[1];
+    assert!(
+        second.contains("setting up remote desktop session with restore token"),
+        "Deskflow used its token"
+    );
+    assert_eq!(
+        second
+            .matches("portal remote desktop session starting")
+            .count(),
+        1,
+        "Deskflow started one session"
+    );
+    for bad in [
+        "discarding restore token",
+        "clipboard still not enabled",
+        "not enabled on",
+    ] {
+        assert!(
+            !second.contains(bad),
+            "Deskflow logged {bad:?} on the restore"
+        );
+    }
+    // And the clipboard works in the restored session: text copied on the
+    // Wayland desktop reaches Deskflow (SelectionOwnerChanged, then
+    // SelectionRead), which sends it to the server, which puts it on the X
+    // server's clipboard. (The other way needs an X app that copies, e.g.
+    // xclip, which the testing rootfs does not have.)
+    const COPIED: &str = "copied on the Wayland desktop";
+    let status = w
+        .testbed
+        .command("wl-copy")
+        .args(["--type", "text/plain;charset=utf-8", COPIED])
+        .status()
+        .context("wl-copy (Debian: wl-clipboard)")?;
+    ensure!(status.success(), "wl-copy: {status}");
+    let read = format!("bytes={}", COPIED.len());
+    let on_x = format!("add {} bytes to clipboard 0", COPIED.len());
+    let deadline = std::time::Instant::now() + WAIT;
+    let flowed = || {
+        !lines_with(&ionchannel_log(), &["selection read", &read]).is_empty()
+            && df
+                .server_log()
+                .contains("computer \"wayland\" updated clipboard 0")
+            && df.server_log().contains(&on_x)
+    };
+    while !flowed() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        flowed(),
+        "the copied text did not reach the X clipboard through Deskflow: ionChannel {:#?}, server {:#?}",
+        lines_with(&ionchannel_log(), &["selection"]),
+        df.server_log()
+            .lines()
+            .filter(|l| l.contains("clipboard"))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "ionChannel's log of the two starts:\n{}",
+        ionchannel_log()
+            .lines()
+            .filter(|l| [
+                "session created",
+                "clipboard requested",
+                "asking the user",
+                "the user allowed it",
+                "grant remembered",
+                "restored a remembered grant",
+                "session started",
+                "session closed",
+                "selection read",
+            ]
+            .iter()
+            .any(|k| l.contains(k)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    println!(
+        "deskflow: one session per start, the clipboard on both; restore token {}… honoured without a dialog",
+        token.chars().take(8).collect::<String>()
+    );
     drop(df);
     w.done()
 }
