@@ -211,6 +211,7 @@ impl Portal {
                     state: e.lifecycle.state().to_string(),
                     devices: e.granted_devices.bits(),
                     streams: e.stream_infos.len(),
+                    clipboard: e.clipboard.enabled,
                     eis: match e.eis {
                         EisLink::None => "none",
                         EisLink::Connected { .. } => "connected",
@@ -514,7 +515,7 @@ impl Portal {
             tracing::info!(session = id, "session ended during Start: {e:?}");
             return Ok((RESPONSE_CANCELLED, Results::new()));
         }
-        tracing::info!(session = id, kind = kind.name(), devices = %devices, streams = streams.len(), "session started");
+        tracing::info!(session = id, kind = kind.name(), devices = %devices, streams = streams.len(), clipboard, "session started");
         let mut results = Results::new();
         if kind == SessionKind::RemoteDesktop {
             results.insert("devices".into(), OwnedValue::from(devices.bits()));

@@ -37,6 +37,9 @@ pub struct SessionStatus {
     /// Granted device types, as the portal's bit mask.
     pub devices: u32,
     pub streams: usize,
+    /// The clipboard is on (RequestClipboard, granted, data-control).
+    #[serde(default)]
+    pub clipboard: bool,
     /// "none", "connected" or "ended".
     pub eis: String,
     pub input: InputStatus,

@@ -68,6 +68,9 @@ pub fn table(status: &Status) -> String {
             s.input.repaired,
             if s.input.held { "yes" } else { "no" }
         );
+        if s.clipboard {
+            let _ = writeln!(out, "      clipboard: on");
+        }
         let i = &s.input;
         if i.repaired + i.stray_releases + i.dropped_presses > 0 {
             let _ = writeln!(
