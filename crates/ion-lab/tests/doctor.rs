@@ -84,6 +84,26 @@ fn doctor_reports_globals_features_and_outputs() -> Result<()> {
         );
     }
     assert_eq!(feature("RemoteDesktop keyboard").as_deref(), Some("ok"));
+    // The clipboard: ext-data-control where offered (wlroots 0.19+, the
+    // stand-in as cosmic-comp), else wlr-data-control (sway 1.7).
+    assert_eq!(feature("Clipboard").as_deref(), Some("ok"));
+    let uses = report["features"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["feature"] == "Clipboard"))
+        .and_then(|f| f["uses"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let ext = global("ext_data_control_manager_v1").is_some();
+    assert_eq!(
+        uses,
+        if ext {
+            "ext_data_control_manager_v1"
+        } else {
+            "zwlr_data_control_manager_v1"
+        },
+        "{}",
+        version.short()
+    );
     assert_eq!(
         feature("RemoteDesktop touchscreen").as_deref(),
         Some("missing")
