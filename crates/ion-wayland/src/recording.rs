@@ -97,6 +97,7 @@ enum Injected {
     Copy {
         mime_types: Vec<String>,
         len: Option<usize>,
+        stall: bool,
     },
     Event(Event),
 }
@@ -109,6 +110,7 @@ impl Injector {
         let _ = self.tx.send(Injected::Copy {
             mime_types,
             len: None,
+            stall: false,
         });
     }
 
@@ -118,6 +120,18 @@ impl Injector {
         let _ = self.tx.send(Injected::Copy {
             mime_types,
             len: Some(len),
+            stall: false,
+        });
+    }
+
+    /// A local app copies and, asked for the data, writes [`STALL_PART`]
+    /// and then nothing more, keeping its end open for [`STALL_HOLD`]: an
+    /// app that offers data and never finishes writing it.
+    pub fn local_copy_stalled(&self, mime_types: Vec<String>) {
+        let _ = self.tx.send(Injected::Copy {
+            mime_types,
+            len: None,
+            stall: true,
         });
     }
 
@@ -147,6 +161,8 @@ struct Selection {
     mime_types: Vec<String>,
     owner: Option<SessionId>,
     len: Option<usize>,
+    /// The local app never finishes writing (see `local_copy_stalled`).
+    stall: bool,
 }
 
 struct StandIn {
@@ -185,8 +201,10 @@ impl StandIn {
         }
         let bytes = match sel.len {
             Some(len) => test_payload_sized(&mime_type, len),
+            None if sel.stall => STALL_PART.to_vec(),
             None => test_payload(&mime_type),
         };
+        let stall = sel.stall;
         // Written on a thread of its own, as a local app would: a reader
         // that is slow (or never reads) must not stall the stand-in.
         let spawned = std::thread::Builder::new()
@@ -196,10 +214,18 @@ impl StandIn {
                 if let Err(e) = std::io::Write::write_all(&mut file, &bytes) {
                     tracing::debug!("recording stand-in: the reader left: {e}");
                 }
+                if stall {
+                    std::thread::sleep(STALL_HOLD);
+                }
             });
         spawned.map(|_| ()).map_err(|e| e.to_string())
     }
 }
+
+/// What a stalled local app writes before it stops (`local_copy_stalled`).
+pub const STALL_PART: &[u8] = b"the first part, and then nothing";
+/// How long a stalled local app keeps its end open.
+pub const STALL_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub type Log = Arc<Mutex<Vec<Recorded>>>;
 
@@ -249,11 +275,16 @@ pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
                 event_loop
                     .handle()
                     .insert_source(inject_rx, |ev, _, stand_in: &mut StandIn| match ev {
-                        channel::Event::Msg(Injected::Copy { mime_types, len }) => {
+                        channel::Event::Msg(Injected::Copy {
+                            mime_types,
+                            len,
+                            stall,
+                        }) => {
                             stand_in.selection = Some(Selection {
                                 mime_types,
                                 owner: None,
                                 len,
+                                stall,
                             });
                             stand_in.changed();
                         }
@@ -340,6 +371,7 @@ pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
                                     mime_types,
                                     owner: Some(session),
                                     len: None,
+                                    stall: false,
                                 });
                                 stand_in.changed();
                             }
