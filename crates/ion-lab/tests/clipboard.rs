@@ -23,7 +23,7 @@ async fn has_clipboard(w: &World) -> Result<bool> {
     let version = RemoteDesktop::frontend_version(&w.client).await?;
     if version < 2 {
         println!(
-            "skipped: the frontend's RemoteDesktop is version {version}; the Clipboard portal needs 2 (xdg-desktop-portal 1.20+; run on the testing stack). The backend side is tested in-process (ion-portal)"
+            "skipped: the frontend's RemoteDesktop is version {version}; the Clipboard portal needs 2 (xdg-desktop-portal 1.20+; run on the testing stack). The backend's in-process tests (ion-portal tests/clipboard.rs) are ignored for now: ARCHITECTURE, known issues"
         );
         return Ok(false);
     }
