@@ -42,3 +42,13 @@ impl From<ion_core::StateError> for PortalError {
         Self::Failed(e.to_string())
     }
 }
+
+impl From<ion_core::clipboard::ClipboardError> for PortalError {
+    fn from(e: ion_core::clipboard::ClipboardError) -> Self {
+        use ion_core::clipboard::ClipboardError;
+        match e {
+            ClipboardError::UnknownSerial(_) => Self::NotFound(e.to_string()),
+            _ => Self::InvalidArgument(e.to_string()),
+        }
+    }
+}

@@ -96,11 +96,11 @@ impl<'a> Clipboard<'a> {
     }
 
     pub async fn selection_write(&self, serial: u32) -> Result<OwnedFd> {
-        let reply = self
-            .call("SelectionWrite", &(&self.session, serial))
-            .await?;
-        let fd: zbus::zvariant::OwnedFd = reply.body().deserialize()?;
-        Ok(fd.into())
+        fd_of(
+            &self
+                .call("SelectionWrite", &(&self.session, serial))
+                .await?,
+        )
     }
 
     pub async fn selection_write_done(&self, serial: u32, success: bool) -> Result<()> {
@@ -110,11 +110,22 @@ impl<'a> Clipboard<'a> {
     }
 
     pub async fn selection_read(&self, mime_type: &str) -> Result<OwnedFd> {
-        let reply = self
-            .call("SelectionRead", &(&self.session, mime_type))
-            .await?;
-        let fd: zbus::zvariant::OwnedFd = reply.body().deserialize()?;
-        Ok(fd.into())
+        fd_of(
+            &self
+                .call("SelectionRead", &(&self.session, mime_type))
+                .await?,
+        )
+    }
+
+    /// The Clipboard signals named `member` (of every session: the
+    /// callers keep this session's).
+    async fn signals(&self, member: &'static str) -> Result<zbus::MessageStream> {
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface(IFACE)?
+            .member(member)?
+            .build();
+        Ok(zbus::MessageStream::for_match_rule(rule, &self.client.conn, Some(64)).await?)
     }
 
     /// The stream of SelectionOwnerChanged for this session.
@@ -122,12 +133,7 @@ impl<'a> Clipboard<'a> {
         &self,
     ) -> Result<impl futures_util::Stream<Item = OwnerChange> + 'a> {
         let session = self.session.to_string();
-        let rule = zbus::MatchRule::builder()
-            .msg_type(zbus::message::Type::Signal)
-            .interface(IFACE)?
-            .member("SelectionOwnerChanged")?
-            .build();
-        let stream = zbus::MessageStream::for_match_rule(rule, &self.client.conn, Some(64)).await?;
+        let stream = self.signals("SelectionOwnerChanged").await?;
         Ok(stream.filter_map(move |m| {
             let session = session.clone();
             async move {
@@ -157,12 +163,7 @@ impl<'a> Clipboard<'a> {
     /// The stream of SelectionTransfer for this session.
     pub async fn transfers(&self) -> Result<impl futures_util::Stream<Item = TransferAsk> + 'a> {
         let session = self.session.to_string();
-        let rule = zbus::MatchRule::builder()
-            .msg_type(zbus::message::Type::Signal)
-            .interface(IFACE)?
-            .member("SelectionTransfer")?
-            .build();
-        let stream = zbus::MessageStream::for_match_rule(rule, &self.client.conn, Some(64)).await?;
+        let stream = self.signals("SelectionTransfer").await?;
         Ok(stream.filter_map(move |m| {
             let session = session.clone();
             async move {
@@ -174,4 +175,10 @@ impl<'a> Clipboard<'a> {
             }
         }))
     }
+}
+
+/// The fd a SelectionWrite or SelectionRead reply carries.
+fn fd_of(reply: &zbus::Message) -> Result<OwnedFd> {
+    let fd: zbus::zvariant::OwnedFd = reply.body().deserialize()?;
+    Ok(fd.into())
 }

@@ -100,15 +100,6 @@ fn refused(session: &str, call: &str, e: PortalError) -> PortalError {
     e
 }
 
-impl From<ClipboardError> for PortalError {
-    fn from(e: ClipboardError) -> Self {
-        match e {
-            ClipboardError::UnknownSerial(_) => PortalError::NotFound(e.to_string()),
-            _ => PortalError::InvalidArgument(e.to_string()),
-        }
-    }
-}
-
 fn pipe() -> Result<(OwnedFd, OwnedFd), PortalError> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| PortalError::Failed(format!("cannot make a pipe: {e}")))
