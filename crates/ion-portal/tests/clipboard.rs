@@ -3,13 +3,6 @@
 //! where every stack tests the backend's side), and the recording stand-in
 //! plays the compositor and its local apps (`Injector`: a local copy, a
 //! local paste). Data moves through real pipes.
-//!
-//! Ignored by default: this harness sometimes never finishes a test (seen
-//! in about one run in four, in different tests, also one at a time; the
-//! cause was not found, and the real daemon's end-to-end runs through the
-//! frontend never showed it). ARCHITECTURE lists it as a known issue. Run
-//! them with `cargo test -p ion-portal --test clipboard -- --ignored
-//! --test-threads=1`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -188,7 +181,6 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
 const S: &str = "/org/freedesktop/portal/desktop/session/t/a";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the in-process clipboard harness sometimes hangs (ARCHITECTURE, known issues)"]
 async fn in_process_copy_and_paste_both_ways() {
     let mut w = world().await;
     assert!(enabled(&start(&w, S, true).await));
@@ -244,7 +236,6 @@ async fn in_process_copy_and_paste_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the in-process clipboard harness sometimes hangs (ARCHITECTURE, known issues)"]
 async fn in_process_bad_input_gets_a_clear_error_and_changes_nothing() {
     let mut w = world().await;
     assert!(enabled(&start(&w, S, true).await));
@@ -302,7 +293,6 @@ async fn in_process_bad_input_gets_a_clear_error_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the in-process clipboard harness sometimes hangs (ARCHITECTURE, known issues)"]
 async fn in_process_closing_mid_transfer_ends_it_and_withdraws_the_selection() {
     let mut w = world().await;
     assert!(enabled(&start(&w, S, true).await));
@@ -348,7 +338,6 @@ async fn in_process_closing_mid_transfer_ends_it_and_withdraws_the_selection() {
 /// A remote side that never answers a paste, and one that stops writing
 /// half-way: the local paste ends at the timeouts, with what came.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the in-process clipboard harness sometimes hangs (ARCHITECTURE, known issues)"]
 async fn in_process_a_paste_never_hangs() {
     let mut w = world().await;
     assert!(enabled(&start(&w, S, true).await));
@@ -397,7 +386,6 @@ async fn in_process_a_paste_never_hangs() {
 /// gets what came and ends at the idle timeout, long before the app lets
 /// go (a minute), and the session goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the in-process clipboard harness sometimes hangs (ARCHITECTURE, known issues)"]
 async fn in_process_a_read_from_a_stalled_app_ends_at_the_timeout() {
     let mut w = world().await;
     assert!(enabled(&start(&w, S, true).await));

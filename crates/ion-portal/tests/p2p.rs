@@ -178,12 +178,11 @@ async fn a_thousand_events_keep_their_order() {
 
 /// The same on a multi-thread runtime, where spawned calls really do run
 /// out of order: this one fails if input calls stop being dispatched
-/// inline. Ignored by default: on multi-thread test runtimes a reply to a
-/// session set-up call is lost in roughly one run in ten (cause not found
-/// yet; not seen on the current-thread runtime the daemon uses). Run it
-/// with `cargo test -p ion-portal --test p2p -- --ignored`.
+/// inline. (It was ignored for a while: about one run in ten never got a
+/// reply to its first call. The cause was zbus's method dispatcher
+/// subscribing after the first call had come; `service::with_interfaces`
+/// now serves through the connection builder.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "multi-thread p2p set-up occasionally loses a reply; see the doc comment"]
 async fn a_thousand_events_keep_their_order_multi_thread() {
     thousand_events_in_order().await;
 }

@@ -48,16 +48,17 @@ pub async fn serve_portal(
 ) -> (Connection, Connection, Arc<Portal>) {
     let portal = Arc::new(Portal::new(config, handle));
     let (a, b) = tokio::net::UnixStream::pair().unwrap();
-    let server = zbus::connection::Builder::unix_stream(a)
-        .server(zbus::Guid::generate())
-        .unwrap()
-        .p2p()
-        .build();
+    let server = ion_portal::service::with_interfaces(
+        zbus::connection::Builder::unix_stream(a)
+            .server(zbus::Guid::generate())
+            .unwrap()
+            .p2p(),
+        &portal,
+    )
+    .unwrap()
+    .build();
     let client = zbus::connection::Builder::unix_stream(b).p2p().build();
     let (server, client) = tokio::try_join!(server, client).unwrap();
-    ion_portal::service::register(&server, portal.clone())
-        .await
-        .unwrap();
     (client, server, portal)
 }
 
