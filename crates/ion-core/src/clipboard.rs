@@ -18,6 +18,12 @@ pub const MAX_MIME_LEN: usize = 255;
 /// Pastes announced and not yet finished, per session: a local app that
 /// asks for more is dropped (its paste gets nothing), never queued.
 pub const MAX_PENDING_TRANSFERS: usize = 32;
+/// A side that moves no data for this long ends its transfer: the other
+/// side gets what came so far, then EOF.
+pub const TRANSFER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+/// A paste announced with SelectionTransfer whose SelectionWrite never
+/// comes is given up after this (the local app reads nothing, then EOF).
+pub const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a clipboard call is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

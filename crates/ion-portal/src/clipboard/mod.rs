@@ -15,7 +15,6 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ion_core::clipboard::{check_mime_types, ClipboardError, Transfers};
 use ion_wayland::Command;
@@ -29,12 +28,7 @@ use crate::portal::Portal;
 use crate::sessions::{SessionEntry, SessionKind};
 use pump::{pump, Cancel, PumpEnd};
 
-/// A side that moves no data for this long ends its transfer: the other
-/// side gets what came so far, then EOF.
-pub const TRANSFER_IDLE: Duration = Duration::from_secs(10);
-/// A paste announced with SelectionTransfer whose SelectionWrite never
-/// comes is given up after this (the local app reads nothing, then EOF).
-pub const WRITE_WAIT: Duration = Duration::from_secs(10);
+pub use ion_core::clipboard::{TRANSFER_IDLE, WRITE_WAIT};
 /// Finished serials remembered, so a late SelectionWriteDone is no error.
 const FINISHED_KEPT: usize = 32;
 
