@@ -130,7 +130,13 @@ async fn copy_on_the_desktop_paste_on_the_remote_side_and_back() -> Result<()> {
 
     // The remote side offers a selection of several types: the desktop
     // pastes each and gets its own bytes.
-    let types = ["text/plain", "text/html", "image/png"];
+    let types = [
+        "text/plain",
+        "text/plain;charset=utf-8",
+        "UTF8_STRING",
+        "text/html",
+        "image/png",
+    ];
     clip.set_selection(&types).await?;
     let change = owner_change(&mut owners, "the session's own selection", |c| {
         c.session_is_owner
@@ -141,6 +147,13 @@ async fn copy_on_the_desktop_paste_on_the_remote_side_and_back() -> Result<()> {
     }
     for (mime, data) in [
         ("text/plain", b"plain text from afar".to_vec()),
+        (
+            "text/plain;charset=utf-8",
+            "utf-8 text from afar: \u{00e9}t\u{00e9}"
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("UTF8_STRING", b"an X11-style type from afar".to_vec()),
         ("text/html", b"<b>html from afar</b>".to_vec()),
         ("image/png", payload(3 * 1024 * 1024 + 17)),
     ] {
