@@ -145,6 +145,30 @@ async fn copy_on_the_desktop_paste_on_the_remote_side_and_back() -> Result<()> {
     for t in types {
         assert!(change.mime_types.iter().any(|m| m == t), "{change:?}");
     }
+    // Another connection than the frontend's, calling the backend directly
+    // on this session, is refused, and the selection stays the session's.
+    let mut intruder: std::collections::HashMap<&str, zbus::zvariant::Value<'_>> =
+        std::collections::HashMap::new();
+    intruder.insert("mime_types", vec!["text/x-intruder"].into());
+    let err = w
+        .client
+        .conn
+        .call_method(
+            Some("org.freedesktop.impl.portal.desktop.ionchannel"),
+            "/org/freedesktop/portal/desktop",
+            Some("org.freedesktop.impl.portal.Clipboard"),
+            "SetSelection",
+            &(rd.path(), intruder),
+        )
+        .await
+        .expect_err("a non-frontend caller must be refused");
+    assert!(err.to_string().contains("NotAllowed"), "{err}");
+    let listed = w.testbed.command("wl-paste").arg("--list-types").output()?;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("text/html") && !listed.contains("text/x-intruder"),
+        "the desktop's selection offers: {listed}"
+    );
     for (mime, data) in [
         ("text/plain", b"plain text from afar".to_vec()),
         (

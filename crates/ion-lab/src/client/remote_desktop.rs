@@ -28,7 +28,9 @@ impl<'a> RemoteDesktop<'a> {
         Ok(Self { client, session })
     }
 
-    fn path(&self) -> ObjectPath<'_> {
+    /// The session's object path (the frontend's handle, which the
+    /// backend is given too).
+    pub fn path(&self) -> ObjectPath<'_> {
         self.session.as_ref()
     }
 
