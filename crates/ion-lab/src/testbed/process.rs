@@ -125,6 +125,30 @@ fn signal_group(pgid: u32, sig: c_int) {
 
 /// Whether the child `pid` has exited, *without* reaping it (so its pid, and
 /// with it the process group id, cannot be reused yet). Returns how it ended.
+/// Whether a process of group `pgid` runs (zombies do not count: they have
+/// ended and wait for a parent to reap them).
+fn group_running(pgid: u32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(|pid| {
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid pgrp ...`; comm may hold spaces and
+            // parentheses, so the fields are read after the last ')'.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next();
+            let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+            state != Some("Z") && pgrp == Some(pgid)
+        })
+}
+
 fn exited_nowait(pid: u32) -> Option<String> {
     let pid = libc::id_t::try_from(pid).ok()?;
     // SAFETY: siginfo_t is plain data; all-zero is a valid value and is what
@@ -235,6 +259,16 @@ impl Proc {
         self.exit_state().is_none()
     }
 
+    /// Whether the leader or any other process of its group still runs.
+    /// On the testing stack the leader is bwrap, which dies at once on
+    /// SIGTERM while the program it runs is still shutting down: waiting
+    /// for the leader alone SIGKILLed ionChannel in the middle of releasing
+    /// its keys (seen on the cosmic-comp stand-in, which, unlike wlroots,
+    /// keeps a gone virtual keyboard's keys down).
+    pub fn group_running(&self) -> bool {
+        self.reaped.is_none() && group_running(self.pid())
+    }
+
     /// Sends `sig` to the whole process group (as long as the leader has not
     /// been reaped, so the group id is still ours).
     pub fn signal(&self, sig: c_int) {
@@ -277,7 +311,7 @@ pub fn terminate_all(procs: &mut [&mut Proc], grace: Duration) {
         proc.signal(libc::SIGTERM);
     }
     let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && procs.iter().any(|p| p.is_running()) {
+    while Instant::now() < deadline && procs.iter().any(|p| p.group_running()) {
         thread::sleep(Duration::from_millis(10));
     }
     for proc in procs.iter_mut() {
@@ -436,4 +470,42 @@ pub fn program_pid(pid: u32, program: &str) -> Option<u32> {
         queue.extend(all.iter().filter(|(_, pp)| *pp == current).map(|(p, _)| *p));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The testing stack's shape in small: a leader that dies at once on
+    /// SIGTERM (bwrap) and, in its group, a program that takes a moment to
+    /// shut down (ionChannel releasing keys). `stop` lets it finish.
+    #[test]
+    fn stop_waits_for_the_whole_group_not_only_its_leader() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = dir.path().join("done");
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!(
+            r#"sh -c 'trap "sleep 0.3; touch {}; exit 0" TERM; while :; do sleep 0.05; done' & wait"#,
+            done.display()
+        ));
+        let mut proc = Proc::spawn(
+            "group",
+            command,
+            "ion-lab-process-test",
+            &dir.path().join("log"),
+        )
+        .unwrap();
+        // Until the inner shell has set its trap.
+        thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        proc.stop(Duration::from_secs(5));
+        assert!(
+            done.exists(),
+            "the group's program was killed before it finished shutting down"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+        assert!(!group_running(proc.pid()) || proc.reaped.is_some());
+    }
 }
