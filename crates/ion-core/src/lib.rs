@@ -23,6 +23,7 @@ pub mod refusals;
 pub mod selection;
 pub mod session;
 pub mod transform;
+pub mod uinput;
 pub mod validate;
 
 pub use device::{DeviceType, DeviceTypes};
