@@ -241,6 +241,13 @@ pub struct Snapshot {
     /// (`ext_data_control_manager_v1` or `zwlr_data_control_manager_v1`);
     /// None when the compositor offers neither (or there is no seat).
     pub data_control: Option<String>,
+    /// The path a session's pointer takes (`zwlr_virtual_pointer_v1` or
+    /// `uinput`); None: no pointer here.
+    pub pointer_path: Option<String>,
+    /// Whether a session can touch the screen (uinput's touchscreen).
+    pub touch: bool,
+    /// Why uinput devices cannot be made here; None: they can.
+    pub uinput_unusable: Option<String>,
 }
 
 impl Snapshot {
@@ -261,14 +268,16 @@ impl Snapshot {
         use ion_core::DeviceType;
         let mut d = DeviceTypes::EMPTY;
         if self.seat.is_some() {
-            if self.has(crate::VIRTUAL_POINTER) {
+            if self.pointer_path.is_some() {
                 d.insert(DeviceType::Pointer);
             }
             if self.has(crate::VIRTUAL_KEYBOARD) {
                 d.insert(DeviceType::Keyboard);
             }
+            if self.touch {
+                d.insert(DeviceType::Touchscreen);
+            }
         }
-        // Touch needs EIS or uinput; neither is wired yet.
         d
     }
 }

@@ -4,17 +4,21 @@ use ion_core::held::Admit;
 use ion_core::layout::LayoutBox;
 use ion_core::{HeldInput, InputEvent};
 
-use crate::virtual_keyboard::VirtualKeyboard;
-use crate::virtual_pointer::VirtualPointer;
+use crate::input::virtual_keyboard::VirtualKeyboard;
+use crate::input::PointerBackend;
 
 pub struct SessionDevices {
-    pub pointer: Option<VirtualPointer>,
+    /// Pointer (and, through uinput, touch): the seam's back-end.
+    pub pointer: Option<Box<dyn PointerBackend>>,
     pub keyboard: Option<VirtualKeyboard>,
     held: HeldInput,
 }
 
 impl SessionDevices {
-    pub fn new(pointer: Option<VirtualPointer>, keyboard: Option<VirtualKeyboard>) -> Self {
+    pub fn new(
+        pointer: Option<Box<dyn PointerBackend>>,
+        keyboard: Option<VirtualKeyboard>,
+    ) -> Self {
         Self {
             pointer,
             keyboard,
@@ -46,12 +50,13 @@ impl SessionDevices {
             },
             InputEvent::TouchDown { .. }
             | InputEvent::TouchMotion { .. }
-            | InputEvent::TouchUp { .. } => {
-                tracing::warn!("touch event without a touch device");
-            }
-            _ => match self.pointer.as_ref() {
+            | InputEvent::TouchUp { .. } => match self.pointer.as_mut() {
+                Some(p) if p.touch() => p.send(event, layout, time),
+                _ => tracing::warn!("touch event without a touch device"),
+            },
+            _ => match self.pointer.as_mut() {
                 Some(p) => p.send(event, layout, time),
-                None => tracing::warn!("pointer event without a virtual pointer"),
+                None => tracing::warn!("pointer event without a pointer device"),
             },
         }
     }
@@ -82,11 +87,15 @@ impl SessionDevices {
                     }
                 }
                 _ => {
-                    if let Some(p) = self.pointer.as_ref() {
+                    if let Some(p) = self.pointer.as_mut() {
                         p.send(&ev, layout, time);
                     }
                 }
             }
+        }
+        // The device's own account (touch contacts) after the session's.
+        if let Some(p) = self.pointer.as_mut() {
+            p.lift_all(time);
         }
         // The keyboard's own record is the safety net for anything
         // HeldInput did not see.
@@ -101,7 +110,7 @@ impl SessionDevices {
         if let Some(kb) = self.keyboard.as_ref() {
             kb.destroy();
         }
-        if let Some(p) = self.pointer.as_ref() {
+        if let Some(p) = self.pointer.as_mut() {
             p.destroy();
         }
     }

@@ -16,6 +16,7 @@ pub mod command;
 mod devices;
 pub mod fault;
 mod image_copy;
+pub mod input;
 pub mod keymap;
 pub mod keymap_file;
 mod outputs;
@@ -25,8 +26,6 @@ mod screencast;
 mod state;
 pub mod thread;
 mod toplevels;
-mod virtual_keyboard;
-mod virtual_pointer;
 
 pub use clipboard::{DataControlChoice, DATA_CONTROL_VAR};
 pub use command::{

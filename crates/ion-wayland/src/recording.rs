@@ -346,6 +346,9 @@ pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
                                 window_capture: false,
                                 cursor_metadata: false,
                                 data_control: Some(crate::EXT_DATA_CONTROL.into()),
+                                pointer_path: Some("zwlr_virtual_pointer_v1".into()),
+                                touch: false,
+                                uinput_unusable: Some("the recording stand-in".into()),
                             });
                         }
                         channel::Event::Msg(Command::SetSelection {

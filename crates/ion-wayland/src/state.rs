@@ -20,10 +20,12 @@ use wayland_protocols_wlr::virtual_pointer::v1::client::zwlr_virtual_pointer_v1:
 use crate::clock::now_ms;
 use crate::command::{Command, Event, GlobalInfo, OutputInfo, SessionId, Snapshot};
 use crate::devices::SessionDevices;
+use crate::input::uinput::UinputPointer;
+use crate::input::virtual_keyboard::VirtualKeyboard;
+use crate::input::virtual_pointer::VirtualPointer;
+use crate::input::{PointerBackend, PointerChoice, PointerPath};
 use crate::keymap::{Keymap, KeymapNames};
 use crate::outputs::TrackedOutput;
-use crate::virtual_keyboard::VirtualKeyboard;
-use crate::virtual_pointer::VirtualPointer;
 
 /// How often a stream that should be capturing is re-triggered (every
 /// [`NUDGE_INTERVAL`]) before we give up waiting for its first `process`.
@@ -40,6 +42,11 @@ pub struct State {
     pub pointer: Option<wayland_client::protocol::wl_pointer::WlPointer>,
     pub xdg_output_manager: Option<ZxdgOutputManagerV1>,
     pub pointer_manager: Option<ZwlrVirtualPointerManagerV1>,
+    /// Which pointer path to use ([`crate::input::POINTER_VAR`]).
+    pub pointer_choice: PointerChoice,
+    /// Whether uinput devices can be made here, or why not (checked once
+    /// at connect).
+    pub uinput: Result<(), String>,
     pub keyboard_manager: Option<ZwpVirtualKeyboardManagerV1>,
     pub outputs: Vec<TrackedOutput>,
     pub outputs_dirty: bool,
@@ -112,7 +119,17 @@ impl State {
                 .as_ref()
                 .and_then(|c| c.interface())
                 .map(str::to_owned),
+            pointer_path: self.pointer_path().map(|p| p.name().to_owned()),
+            touch: self.seat.is_some() && self.pointer_choice.pick_touch(self.uinput.is_ok()),
+            uinput_unusable: self.uinput.clone().err(),
         }
+    }
+
+    /// The path a session's pointer takes here, if any.
+    fn pointer_path(&self) -> Option<PointerPath> {
+        let virtual_pointer = self.seat.is_some() && self.pointer_manager.is_some();
+        let uinput = self.seat.is_some() && self.uinput.is_ok();
+        self.pointer_choice.pick(virtual_pointer, uinput)
     }
 
     /// Runs PipeWire's callbacks; reports failed sessions and a lost daemon.
@@ -332,12 +349,38 @@ impl State {
             .as_ref()
             .ok_or("the compositor offers no wl_seat")?;
         let mut made = DeviceTypes::EMPTY;
-        let pointer = match (&self.pointer_manager, wanted.contains(DeviceType::Pointer)) {
-            (Some(m), true) => {
+        let touch = wanted.contains(DeviceType::Touchscreen)
+            && self.pointer_choice.pick_touch(self.uinput.is_ok());
+        // Touch comes with uinput's devices; a session that wants touch
+        // gets its pointer there too (one seam, one set of devices).
+        let path = if touch {
+            Some(PointerPath::Uinput)
+        } else if wanted.contains(DeviceType::Pointer) {
+            self.pointer_path()
+        } else {
+            None
+        };
+        let pointer: Option<Box<dyn PointerBackend>> = match (path, &self.pointer_manager) {
+            (Some(PointerPath::VirtualPointer), Some(m)) => {
                 made.insert(DeviceType::Pointer);
                 let obj: ZwlrVirtualPointerV1 = m.create_virtual_pointer(Some(seat), &self.qh, ());
-                Some(VirtualPointer::new(obj))
+                Some(Box::new(VirtualPointer::new(obj)))
             }
+            (Some(PointerPath::Uinput), _) => match UinputPointer::create() {
+                Ok(p) => {
+                    if wanted.contains(DeviceType::Pointer) {
+                        made.insert(DeviceType::Pointer);
+                    }
+                    if touch {
+                        made.insert(DeviceType::Touchscreen);
+                    }
+                    Some(Box::new(p))
+                }
+                Err(e) => {
+                    tracing::warn!(session, "uinput devices not made: {e}");
+                    None
+                }
+            },
             _ => None,
         };
         let keyboard = match (
@@ -353,7 +396,12 @@ impl State {
             }
             _ => None,
         };
-        tracing::info!(session, devices = %made, "virtual devices created");
+        tracing::info!(
+            session,
+            devices = %made,
+            pointer = pointer.as_ref().map(|p| p.name()),
+            "virtual devices created"
+        );
         self.sessions
             .insert(session, SessionDevices::new(pointer, keyboard));
         Ok(made)

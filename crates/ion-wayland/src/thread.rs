@@ -314,6 +314,8 @@ fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup
         pointer: None,
         xdg_output_manager: globals.bind(&qh, 1..=3, ()).ok(),
         pointer_manager: globals.bind(&qh, 1..=2, ()).ok(),
+        pointer_choice: crate::input::PointerChoice::from_env(),
+        uinput: crate::input::uinput::access(),
         keyboard_manager: globals.bind(&qh, 1..=1, ()).ok(),
         outputs: Vec::new(),
         outputs_dirty: false,
@@ -352,11 +354,15 @@ fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup
     if let Some(c) = state.clipboard.as_mut() {
         c.publish(&state.events);
     }
+    let snap = state.snapshot();
     tracing::info!(
         outputs = state.outputs.len(),
         seat = ?state.seat_name,
         virtual_pointer = state.pointer_manager.is_some(),
         virtual_keyboard = state.keyboard_manager.is_some(),
+        pointer = snap.pointer_path.as_deref().unwrap_or("none"),
+        touch = snap.touch,
+        uinput = state.uinput.as_ref().err().map_or("usable", String::as_str),
         capture = if state.image_copy.is_some() {
             "ext-image-copy-capture"
         } else if state.screencopy.is_some() {

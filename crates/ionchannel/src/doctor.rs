@@ -67,30 +67,28 @@ const RELEVANT: &[(&str, &str)] = &[
     (wl::LINUX_DMABUF, "dmabuf buffers"),
 ];
 
-fn path_writable(p: &str) -> bool {
-    std::fs::OpenOptions::new().write(true).open(p).is_ok()
-}
-
-/// Whether `/dev/uinput` could be written (the uinput fallback, not
-/// implemented, would need it).
-pub fn uinput_writable() -> bool {
-    path_writable("/dev/uinput")
-}
-
 /// Why `device` ("pointer", "keyboard") cannot be injected on this
 /// compositor, as doctor's note and the daemon's start-up log both say it:
-/// plainly not available, which global is missing, that the other ways are
-/// not implemented, and what AvailableDeviceTypes does about it.
-pub fn missing_injection(device: &str, global: &str, has_seat: bool, uinput: bool) -> String {
-    format!(
-        "{device} not available on this compositor: it offers no {global}{}; compositor EIS \
-         and uinput are not implemented{}, so AvailableDeviceTypes leaves the {device} out",
-        if has_seat { "" } else { " (and no wl_seat)" },
-        if uinput {
-            ""
-        } else {
-            " (and /dev/uinput is not writable)"
+/// plainly not available, which global is missing, what the other ways
+/// lack (`uinput`: why uinput cannot be used here; None where it could but
+/// has no such device), and what AvailableDeviceTypes does about it.
+pub fn missing_injection(
+    device: &str,
+    global: &str,
+    has_seat: bool,
+    uinput: Option<&str>,
+) -> String {
+    let other_ways = match (device, uinput) {
+        ("pointer", Some(why)) => {
+            format!("compositor EIS is not implemented and uinput cannot be used ({why})")
         }
+        ("pointer", None) => "compositor EIS is not implemented".to_owned(),
+        _ => "compositor EIS and a uinput keyboard are not implemented".to_owned(),
+    };
+    format!(
+        "{device} not available on this compositor: it offers no {global}{}; {other_ways}, \
+         so AvailableDeviceTypes leaves the {device} out",
+        if has_seat { "" } else { " (and no wl_seat)" },
     )
 }
 
@@ -138,45 +136,60 @@ pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>
             purpose,
         })
         .collect();
-    let uinput = uinput_writable();
+    let uinput = snap.uinput_unusable.as_deref();
     let has_seat = snap.seat.is_some();
     let mut features = Vec::new();
 
-    let inject = |feature, device: &str, global: &str, via: &str| {
-        if has_seat && snap.has(global) {
-            Feature {
-                feature,
-                uses: Some(via.to_string()),
-                status: Status::Ok,
-                note: String::new(),
-            }
-        } else {
-            Feature {
-                feature,
-                uses: None,
-                status: Status::Missing,
-                note: missing_injection(device, global, has_seat, uinput),
-            }
+    // The pointer: the path the daemon's sessions take (the virtual
+    // pointer, else uinput), or why there is none.
+    features.push(match &snap.pointer_path {
+        Some(path) if has_seat => Feature {
+            feature: "RemoteDesktop pointer",
+            uses: Some(path.clone()),
+            status: Status::Ok,
+            note: String::new(),
+        },
+        _ => Feature {
+            feature: "RemoteDesktop pointer",
+            uses: None,
+            status: Status::Missing,
+            note: missing_injection("pointer", wl::VIRTUAL_POINTER, has_seat, uinput),
+        },
+    });
+    features.push(if has_seat && snap.has(wl::VIRTUAL_KEYBOARD) {
+        Feature {
+            feature: "RemoteDesktop keyboard",
+            uses: Some("zwp_virtual_keyboard_v1".into()),
+            status: Status::Ok,
+            note: String::new(),
         }
-    };
-    features.push(inject(
-        "RemoteDesktop pointer",
-        "pointer",
-        wl::VIRTUAL_POINTER,
-        "zwlr_virtual_pointer_v1",
-    ));
-    features.push(inject(
-        "RemoteDesktop keyboard",
-        "keyboard",
-        wl::VIRTUAL_KEYBOARD,
-        "zwp_virtual_keyboard_v1",
-    ));
+    } else {
+        Feature {
+            feature: "RemoteDesktop keyboard",
+            uses: None,
+            status: Status::Missing,
+            note: missing_injection("keyboard", wl::VIRTUAL_KEYBOARD, has_seat, uinput),
+        }
+    });
     features.push(clipboard(snap));
-    features.push(Feature {
-        feature: "RemoteDesktop touchscreen",
-        uses: None,
-        status: Status::Missing,
-        note: "no touch path: needs compositor EIS or uinput (neither wired yet)".into(),
+    features.push(if snap.touch {
+        Feature {
+            feature: "RemoteDesktop touchscreen",
+            uses: Some("uinput".into()),
+            status: Status::Ok,
+            note: String::new(),
+        }
+    } else {
+        Feature {
+            feature: "RemoteDesktop touchscreen",
+            uses: None,
+            status: Status::Missing,
+            note: format!(
+                "no touch path: wlroots has no virtual-touch protocol, compositor EIS is not \
+                 implemented, and uinput cannot be used ({})",
+                uinput.unwrap_or("not chosen: IONCHANNEL_POINTER")
+            ),
+        }
     });
     let capture = if snap.has(wl::EXT_IMAGE_COPY_CAPTURE) && snap.has(wl::EXT_OUTPUT_CAPTURE_SOURCE)
     {
@@ -389,6 +402,12 @@ mod tests {
             cursor_metadata: false,
             pipewire: true,
             data_control: None,
+            pointer_path: globals
+                .iter()
+                .any(|(i, _)| *i == wl::VIRTUAL_POINTER)
+                .then(|| "zwlr_virtual_pointer_v1".to_owned()),
+            touch: false,
+            uinput_unusable: Some("/dev/uinput does not exist".into()),
         }
     }
 
@@ -414,7 +433,7 @@ mod tests {
         for words in [
             "pointer not available on this compositor",
             "it offers no zwlr_virtual_pointer_manager_v1",
-            "compositor EIS and uinput are not implemented",
+            "compositor EIS is not implemented and uinput cannot be used (/dev/uinput does not exist)",
             "AvailableDeviceTypes leaves the pointer out",
         ] {
             assert!(pointer.note.contains(words), "{words}: {}", pointer.note);
@@ -483,13 +502,25 @@ mod tests {
 
     #[test]
     fn the_missing_seat_and_uinput_are_named_too() {
-        let note = missing_injection("keyboard", wl::VIRTUAL_KEYBOARD, false, false);
+        let note = missing_injection("keyboard", wl::VIRTUAL_KEYBOARD, false, Some("x"));
         assert_eq!(
             note,
             "keyboard not available on this compositor: it offers no \
-             zwp_virtual_keyboard_manager_v1 (and no wl_seat); compositor EIS and uinput are \
-             not implemented (and /dev/uinput is not writable), so AvailableDeviceTypes \
-             leaves the keyboard out"
+             zwp_virtual_keyboard_manager_v1 (and no wl_seat); compositor EIS and a uinput \
+             keyboard are not implemented, so AvailableDeviceTypes leaves the keyboard out"
+        );
+        let note = missing_injection(
+            "pointer",
+            wl::VIRTUAL_POINTER,
+            true,
+            Some("/dev/uinput is not writable by this user"),
+        );
+        assert_eq!(
+            note,
+            "pointer not available on this compositor: it offers no \
+             zwlr_virtual_pointer_manager_v1; compositor EIS is not implemented and uinput \
+             cannot be used (/dev/uinput is not writable by this user), so \
+             AvailableDeviceTypes leaves the pointer out"
         );
     }
 }

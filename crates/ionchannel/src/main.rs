@@ -153,7 +153,7 @@ async fn serve(rate: u32, burst: u32) -> anyhow::Result<()> {
                     device.name(),
                     global,
                     snapshot.seat.is_some(),
-                    doctor::uinput_writable()
+                    snapshot.uinput_unusable.as_deref()
                 )
             );
         }

@@ -94,8 +94,24 @@ impl VirtualPointer {
         self.obj.axis_source(source);
         self.obj.frame();
     }
+}
 
-    pub fn destroy(&self) {
+impl super::PointerBackend for VirtualPointer {
+    fn name(&self) -> &'static str {
+        "zwlr_virtual_pointer_v1"
+    }
+
+    fn touch(&self) -> bool {
+        false
+    }
+
+    fn send(&mut self, event: &InputEvent, layout: Option<LayoutBox>, time: u32) {
+        VirtualPointer::send(self, event, layout, time);
+    }
+
+    fn lift_all(&mut self, _time: u32) {}
+
+    fn destroy(&mut self) {
         self.obj.destroy();
     }
 }
