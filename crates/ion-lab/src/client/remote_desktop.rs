@@ -102,6 +102,27 @@ impl<'a> RemoteDesktop<'a> {
         .await
     }
 
+    pub async fn touch_down(&self, stream: u32, slot: u32, x: f64, y: f64) -> Result<()> {
+        self.notify(
+            "NotifyTouchDown",
+            &(self.path(), opts(), stream, slot, x, y),
+        )
+        .await
+    }
+
+    pub async fn touch_motion(&self, stream: u32, slot: u32, x: f64, y: f64) -> Result<()> {
+        self.notify(
+            "NotifyTouchMotion",
+            &(self.path(), opts(), stream, slot, x, y),
+        )
+        .await
+    }
+
+    pub async fn touch_up(&self, slot: u32) -> Result<()> {
+        self.notify("NotifyTouchUp", &(self.path(), opts(), slot))
+            .await
+    }
+
     pub async fn pointer_button(&self, button: i32, pressed: bool) -> Result<()> {
         self.notify(
             "NotifyPointerButton",

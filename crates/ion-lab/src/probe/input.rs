@@ -1,13 +1,15 @@
-//! The seat: pointer and keyboard events, recorded one by one.
+//! The seat: pointer, keyboard and touch events, recorded one by one.
 //!
 //! The seat is bound at version <= 9 (axis_value120 needs v8). Pointer and
 //! keyboard objects are taken when the capabilities announce them and
 //! released when they go away: a compositor may announce them only once the
 //! first (virtual) device exists.
 
+use std::collections::HashMap;
+
 use wayland_client::protocol::{
     wl_keyboard, wl_keyboard::WlKeyboard, wl_pointer, wl_pointer::WlPointer, wl_seat,
-    wl_seat::WlSeat,
+    wl_seat::WlSeat, wl_touch, wl_touch::WlTouch,
 };
 use wayland_client::{Connection, Dispatch, Proxy, QueueHandle, WEnum};
 
@@ -24,6 +26,9 @@ pub struct SeatState {
     name: String,
     pointer: Option<WlPointer>,
     keyboard: Option<WlKeyboard>,
+    touch: Option<WlTouch>,
+    /// The output each touch point went down on, by its id.
+    touch_outputs: HashMap<i32, String>,
     /// Output name and last position of the pointer focus.
     pointer_focus: Option<(String, f64, f64)>,
     /// Output name of the keyboard focus.
@@ -40,6 +45,8 @@ impl SeatState {
             name: String::new(),
             pointer: None,
             keyboard: None,
+            touch: None,
+            touch_outputs: HashMap::new(),
             pointer_focus: None,
             keyboard_focus: None,
             xkb: Xkb::new(),
@@ -50,6 +57,7 @@ impl SeatState {
     pub fn destroy(mut self) {
         self.drop_pointer();
         self.drop_keyboard();
+        self.drop_touch();
         if self.seat.version() >= 5 {
             self.seat.release();
         }
@@ -62,6 +70,15 @@ impl SeatState {
             }
         }
         self.pointer_focus = None;
+    }
+
+    fn drop_touch(&mut self) {
+        if let Some(t) = self.touch.take() {
+            if t.version() >= 3 {
+                t.release();
+            }
+        }
+        self.touch_outputs.clear();
     }
 
     fn drop_keyboard(&mut self) {
@@ -125,6 +142,12 @@ impl Dispatch<WlSeat, ()> for Probe {
                 } else if !has_pointer && ss.pointer.is_some() {
                     ss.drop_pointer();
                 }
+                let has_touch = caps.contains(wl_seat::Capability::Touch);
+                if has_touch && ss.touch.is_none() {
+                    ss.touch = Some(seat.get_touch(qh, ()));
+                } else if !has_touch && ss.touch.is_some() {
+                    ss.drop_touch();
+                }
                 if has_keyboard && ss.keyboard.is_none() {
                     ss.keyboard = Some(seat.get_keyboard(qh, ()));
                 } else if !has_keyboard && ss.keyboard.is_some() {
@@ -135,7 +158,7 @@ impl Dispatch<WlSeat, ()> for Probe {
                     seat: ss.name.clone(),
                     pointer: has_pointer,
                     keyboard: has_keyboard,
-                    touch: caps.contains(wl_seat::Capability::Touch),
+                    touch: has_touch,
                 };
                 state.display.sync(qh, kind);
             }
@@ -356,6 +379,53 @@ impl Dispatch<WlKeyboard, ()> for Probe {
                 }
             }
             wl_keyboard::Event::RepeatInfo { rate, delay } => Event::RepeatInfo { rate, delay },
+            _ => return,
+        };
+        state.record(ev);
+    }
+}
+
+impl Dispatch<WlTouch, ()> for Probe {
+    fn event(
+        state: &mut Self,
+        _: &WlTouch,
+        event: wl_touch::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let ev = match event {
+            wl_touch::Event::Down {
+                surface, id, x, y, ..
+            } => {
+                let output = state.output_name_of_surface(&surface);
+                if let Some(ss) = state.seat.as_mut() {
+                    ss.touch_outputs.insert(id, output.clone());
+                }
+                Event::TouchDown { output, id, x, y }
+            }
+            wl_touch::Event::Motion { id, x, y, .. } => {
+                let output = state
+                    .seat
+                    .as_ref()
+                    .and_then(|ss| ss.touch_outputs.get(&id).cloned())
+                    .unwrap_or_default();
+                Event::TouchMotion { output, id, x, y }
+            }
+            wl_touch::Event::Up { id, .. } => {
+                let output = state
+                    .seat
+                    .as_mut()
+                    .and_then(|ss| ss.touch_outputs.remove(&id))
+                    .unwrap_or_default();
+                Event::TouchUp { output, id }
+            }
+            wl_touch::Event::Cancel => {
+                if let Some(ss) = state.seat.as_mut() {
+                    ss.touch_outputs.clear();
+                }
+                Event::TouchCancel
+            }
             _ => return,
         };
         state.record(ev);

@@ -170,6 +170,31 @@ pub enum Event {
         /// The event's compositor timestamp (ms).
         time_ms: u32,
     },
+    /// wl_touch.down (x, y: surface-local logical coordinates).
+    TouchDown {
+        /// Output of the touched surface.
+        output: String,
+        /// The touch point's id.
+        id: i32,
+        x: f64,
+        y: f64,
+    },
+    /// wl_touch.motion.
+    TouchMotion {
+        /// Output the point went down on.
+        output: String,
+        id: i32,
+        x: f64,
+        y: f64,
+    },
+    /// wl_touch.up.
+    TouchUp {
+        /// Output the point went down on.
+        output: String,
+        id: i32,
+    },
+    /// wl_touch.cancel: the compositor took every point.
+    TouchCancel,
     /// wl_pointer.axis.
     Axis {
         /// Which axis.

@@ -1,0 +1,295 @@
+//! The uinput path end to end: ionChannel forced onto uinput
+//! (`IONCHANNEL_POINTER=uinput`) even where the compositor has a virtual
+//! pointer, its kernel devices picked up by the compositor through libinput
+//! on its seat, and the probe seeing pointer motion, buttons and touch
+//! exactly where the portal asked. Needs a writable /dev/uinput: these
+//! machines have none, so these tests run in the virtual-machine lab
+//! (docs/vm-lab.md) and elsewhere print why they do not.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use common::*;
+use ion_lab::client::RemoteDesktop;
+use ion_lab::probe::record::{Event, Record};
+use ion_lab::testbed::{Component, Testbed};
+
+const POINTER_TOUCH_KEYBOARD: u32 = 7;
+/// How far a position may land from where it was asked: the devices'
+/// 0..=65535 axes over a 3200-wide layout are 1/20 px apart.
+const TOLERANCE: f64 = 0.06;
+
+/// A world whose ionChannel uses uinput; None (and why, printed) when
+/// uinput cannot be used here.
+async fn uinput_world(what: &str) -> Result<Option<World>> {
+    let w = world_with(Testbed::builder().ionchannel_env("IONCHANNEL_POINTER", "uinput")).await?;
+    let available = RemoteDesktop::available_device_types(&w.client).await?;
+    if available & 4 == 0 {
+        let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
+        let why = log
+            .lines()
+            .find(|l| l.contains("connected to the compositor"))
+            .and_then(|l| l.split("uinput=\"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("see ionchannel's log");
+        println!(
+            "SKIPPED {what}: uinput cannot be used here ({why}); AvailableDeviceTypes = \
+             {available}. These tests run in the VM lab (docs/vm-lab.md)."
+        );
+        w.done()?;
+        return Ok(None);
+    }
+    assert_eq!(available, POINTER_TOUCH_KEYBOARD);
+    Ok(Some(w))
+}
+
+/// RemoteDesktop with pointer, keyboard and touch, and a stream per output.
+async fn started(w: &World) -> Result<(RemoteDesktop<'_>, Vec<ion_lab::client::Stream>)> {
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(POINTER_TOUCH_KEYBOARD).await?.ok()?;
+    rd.select_sources(1, true, 1).await?.ok()?;
+    let (resp, results) = rd.start().await?;
+    anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
+    let results = results.context("Start's results")?;
+    assert_eq!(results.devices, POINTER_TOUCH_KEYBOARD, "devices granted");
+    let mut streams = results.streams;
+    streams.sort_by_key(|s| s.position);
+    w.log.wait_capabilities(true, true).await?;
+    Ok((rd, streams))
+}
+
+fn touches(recs: &[Record]) -> Vec<Event> {
+    recs.iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                Event::TouchDown { .. }
+                    | Event::TouchMotion { .. }
+                    | Event::TouchUp { .. }
+                    | Event::TouchCancel
+            )
+        })
+        .map(|r| r.event.clone())
+        .collect()
+}
+
+fn near(a: f64, b: f64) -> bool {
+    (a - b).abs() <= TOLERANCE
+}
+
+/// ionChannel's uinput devices the kernel still has.
+fn our_devices() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/sys/devices/virtual/input") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("name")).ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| n.starts_with("ionChannel"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
+    let Some(w) = uinput_world("uinput pointer and touch").await? else {
+        return Ok(());
+    };
+    let (rd, streams) = started(&w).await?;
+    assert_eq!(our_devices().len(), 3, "{:?}", our_devices());
+    for s in &streams {
+        let (sw, sh) = s.size.context("stream size")?;
+        let output = if s.position == Some((0, 0)) {
+            "HEADLESS-1"
+        } else {
+            "HEADLESS-2"
+        };
+        for (x, y) in [
+            (10.0, 10.0),
+            (f64::from(sw) / 2.0 + 0.5, f64::from(sh) / 3.0),
+            (f64::from(sw) - 1.0, f64::from(sh) - 1.0),
+        ] {
+            let mark = w.log.mark()?;
+            rd.pointer_motion_absolute(s.node_id, x, y).await?;
+            let seen = w
+                .log
+                .wait_since(mark, WAIT, &format!("pointer at {x},{y}"), |r| {
+                    motions(r)
+                        .into_iter()
+                        .find(|m| m.0 == output && near(m.1, x) && near(m.2, y))
+                })
+                .await;
+            assert!(
+                seen.is_ok(),
+                "{output}: pointer motion to ({x}, {y}): {seen:?}"
+            );
+
+            let mark = w.log.mark()?;
+            rd.touch_down(s.node_id, 3, x, y).await?;
+            rd.touch_motion(s.node_id, 3, x - 5.0, y - 5.0).await?;
+            rd.touch_up(3).await?;
+            let seen = w
+                .log
+                .wait_since(mark, WAIT, &format!("a touch at {x},{y}"), |r| {
+                    let t = touches(r);
+                    t.iter()
+                        .any(|e| matches!(e, Event::TouchUp { .. }))
+                        .then_some(t)
+                })
+                .await?;
+            match &seen[..] {
+                [Event::TouchDown {
+                    output: o,
+                    x: dx,
+                    y: dy,
+                    ..
+                }, Event::TouchMotion { x: mx, y: my, .. }, Event::TouchUp { .. }] => {
+                    assert_eq!(o, output);
+                    assert!(
+                        near(*dx, x) && near(*dy, y),
+                        "down at ({dx}, {dy}), asked ({x}, {y})"
+                    );
+                    assert!(
+                        near(*mx, x - 5.0) && near(*my, y - 5.0),
+                        "moved to ({mx}, {my})"
+                    );
+                }
+                other => panic!("touch at ({x}, {y}) on {output}: {other:?}"),
+            }
+        }
+    }
+    // Two contacts at once, one on each output.
+    let mark = w.log.mark()?;
+    rd.touch_down(streams[0].node_id, 0, 100.0, 100.0).await?;
+    rd.touch_down(streams[1].node_id, 1, 200.0, 200.0).await?;
+    rd.touch_up(0).await?;
+    rd.touch_up(1).await?;
+    let seen = w
+        .log
+        .wait_since(mark, WAIT, "two contacts", |r| {
+            let t = touches(r);
+            (t.iter()
+                .filter(|e| matches!(e, Event::TouchUp { .. }))
+                .count()
+                == 2)
+                .then_some(t)
+        })
+        .await?;
+    let downs: Vec<_> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::TouchDown { output, id, .. } => Some((output.clone(), *id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(downs.len(), 2, "{seen:?}");
+    assert_ne!(downs[0].1, downs[1].1, "two contacts, two ids: {seen:?}");
+    assert_eq!(
+        (downs[0].0.as_str(), downs[1].0.as_str()),
+        ("HEADLESS-1", "HEADLESS-2")
+    );
+
+    // Buttons and relative motion go through the uinput mouse. The
+    // compositor's pointer acceleration applies to it as to any mouse:
+    // the distance is printed, the direction asserted.
+    let mark = w.log.mark()?;
+    rd.pointer_motion_absolute(streams[0].node_id, 500.0, 500.0)
+        .await?;
+    rd.pointer_motion(40.0, -30.0).await?;
+    rd.pointer_button(0x110, true).await?;
+    rd.pointer_button(0x110, false).await?;
+    let recs = w
+        .log
+        .wait_since(mark, WAIT, "a click", |r| {
+            (buttons(r).len() >= 2).then(|| r.to_vec())
+        })
+        .await?;
+    assert_eq!(buttons(&recs), [(0x110, true), (0x110, false)]);
+    let last = motions(&recs).last().cloned().context("no motion")?;
+    println!(
+        "relative motion (40, -30) from (500, 500) arrived at ({}, {})",
+        last.1, last.2
+    );
+    assert!(last.1 > 500.0 && last.2 < 500.0, "{last:?}");
+    rd.close().await?;
+    w.done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_session_lifts_every_contact_and_removes_the_devices() -> Result<()> {
+    let Some(w) = uinput_world("uinput session end").await? else {
+        return Ok(());
+    };
+    let (rd, streams) = started(&w).await?;
+    let mark = w.log.mark()?;
+    rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
+    rd.touch_down(streams[0].node_id, 1, 400.0, 300.0).await?;
+    rd.pointer_button(0x111, true).await?;
+    w.log
+        .wait_since(mark, WAIT, "two contacts and a button down", |r| {
+            let downs = touches(r)
+                .iter()
+                .filter(|e| matches!(e, Event::TouchDown { .. }))
+                .count();
+            (downs == 2 && !buttons(r).is_empty()).then_some(())
+        })
+        .await?;
+    rd.close().await?;
+    let recs = w
+        .log
+        .wait_since(mark, WAIT, "everything lifted", |r| {
+            let t = touches(r);
+            let lifted = t
+                .iter()
+                .filter(|e| matches!(e, Event::TouchUp { .. }))
+                .count()
+                == 2
+                || t.iter().any(|e| matches!(e, Event::TouchCancel));
+            (lifted && buttons(r).contains(&(0x111, false))).then(|| r.to_vec())
+        })
+        .await?;
+    println!("at close: {:?}", touches(&recs));
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        our_devices().is_empty()
+    });
+    assert!(gone, "devices left: {:?}", our_devices());
+    w.done()
+}
+
+/// The kernel removes a uinput device when its fd closes: a SIGKILLed
+/// daemon leaves no device and nothing held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_leaves_no_device_and_nothing_held() -> Result<()> {
+    let Some(mut w) = uinput_world("uinput after SIGKILL").await? else {
+        return Ok(());
+    };
+    let (rd, streams) = started(&w).await?;
+    let mark = w.log.mark()?;
+    rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
+    rd.pointer_button(0x110, true).await?;
+    w.log
+        .wait_since(mark, WAIT, "a contact and a button down", |r| {
+            (!touches(r).is_empty() && !buttons(r).is_empty()).then_some(())
+        })
+        .await?;
+    w.testbed.kill(Component::IonChannel)?;
+    let recs = w
+        .log
+        .wait_since(mark, WAIT, "the contact and the button ended", |r| {
+            let t = touches(r);
+            let lifted = t
+                .iter()
+                .any(|e| matches!(e, Event::TouchUp { .. } | Event::TouchCancel));
+            (lifted && buttons(r).contains(&(0x110, false))).then(|| r.to_vec())
+        })
+        .await?;
+    println!("after SIGKILL: {:?}", touches(&recs));
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        our_devices().is_empty()
+    });
+    assert!(gone, "devices left after SIGKILL: {:?}", our_devices());
+    w.done()
+}
