@@ -33,6 +33,10 @@ PACKAGES=(
   # The second test stack: a Debian testing root filesystem, run with
   # bubblewrap (scripts/testing-rootfs.sh, scripts/in-testing.sh).
   mmdebstrap bubblewrap debian-archive-keyring
+  # The virtual-machine lab (scripts/vm-image.sh, scripts/vm-run.sh): qemu
+  # (TCG; the host's KVM may be PVM), qemu-img for the image and overlays,
+  # the vfat tools for the cloud-init seed, ssh/scp, mke2fs.
+  qemu-system-x86 qemu-utils dosfstools mtools openssh-client e2fsprogs
 )
 
 missing=()
