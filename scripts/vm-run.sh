@@ -112,7 +112,7 @@ compositor() {
     tail -n 20 "$res/$tag.log"
   fi
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  grep -m 3 -iE "renderer|drm.*card|GL_RENDERER|EGL" "$res/$tag.log" | sed "s/^/smoke: $tag log: /" || true
+  grep -E "loaded libseat session|Initializing DRM backend|Creating pixman renderer|GL renderer:" "$res/$tag.log" | sed "s/^/smoke: $tag log: /" || true
 }
 compositor sway pixman
 compositor sway gles2

@@ -513,10 +513,19 @@ impl Testbed {
         };
         command
             .env_remove("WAYLAND_DISPLAY")
-            .env("WLR_BACKENDS", "headless")
             .env("WLR_RENDERER", "pixman")
-            .env("WLR_LIBINPUT_NO_DEVICES", "1")
             .env("WLR_HEADLESS_OUTPUTS", self.outputs.len().to_string());
+        if libinput_wanted() {
+            // The VM lab: headless outputs as everywhere (same names and
+            // sizes), and the kernel's input devices through libinput on a
+            // seat (seatd; LIBSEAT_BACKEND passes through), so uinput
+            // devices reach the compositor.
+            command.env("WLR_BACKENDS", "headless,libinput");
+        } else {
+            command
+                .env("WLR_BACKENDS", "headless")
+                .env("WLR_LIBINPUT_NO_DEVICES", "1");
+        }
         command
     }
 
@@ -572,6 +581,14 @@ fn named_headless(specs: &[OutputSpec]) -> Vec<(String, OutputSpec)> {
         .enumerate()
         .map(|(i, spec)| (headless_name(i), *spec))
         .collect()
+}
+
+/// `IONLAB_LIBINPUT=1`: wlroots compositors also take input from the
+/// kernel's devices through libinput (needs a seat: seatd or logind). Set
+/// by the VM lab, where /dev/uinput exists; nowhere else, as a test
+/// machine's own input devices are none of the lab's business.
+pub fn libinput_wanted() -> bool {
+    std::env::var("IONLAB_LIBINPUT").is_ok_and(|v| v == "1")
 }
 
 #[cfg(test)]
