@@ -264,8 +264,10 @@ boot() {
   qemu_pid=$!
   deadline=$(($(date +%s) + ${ION_VM_BOOT_TIMEOUT:-300}))
   while :; do
+    # panic=-1 and -no-reboot: a panicking guest ends qemu at once, so a
+    # lost boot costs seconds, not the whole timeout.
     if ! kill -0 "$qemu_pid" 2>/dev/null; then
-      log "boot $n: qemu exited (see $out/qemu-$n.log, $serial)"
+      log "boot $n: qemu exited: $(grep -m1 -E 'Oops: |Kernel panic|BUG: kernel' "$serial" 2>/dev/null || echo "see $out/qemu-$n.log, $serial")"
       wait "$qemu_pid" 2>/dev/null || true
       qemu_pid=''
       return 1
