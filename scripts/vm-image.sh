@@ -70,6 +70,12 @@ PACKAGES=(
   wayland-utils procps iproute2 util-linux
   # useradd, for the lab user (not Essential any more)
   passwd
+  # the testbed's stack (crates/ion-lab, as in testing-rootfs.sh) and the
+  # libraries the host-built ionchannel, probe and consent dialog link;
+  # libinput-tools to see what libinput makes of ionChannel's uinput devices
+  wlr-randr xkb-data pipewire-bin dbus-daemon dbus-bin libglib2.0-bin
+  libxkbcommon0 libwayland-client0 libpipewire-0.3-0t64 libgtk-4-1
+  libinput-tools
 )
 # shellcheck disable=SC2206 # word splitting is the point: a space-separated list
 EXTRA=(${ION_VM_EXTRA_PACKAGES:-})

@@ -24,7 +24,12 @@ const TOLERANCE: f64 = 0.06;
 /// A world whose ionChannel uses uinput; None (and why, printed) when
 /// uinput cannot be used here.
 async fn uinput_world(what: &str) -> Result<Option<World>> {
-    let w = world_with(Testbed::builder().ionchannel_env("IONCHANNEL_POINTER", "uinput")).await?;
+    let w = world_with(
+        Testbed::builder()
+            .outputs(two_outputs())
+            .ionchannel_env("IONCHANNEL_POINTER", "uinput"),
+    )
+    .await?;
     let available = RemoteDesktop::available_device_types(&w.client).await?;
     if available & 4 == 0 {
         let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
@@ -57,7 +62,32 @@ async fn started(w: &World) -> Result<(RemoteDesktop<'_>, Vec<ion_lab::client::S
     let mut streams = results.streams;
     streams.sort_by_key(|s| s.position);
     w.log.wait_capabilities(true, true).await?;
+    // The seat has a pointer and keyboard before (QEMU's own, in the VM);
+    // touch only comes with ionChannel's touchscreen, once libinput added
+    // it. A touch before the probe bound wl_touch would reach nobody.
+    w.log
+        .wait_since(0, WAIT, "the touchscreen on the seat", |r| {
+            r.iter().rev().find_map(|r| {
+                matches!(r.event, Event::Capabilities { touch: true, .. }).then_some(())
+            })
+        })
+        .await?;
     Ok((rd, streams))
+}
+
+/// Puts the pointer on the first output (a button goes to the surface
+/// under it) and waits until the probe saw it there.
+async fn pointer_on(w: &World, rd: &RemoteDesktop<'_>, stream: u32) -> Result<()> {
+    let mark = w.log.mark()?;
+    rd.pointer_motion_absolute(stream, 600.0, 400.0).await?;
+    w.log
+        .wait_since(mark, WAIT, "the pointer at 600,400", |r| {
+            motions(r)
+                .into_iter()
+                .find(|m| near(m.1, 600.0) && near(m.2, 400.0))
+        })
+        .await?;
+    Ok(())
 }
 
 fn touches(recs: &[Record]) -> Vec<Event> {
@@ -159,10 +189,14 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
             }
         }
     }
-    // Two contacts at once, one on each output.
+    // Two contacts at once (a pinch): two slots, two ids, one surface.
+    // (Across two outputs sway 1.12 drops the second contact while the
+    // first is down, where labwc delivers it: a compositor's choice, not
+    // asserted here.)
     let mark = w.log.mark()?;
     rd.touch_down(streams[0].node_id, 0, 100.0, 100.0).await?;
-    rd.touch_down(streams[1].node_id, 1, 200.0, 200.0).await?;
+    rd.touch_down(streams[0].node_id, 1, 200.0, 150.0).await?;
+    rd.touch_motion(streams[0].node_id, 1, 220.0, 150.0).await?;
     rd.touch_up(0).await?;
     rd.touch_up(1).await?;
     let seen = w
@@ -179,15 +213,15 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
     let downs: Vec<_> = seen
         .iter()
         .filter_map(|e| match e {
-            Event::TouchDown { output, id, .. } => Some((output.clone(), *id)),
+            Event::TouchDown { output, id, x, y } => Some((output.clone(), *id, *x, *y)),
             _ => None,
         })
         .collect();
     assert_eq!(downs.len(), 2, "{seen:?}");
     assert_ne!(downs[0].1, downs[1].1, "two contacts, two ids: {seen:?}");
-    assert_eq!(
-        (downs[0].0.as_str(), downs[1].0.as_str()),
-        ("HEADLESS-1", "HEADLESS-2")
+    assert!(
+        near(downs[0].2, 100.0) && near(downs[1].2, 200.0),
+        "{seen:?}"
     );
 
     // Buttons and relative motion go through the uinput mouse. The
@@ -222,6 +256,7 @@ async fn closing_the_session_lifts_every_contact_and_removes_the_devices() -> Re
         return Ok(());
     };
     let (rd, streams) = started(&w).await?;
+    pointer_on(&w, &rd, streams[0].node_id).await?;
     let mark = w.log.mark()?;
     rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
     rd.touch_down(streams[0].node_id, 1, 400.0, 300.0).await?;
@@ -266,6 +301,7 @@ async fn a_killed_daemon_leaves_no_device_and_nothing_held() -> Result<()> {
         return Ok(());
     };
     let (rd, streams) = started(&w).await?;
+    pointer_on(&w, &rd, streams[0].node_id).await?;
     let mark = w.log.mark()?;
     rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
     rd.pointer_button(0x110, true).await?;
