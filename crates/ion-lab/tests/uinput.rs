@@ -55,6 +55,7 @@ async fn started(w: &World) -> Result<(RemoteDesktop<'_>, Vec<ion_lab::client::S
     let rd = RemoteDesktop::create(&w.client).await?;
     rd.select_devices(POINTER_TOUCH_KEYBOARD).await?.ok()?;
     rd.select_sources(1, true, 1).await?.ok()?;
+    let mark = w.log.mark()?;
     let (resp, results) = rd.start().await?;
     anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);
     let results = results.context("Start's results")?;
@@ -64,9 +65,10 @@ async fn started(w: &World) -> Result<(RemoteDesktop<'_>, Vec<ion_lab::client::S
     w.log.wait_capabilities(true, true).await?;
     // The seat has a pointer and keyboard before (QEMU's own, in the VM);
     // touch only comes with ionChannel's touchscreen, once libinput added
-    // it. A touch before the probe bound wl_touch would reach nobody.
+    // it (after this Start: the last session's went away with it). A touch
+    // before the probe bound wl_touch would reach nobody.
     w.log
-        .wait_since(0, WAIT, "the touchscreen on the seat", |r| {
+        .wait_since(mark, WAIT, "the touchscreen on the seat", |r| {
             r.iter().rev().find_map(|r| {
                 matches!(r.event, Event::Capabilities { touch: true, .. }).then_some(())
             })
@@ -250,30 +252,57 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
     w.done()
 }
 
+/// Waits until the kernel has no ionChannel device left.
+fn devices_gone() -> bool {
+    (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        our_devices().is_empty()
+    })
+}
+
+/// A button held, then the session closed: the release reaches the app.
+/// (A touch takes the pointer's focus away, so buttons and contacts are
+/// held in two sessions, one after the other.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closing_the_session_lifts_every_contact_and_removes_the_devices() -> Result<()> {
+async fn closing_the_session_releases_buttons_lifts_contacts_and_removes_the_devices() -> Result<()>
+{
     let Some(w) = uinput_world("uinput session end").await? else {
         return Ok(());
     };
     let (rd, streams) = started(&w).await?;
     pointer_on(&w, &rd, streams[0].node_id).await?;
     let mark = w.log.mark()?;
-    rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
-    rd.touch_down(streams[0].node_id, 1, 400.0, 300.0).await?;
     rd.pointer_button(0x111, true).await?;
     w.log
-        .wait_since(mark, WAIT, "two contacts and a button down", |r| {
+        .wait_since(mark, WAIT, "the button down", |r| {
+            buttons(r).contains(&(0x111, true)).then_some(())
+        })
+        .await?;
+    rd.close().await?;
+    w.log
+        .wait_since(mark, WAIT, "the button released at close", |r| {
+            buttons(r).contains(&(0x111, false)).then_some(())
+        })
+        .await?;
+    assert!(devices_gone(), "devices left: {:?}", our_devices());
+
+    let (rd, streams) = started(&w).await?;
+    let mark = w.log.mark()?;
+    rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
+    rd.touch_down(streams[0].node_id, 1, 400.0, 300.0).await?;
+    w.log
+        .wait_since(mark, WAIT, "two contacts down", |r| {
             let downs = touches(r)
                 .iter()
                 .filter(|e| matches!(e, Event::TouchDown { .. }))
                 .count();
-            (downs == 2 && !buttons(r).is_empty()).then_some(())
+            (downs == 2).then_some(())
         })
         .await?;
     rd.close().await?;
     let recs = w
         .log
-        .wait_since(mark, WAIT, "everything lifted", |r| {
+        .wait_since(mark, WAIT, "both contacts lifted at close", |r| {
             let t = touches(r);
             let lifted = t
                 .iter()
@@ -281,51 +310,86 @@ async fn closing_the_session_lifts_every_contact_and_removes_the_devices() -> Re
                 .count()
                 == 2
                 || t.iter().any(|e| matches!(e, Event::TouchCancel));
-            (lifted && buttons(r).contains(&(0x111, false))).then(|| r.to_vec())
+            lifted.then(|| r.to_vec())
         })
         .await?;
     println!("at close: {:?}", touches(&recs));
-    let gone = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        our_devices().is_empty()
-    });
-    assert!(gone, "devices left: {:?}", our_devices());
+    assert!(devices_gone(), "devices left: {:?}", our_devices());
     w.done()
 }
 
 /// The kernel removes a uinput device when its fd closes: a SIGKILLed
-/// daemon leaves no device and nothing held.
+/// daemon leaves no device, and the button it held is released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_daemon_leaves_no_device_and_nothing_held() -> Result<()> {
-    let Some(mut w) = uinput_world("uinput after SIGKILL").await? else {
+async fn a_killed_daemon_leaves_no_device_and_no_button_held() -> Result<()> {
+    let Some(mut w) = uinput_world("uinput after SIGKILL (button)").await? else {
         return Ok(());
     };
     let (rd, streams) = started(&w).await?;
     pointer_on(&w, &rd, streams[0].node_id).await?;
     let mark = w.log.mark()?;
-    rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
     rd.pointer_button(0x110, true).await?;
     w.log
-        .wait_since(mark, WAIT, "a contact and a button down", |r| {
-            (!touches(r).is_empty() && !buttons(r).is_empty()).then_some(())
+        .wait_since(mark, WAIT, "the button down", |r| {
+            buttons(r).contains(&(0x110, true)).then_some(())
         })
         .await?;
     w.testbed.kill(Component::IonChannel)?;
-    let recs = w
-        .log
-        .wait_since(mark, WAIT, "the contact and the button ended", |r| {
-            let t = touches(r);
-            let lifted = t
-                .iter()
-                .any(|e| matches!(e, Event::TouchUp { .. } | Event::TouchCancel));
-            (lifted && buttons(r).contains(&(0x110, false))).then(|| r.to_vec())
+    w.log
+        .wait_since(mark, WAIT, "the button released after SIGKILL", |r| {
+            buttons(r).contains(&(0x110, false)).then_some(())
         })
         .await?;
-    println!("after SIGKILL: {:?}", touches(&recs));
-    let gone = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        our_devices().is_empty()
-    });
-    assert!(gone, "devices left after SIGKILL: {:?}", our_devices());
+    assert!(
+        devices_gone(),
+        "devices left after SIGKILL: {:?}",
+        our_devices()
+    );
+    w.done()
+}
+
+/// The same for a contact: a SIGKILLed daemon leaves no finger down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_leaves_no_contact_down() -> Result<()> {
+    let Some(mut w) = uinput_world("uinput after SIGKILL (touch)").await? else {
+        return Ok(());
+    };
+    let (rd, streams) = started(&w).await?;
+    let mark = w.log.mark()?;
+    rd.touch_down(streams[0].node_id, 0, 300.0, 300.0).await?;
+    w.log
+        .wait_since(mark, WAIT, "a contact down", |r| {
+            (!touches(r).is_empty()).then_some(())
+        })
+        .await?;
+    w.testbed.kill(Component::IonChannel)?;
+    assert!(
+        devices_gone(),
+        "devices left after SIGKILL: {:?}",
+        our_devices()
+    );
+    let ended = w
+        .log
+        .wait_since(mark, WAIT, "the contact ended after SIGKILL", |r| {
+            touches(r)
+                .iter()
+                .any(|e| matches!(e, Event::TouchUp { .. } | Event::TouchCancel))
+                .then(|| r.to_vec())
+        })
+        .await;
+    let version = w.testbed.compositor_version()?.short();
+    match ended {
+        Ok(recs) => println!("{version}, after SIGKILL: {:?}", touches(&recs)),
+        // labwc 0.20 does not end the touch points of a touchscreen that
+        // goes away (sway cancels them): the kernel removed the device, and
+        // nothing is left on ionChannel's side after a SIGKILL. When labwc
+        // starts ending them, this passes the other way and the known
+        // issue goes.
+        Err(_) if version.starts_with("labwc") => println!(
+            "KNOWN ISSUE {version}: a removed touchscreen's contact is not ended \
+             (ARCHITECTURE, known issues)"
+        ),
+        Err(e) => return Err(e),
+    }
     w.done()
 }
