@@ -8,14 +8,18 @@
 #             1.12, on labwc 0.20, and on cosmic-profile, the cosmic-comp
 #             STAND-IN built here (crates/ion-cosmic-profile: smithay with
 #             cosmic-comp's globals, no virtual pointer) (IONLAB_COMPOSITOR)
-# IONLAB_STACKS="host" (or "testing") runs one stack; IONLAB_COMPOSITORS
+#   vm        a Debian testing virtual machine (scripts/vm-test.sh, QEMU under
+#             TCG): the uinput tests, which need a real /dev/uinput, a seat
+#             and libinput, on sway 1.12 and labwc 0.20, as an unprivileged
+#             user
+# IONLAB_STACKS="host" (or "testing", "vm") runs one stack; IONLAB_COMPOSITORS
 # ("sway labwc cosmic-profile" by default) the testing stack's compositors. A
 # failure names the stack and the compositor. The end-to-end tests start the
 # binaries built here, so build them first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-stacks=${IONLAB_STACKS:-host testing}
+stacks=${IONLAB_STACKS:-host testing vm}
 compositors=${IONLAB_COMPOSITORS:-sway labwc cosmic-profile}
 threads=${ION_TEST_THREADS:-2}
 target=${CARGO_TARGET_DIR:-$PWD/target}
@@ -88,8 +92,18 @@ for stack in $stacks; do
             cargo test -p ion-lab --locked --no-fail-fast "${e2e[@]}" -- --test-threads="$threads"
       done
       ;;
+    vm)
+      # The image (mmdebstrap) and the VM need root; the tests inside run
+      # as an unprivileged user. Cached under /var/cache/ionchannel/vm.
+      if [ "$(id -u)" -ne 0 ]; then
+        echo "==== skipped stack: vm (needs root to build and boot the VM image) ===="
+      else
+        run_stack "VM: Debian testing, sway and labwc on a seat with /dev/uinput (QEMU TCG)" \
+          scripts/vm-test.sh
+      fi
+      ;;
     *)
-      echo "test.sh: unknown stack '$stack' (host, testing)" >&2
+      echo "test.sh: unknown stack '$stack' (host, testing, vm)" >&2
       exit 2
       ;;
   esac
