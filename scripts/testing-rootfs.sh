@@ -31,14 +31,8 @@ SCRIPT_VERSION=2
 CACHE=${ION_ROOTFS_CACHE:-/var/cache/ionchannel/rootfs}
 SUITE=${ION_TESTING_SUITE:-testing}
 
-# The Debian archive this host already uses, read from its apt sources (both
-# the one-line and the deb822 format, through apt itself): the first main
-# archive that is not a security or updates pocket. No mirror's name is
-# written into this project; ION_TESTING_MIRROR overrides.
-host_mirror() {
-  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' 2>/dev/null |
-    awk '$3 == "main" && $1 !~ /security/ && $2 !~ /-(security|updates|backports)$/ { sub(/\/$/, "", $1); print $1; exit }'
-}
+# shellcheck source-path=SCRIPTDIR source=lib/host-mirror.sh
+. "$(dirname "$(readlink -f "$0")")/lib/host-mirror.sh"
 MIRROR=${ION_TESTING_MIRROR:-$(host_mirror)}
 if [ -z "$MIRROR" ]; then
   echo "testing-rootfs: no Debian archive in this host's apt sources; set ION_TESTING_MIRROR" >&2

@@ -33,14 +33,8 @@ set -euo pipefail
 CACHE=${ION_VM_CACHE:-/var/cache/ionchannel/vm}
 SUITE=${ION_TESTING_SUITE:-testing}
 
-# Same as scripts/testing-rootfs.sh: the first main archive of this host's
-# apt sources that is not a security/updates/backports pocket. No mirror's
-# name is ever written into this project.
-# shellcheck disable=SC2016 # apt's $(FIELD) placeholders, not ours
-host_mirror() {
-  apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' 2>/dev/null |
-    awk '$3 == "main" && $1 !~ /security/ && $2 !~ /-(security|updates|backports)$/ { sub(/\/$/, "", $1); print $1; exit }'
-}
+# shellcheck source-path=SCRIPTDIR source=lib/host-mirror.sh
+. "$(dirname "$(readlink -f "$0")")/lib/host-mirror.sh"
 MIRROR=${ION_TESTING_MIRROR:-$(host_mirror)}
 if [ -z "$MIRROR" ]; then
   echo "vm-image: no Debian archive in this host's apt sources; set ION_TESTING_MIRROR" >&2

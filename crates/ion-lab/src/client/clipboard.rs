@@ -57,19 +57,7 @@ impl<'a> Clipboard<'a> {
     /// The frontend's Clipboard interface version, or None when it has no
     /// Clipboard interface (xdg-desktop-portal before 1.20, e.g. 1.16).
     pub async fn frontend_version(client: &PortalClient) -> Option<u32> {
-        let reply = client
-            .conn
-            .call_method(
-                Some(PORTAL_NAME),
-                PORTAL_PATH,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(IFACE, "version"),
-            )
-            .await
-            .ok()?;
-        let value: OwnedValue = reply.body().deserialize().ok()?;
-        u32::try_from(value).ok()
+        client.property_u32(IFACE, "version").await.ok()
     }
 
     /// RequestClipboard (before Start).

@@ -190,38 +190,14 @@ impl<'a> RemoteDesktop<'a> {
     /// The frontend's RemoteDesktop version: 2 and later have
     /// ConnectToEIS (frontend 1.17+); 1.16 has 1.
     pub async fn frontend_version(client: &PortalClient) -> Result<u32> {
-        let reply = client
-            .conn
-            .call_method(
-                Some(PORTAL_NAME),
-                PORTAL_PATH,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(IFACE, "version"),
-            )
-            .await
-            .context("reading RemoteDesktop.version")?;
-        let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
-        Ok(u32::try_from(value)?)
+        client.property_u32(IFACE, "version").await
     }
 
     /// The frontend's `AvailableDeviceTypes` (1 keyboard, 2 pointer, 4
     /// touchscreen), which it reads from the backend: what ionChannel can
     /// really inject on this compositor.
     pub async fn available_device_types(client: &PortalClient) -> Result<u32> {
-        let reply = client
-            .conn
-            .call_method(
-                Some(PORTAL_NAME),
-                PORTAL_PATH,
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &(IFACE, "AvailableDeviceTypes"),
-            )
-            .await
-            .context("reading RemoteDesktop.AvailableDeviceTypes")?;
-        let value: zbus::zvariant::OwnedValue = reply.body().deserialize()?;
-        Ok(u32::try_from(value)?)
+        client.property_u32(IFACE, "AvailableDeviceTypes").await
     }
 
     /// Session.Close on the frontend's session object.

@@ -35,6 +35,24 @@ pub struct PortalClient {
 }
 
 impl PortalClient {
+    /// A `u` property of one of the frontend's portal interfaces (its
+    /// `version`, RemoteDesktop's `AvailableDeviceTypes`).
+    pub async fn property_u32(&self, iface: &str, name: &str) -> Result<u32> {
+        let reply = self
+            .conn
+            .call_method(
+                Some(PORTAL_NAME),
+                PORTAL_PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(iface, name),
+            )
+            .await
+            .with_context(|| format!("reading {iface}.{name}"))?;
+        let value: OwnedValue = reply.body().deserialize()?;
+        Ok(u32::try_from(value)?)
+    }
+
     pub async fn connect(bus_address: &str) -> Result<Self> {
         let conn = zbus::connection::Builder::address(bus_address)?
             .build()
