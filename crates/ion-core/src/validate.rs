@@ -82,6 +82,20 @@ pub enum NotifyCall {
     TouchUp {
         slot: u32,
     },
+    /// A contact put down at a position in the global logical layout, from
+    /// an EIS touchscreen on a session without streams (its regions are the
+    /// outputs). Notify* has no such call.
+    TouchDownGlobal {
+        slot: u32,
+        x: f64,
+        y: f64,
+    },
+    /// A contact moved in the global logical layout (EIS only, as above).
+    TouchMotionGlobal {
+        slot: u32,
+        x: f64,
+        y: f64,
+    },
 }
 
 impl NotifyCall {
@@ -95,9 +109,11 @@ impl NotifyCall {
             | Self::PointerAxis { .. }
             | Self::PointerAxisDiscrete { .. } => DeviceType::Pointer,
             Self::KeyboardKeycode { .. } | Self::KeyboardKeysym { .. } => DeviceType::Keyboard,
-            Self::TouchDown { .. } | Self::TouchMotion { .. } | Self::TouchUp { .. } => {
-                DeviceType::Touchscreen
-            }
+            Self::TouchDown { .. }
+            | Self::TouchMotion { .. }
+            | Self::TouchUp { .. }
+            | Self::TouchDownGlobal { .. }
+            | Self::TouchMotionGlobal { .. } => DeviceType::Touchscreen,
         }
     }
 }
@@ -188,6 +204,26 @@ fn stream<'a>(grant: &Grant<'a>, id: u32) -> Result<&'a StreamRegion, InputError
         .ok_or(InputError::UnknownStream(id))
 }
 
+/// A position in the global logical layout (EIS only): finite and on one
+/// of the outputs.
+fn global(grant: &Grant<'_>, x: f64, y: f64) -> Result<(f64, f64), InputError> {
+    if grant.origin != InputOrigin::Eis {
+        return Err(InputError::OutOfRange {
+            what: "call",
+            value: "a position in the global layout".into(),
+            range: "EIS only",
+        });
+    }
+    let (x, y) = (
+        finite("x", x, f64::from(i32::MAX))?,
+        finite("y", y, f64::from(i32::MAX))?,
+    );
+    if !grant.layout.iter().any(|r| r.contains(x, y)) {
+        return Err(InputError::OffLayout { x, y });
+    }
+    Ok((x, y))
+}
+
 /// Checks one call against the session and turns it into an event.
 pub fn validate(call: &NotifyCall, grant: &Grant<'_>) -> Result<InputEvent, InputError> {
     if grant.state != SessionState::Started {
@@ -212,20 +248,7 @@ pub fn validate(call: &NotifyCall, grant: &Grant<'_>) -> Result<InputEvent, Inpu
             InputEvent::PointerMotionAbsolute { x, y }
         }
         NotifyCall::PointerMotionGlobal { x, y } => {
-            if grant.origin != InputOrigin::Eis {
-                return Err(InputError::OutOfRange {
-                    what: "call",
-                    value: "a position in the global layout".into(),
-                    range: "EIS only",
-                });
-            }
-            let (x, y) = (
-                finite("x", x, f64::from(i32::MAX))?,
-                finite("y", y, f64::from(i32::MAX))?,
-            );
-            if !grant.layout.iter().any(|r| r.contains(x, y)) {
-                return Err(InputError::OffLayout { x, y });
-            }
+            let (x, y) = global(grant, x, y)?;
             InputEvent::PointerMotionAbsolute { x, y }
         }
         NotifyCall::PointerButton { button, state } => InputEvent::PointerButton {
@@ -292,6 +315,22 @@ pub fn validate(call: &NotifyCall, grant: &Grant<'_>) -> Result<InputEvent, Inpu
             }
         }
         NotifyCall::TouchUp { slot: s } => InputEvent::TouchUp { slot: slot(s)? },
+        NotifyCall::TouchDownGlobal { slot: s, x, y } => {
+            let (x, y) = global(grant, x, y)?;
+            InputEvent::TouchDown {
+                slot: slot(s)?,
+                x,
+                y,
+            }
+        }
+        NotifyCall::TouchMotionGlobal { slot: s, x, y } => {
+            let (x, y) = global(grant, x, y)?;
+            InputEvent::TouchMotion {
+                slot: slot(s)?,
+                x,
+                y,
+            }
+        }
     })
 }
 
@@ -360,6 +399,49 @@ mod tests {
             validate(&at(10.0, 10.0), &started(2)).is_err(),
             "Notify* has none"
         );
+    }
+
+    #[test]
+    fn global_touches_are_eis_only_on_an_output_and_in_a_slot() {
+        let eis = Grant {
+            streams: &[],
+            eis_active: true,
+            origin: InputOrigin::Eis,
+            ..started(4)
+        };
+        let down = |slot, x, y| NotifyCall::TouchDownGlobal { slot, x, y };
+        let moved = |slot, x, y| NotifyCall::TouchMotionGlobal { slot, x, y };
+        assert_eq!(
+            validate(&down(3, 1930.5, 700.0), &eis),
+            Ok(InputEvent::TouchDown {
+                slot: 3,
+                x: 1930.5,
+                y: 700.0
+            })
+        );
+        assert_eq!(
+            validate(&moved(3, 100.0, 1079.5), &eis),
+            Ok(InputEvent::TouchMotion {
+                slot: 3,
+                x: 100.0,
+                y: 1079.5
+            })
+        );
+        for (x, y) in [(1930.0, 720.0), (3200.0, 0.0), (f64::INFINITY, 0.0)] {
+            assert!(validate(&down(0, x, y), &eis).is_err(), "({x}, {y})");
+            assert!(validate(&moved(0, x, y), &eis).is_err(), "({x}, {y})");
+        }
+        assert!(validate(&down(MAX_TOUCH_SLOTS, 1.0, 1.0), &eis).is_err());
+        // Not without touch granted, and not through Notify*.
+        let pointer_only = Grant {
+            devices: DeviceTypes::from_bits(2).unwrap(),
+            ..eis
+        };
+        assert_eq!(
+            validate(&down(0, 1.0, 1.0), &pointer_only),
+            Err(InputError::DeviceNotGranted(DeviceType::Touchscreen))
+        );
+        assert!(validate(&down(0, 1.0, 1.0), &started(4)).is_err());
     }
 
     #[test]

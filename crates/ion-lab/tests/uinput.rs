@@ -12,21 +12,37 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use common::*;
+use ion_lab::client::eis::{Capability, EisClient};
 use ion_lab::client::RemoteDesktop;
 use ion_lab::probe::record::{Event, Record};
-use ion_lab::testbed::{Component, Testbed};
+use ion_lab::testbed::{Component, OutputSpec, Testbed};
 
 const POINTER_TOUCH_KEYBOARD: u32 = 7;
 /// How far a position may land from where it was asked: the devices'
 /// 0..=65535 axes over a 3200-wide layout are 1/20 px apart.
 const TOLERANCE: f64 = 0.06;
 
-/// A world whose ionChannel uses uinput; None (and why, printed) when
-/// uinput cannot be used here.
+/// Mixed sizes and scales, and a layout that is no rectangle: a 2560x1440
+/// output at scale 2 (1280x720 logical) and a 1920x1080 one at 1.5 (also
+/// 1280x720 logical), 200 px lower. The layout box is 2560x920 logical, and
+/// its corners below the first output and above the second are no output.
+fn scaled_outputs() -> Vec<OutputSpec> {
+    vec![
+        OutputSpec::new(2560, 1440).at(0, 0).with_scale(2.0),
+        OutputSpec::new(1920, 1080).at(1280, 200).with_scale(1.5),
+    ]
+}
+
+/// A world whose ionChannel uses uinput, on the lab's two outputs; None
+/// (and why, printed) when uinput cannot be used here.
 async fn uinput_world(what: &str) -> Result<Option<World>> {
+    uinput_world_on(what, two_outputs()).await
+}
+
+async fn uinput_world_on(what: &str, outputs: Vec<OutputSpec>) -> Result<Option<World>> {
     let w = world_with(
         Testbed::builder()
-            .outputs(two_outputs())
+            .outputs(outputs)
             .ionchannel_env("IONCHANNEL_POINTER", "uinput"),
     )
     .await?;
@@ -123,20 +139,17 @@ fn our_devices() -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
-    let Some(w) = uinput_world("uinput pointer and touch").await? else {
-        return Ok(());
-    };
-    let (rd, streams) = started(&w).await?;
-    assert_eq!(our_devices().len(), 3, "{:?}", our_devices());
-    for s in &streams {
+/// Pointer motion and a touch (down, motion, up) at corners and the
+/// middle of every stream's output land where the portal asked, in the
+/// output's logical pixels.
+async fn lands_exactly(
+    w: &World,
+    rd: &RemoteDesktop<'_>,
+    streams: &[ion_lab::client::Stream],
+) -> Result<()> {
+    for (s, output) in streams.iter().zip(["HEADLESS-1", "HEADLESS-2"]) {
         let (sw, sh) = s.size.context("stream size")?;
-        let output = if s.position == Some((0, 0)) {
-            "HEADLESS-1"
-        } else {
-            "HEADLESS-2"
-        };
+        println!("{output}: stream {sw}x{sh} at {:?}", s.position);
         for (x, y) in [
             (10.0, 10.0),
             (f64::from(sw) / 2.0 + 0.5, f64::from(sh) / 3.0),
@@ -191,6 +204,17 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
+    let Some(w) = uinput_world("uinput pointer and touch").await? else {
+        return Ok(());
+    };
+    let (rd, streams) = started(&w).await?;
+    assert_eq!(our_devices().len(), 3, "{:?}", our_devices());
+    lands_exactly(&w, &rd, &streams).await?;
     // Two contacts at once (a pinch): two slots, two ids, one surface.
     // (Across two outputs sway 1.12 drops the second contact while the
     // first is down, where labwc delivers it: a compositor's choice, not
@@ -249,6 +273,129 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
     );
     assert!(last.1 > 500.0 && last.2 < 500.0, "{last:?}");
     rd.close().await?;
+    w.done()
+}
+
+/// The same on outputs of mixed scales, in a layout that is no rectangle:
+/// wlroots spreads an absolute device over the layout's bounding box in
+/// logical pixels, as ionChannel does, whatever the outputs' scales.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pointer_and_touch_land_exactly_on_scaled_and_offset_outputs() -> Result<()> {
+    let Some(w) = uinput_world_on("uinput on scaled outputs", scaled_outputs()).await? else {
+        return Ok(());
+    };
+    let (rd, streams) = started(&w).await?;
+    let sizes: Vec<_> = streams.iter().map(|s| (s.position, s.size)).collect();
+    assert_eq!(
+        sizes,
+        [
+            (Some((0, 0)), Some((1280, 720))),
+            (Some((1280, 200)), Some((1280, 720)))
+        ],
+        "logical sizes and positions"
+    );
+    lands_exactly(&w, &rd, &streams).await?;
+    rd.close().await?;
+    w.done()
+}
+
+/// EIS touch through uinput: ConnectToEIS offers a touchscreen with one
+/// region per stream; libei-style touch ids (large, counting up) become
+/// the kernel touchscreen's slots; a contact lands where the client put it
+/// on each output; a contact down when the client goes is lifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eis_touches_reach_the_compositor_as_contacts() -> Result<()> {
+    let Some(w) = uinput_world("EIS touch through uinput").await? else {
+        return Ok(());
+    };
+    let (rd, _streams) = started(&w).await?;
+    let fd = rd.connect_to_eis().await?;
+    let mut eis = EisClient::connect(fd, "ion-lab uinput").await?;
+    eis.bind(Capability::Touch | Capability::Pointer | Capability::Button)
+        .await?;
+    let regions = eis.regions_of(Capability::Touch);
+    assert_eq!(regions.len(), 2, "{regions:?}");
+    let mut id = 1000;
+    for (r, output) in regions.iter().zip(["HEADLESS-1", "HEADLESS-2"]) {
+        let (x0, y0) = (r.x as f32, r.y as f32);
+        let (x, y) = (x0 + r.width as f32 / 2.0 + 0.5, y0 + r.height as f32 / 3.0);
+        let mark = w.log.mark()?;
+        eis.touch_down(id, x0 + 10.0, y0 + 10.0)?;
+        eis.touch_motion(id, x, y)?;
+        eis.touch_up(id)?;
+        id += 1;
+        let seen = w
+            .log
+            .wait_since(mark, WAIT, &format!("an EIS touch on {output}"), |r| {
+                let t = touches(r);
+                t.iter()
+                    .any(|e| matches!(e, Event::TouchUp { .. }))
+                    .then_some(t)
+            })
+            .await?;
+        match &seen[..] {
+            [Event::TouchDown {
+                output: o,
+                x: dx,
+                y: dy,
+                ..
+            }, Event::TouchMotion { x: mx, y: my, .. }, Event::TouchUp { .. }] => {
+                assert_eq!(o, output);
+                assert!(near(*dx, 10.0) && near(*dy, 10.0), "down at ({dx}, {dy})");
+                let (lx, ly) = (f64::from(x - x0), f64::from(y - y0));
+                assert!(near(*mx, lx) && near(*my, ly), "moved to ({mx}, {my})");
+            }
+            other => panic!("EIS touch on {output}: {other:?}"),
+        }
+    }
+
+    // Two contacts at once, then the client goes with one still down.
+    let (x0, y0) = (regions[0].x as f32, regions[0].y as f32);
+    let mark = w.log.mark()?;
+    eis.touch_down(id, x0 + 100.0, y0 + 100.0)?;
+    eis.touch_down(id + 1, x0 + 300.0, y0 + 100.0)?;
+    eis.touch_up(id)?;
+    let seen = w
+        .log
+        .wait_since(mark, WAIT, "two contacts, one lifted", |r| {
+            let t = touches(r);
+            let downs = t
+                .iter()
+                .filter(|e| matches!(e, Event::TouchDown { .. }))
+                .count();
+            let ups = t
+                .iter()
+                .filter(|e| matches!(e, Event::TouchUp { .. }))
+                .count();
+            (downs == 2 && ups == 1).then_some(t)
+        })
+        .await?;
+    let ids: Vec<i32> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::TouchDown { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1], "two contacts, two ids: {seen:?}");
+    eis.disconnect()?;
+    drop(eis);
+    w.log
+        .wait_since(
+            mark,
+            WAIT,
+            "the last contact lifted when the client went",
+            |r| {
+                let ups = touches(r)
+                    .iter()
+                    .filter(|e| matches!(e, Event::TouchUp { .. } | Event::TouchCancel))
+                    .count();
+                (ups == 2).then_some(())
+            },
+        )
+        .await?;
+    rd.close().await?;
+    assert!(devices_gone(), "devices left: {:?}", our_devices());
     w.done()
 }
 

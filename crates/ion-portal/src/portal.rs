@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use ion_core::session::Lifecycle;
 use ion_core::validate::{validate, Grant, InputOrigin, NotifyCall};
-use ion_core::{DeviceType, DeviceTypes, InputError, InputEvent, RateLimiter, StreamRegion};
+use ion_core::{DeviceTypes, InputError, InputEvent, RateLimiter, StreamRegion};
 use ion_wayland::keymap::keysym_is_known;
 use ion_wayland::{OutputInfo, SourceRef, StreamInfo, WaylandHandle};
 use zbus::message::Header;
@@ -898,14 +898,13 @@ impl Portal {
                         path.as_str()
                     )));
                 }
-                let devices = entry.granted_devices.intersection(
-                    [DeviceType::Keyboard, DeviceType::Pointer]
-                        .into_iter()
-                        .collect(),
-                );
+                // A touchscreen is granted only where the daemon can touch
+                // (uinput): the offer gives it to EIS when there are
+                // regions to touch.
+                let devices = entry.granted_devices;
                 if devices.is_empty() {
                     return Err(PortalError::NotAllowed(format!(
-                        "session {} was granted no keyboard or pointer",
+                        "session {} was granted no devices",
                         path.as_str()
                     )));
                 }
@@ -1215,6 +1214,8 @@ fn call_name(call: &NotifyCall, origin: InputOrigin) -> String {
         NotifyCall::TouchDown { .. } => "TouchDown",
         NotifyCall::TouchMotion { .. } => "TouchMotion",
         NotifyCall::TouchUp { .. } => "TouchUp",
+        NotifyCall::TouchDownGlobal { .. } => "TouchDown (layout)",
+        NotifyCall::TouchMotionGlobal { .. } => "TouchMotion (layout)",
     };
     match origin {
         InputOrigin::Notify => format!("Notify{name}"),

@@ -35,20 +35,37 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
+/// Keyboard, pointer and touchscreen: a daemon that can touch (uinput).
+const POLICY_TOUCH: &str = "[[allow]]\napp_id = \"\"\ndevices = [\"keyboard\", \"pointer\", \"touchscreen\"]\nsources = [\"monitor\"]\n";
+
 async fn world() -> World {
+    world_with(3).await.0
+}
+
+/// A world whose daemon offers `devices` (7: it can touch), and the portal
+/// (to tell it what the Wayland thread would).
+async fn world_with(devices: u32) -> (World, std::sync::Arc<ion_portal::Portal>) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let policy = if devices & 4 != 0 {
+        POLICY_TOUCH
+    } else {
+        POLICY
+    };
+    std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
     let (handle, log) = recording_with_outputs(vec![
         output(1, "HEADLESS-1", 0, 1920, 1080),
         output(2, "HEADLESS-2", 1920, 1280, 720),
     ]);
-    let (client, server) = common::serve(common::config(dir.path(), 8000, 4000), handle).await;
-    World {
+    let mut config = common::config(dir.path(), 8000, 4000);
+    config.available_devices = ion_core::DeviceTypes::from_bits(devices).unwrap();
+    let (client, server, portal) = common::serve_portal(config, handle).await;
+    let w = World {
         client,
         _server: server,
         log,
         _dir: dir,
-    }
+    };
+    (w, portal)
 }
 
 fn no_opts() -> HashMap<&'static str, Value<'static>> {
@@ -88,6 +105,12 @@ async fn response(
 }
 
 async fn create(w: &World, name: &str) {
+    create_with(w, name, 3, true).await
+}
+
+/// A RemoteDesktop session asking for `devices`, with both outputs as
+/// streams when `streams`.
+async fn create_with(w: &World, name: &str, devices: u32, streams: bool) {
     let s = session(name);
     let code = response(
         w,
@@ -98,11 +121,14 @@ async fn create(w: &World, name: &str) {
     .await;
     assert_eq!(code, 0);
     let mut o = no_opts();
-    o.insert("types", Value::from(3u32));
+    o.insert("types", Value::from(devices));
     assert_eq!(
         response(w, RD, "SelectDevices", &(path("/r/2"), path(&s), "", o)).await,
         0
     );
+    if !streams {
+        return;
+    }
     // Both outputs, as RustDesk asks: two streams, two EIS regions.
     let mut o = no_opts();
     o.insert("types", Value::from(1u32));
@@ -695,37 +721,9 @@ async fn closing_the_session_closes_the_connection_and_releases() {
 /// global, and the regions follow the outputs when they change.
 #[tokio::test]
 async fn without_streams_the_absolute_pointer_covers_the_outputs_and_follows_them() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
-    let (handle, log) = recording_with_outputs(vec![
-        output(1, "HEADLESS-1", 0, 1920, 1080),
-        output(2, "HEADLESS-2", 1920, 1280, 720),
-    ]);
-    let (client, server, portal) =
-        common::serve_portal(common::config(dir.path(), 8000, 4000), handle).await;
-    let w = World {
-        client,
-        _server: server,
-        log: log.clone(),
-        _dir: dir,
-    };
-    let s = session("df");
-    assert_eq!(
-        response(
-            &w,
-            RD,
-            "CreateSession",
-            &(path("/r/1"), path(&s), "", no_opts())
-        )
-        .await,
-        0
-    );
-    let mut o = no_opts();
-    o.insert("types", Value::from(3u32));
-    assert_eq!(
-        response(&w, RD, "SelectDevices", &(path("/r/2"), path(&s), "", o)).await,
-        0
-    );
+    let (w, portal) = world_with(3).await;
+    let log = w.log.clone();
+    create_with(&w, "df", 3, false).await;
     start(&w, "df").await;
     let fd = connect_to_eis(&w, "df").await.unwrap();
     let mut eis = EisClient::connect(fd, "deskflow-like").await.unwrap();
@@ -788,4 +786,249 @@ async fn without_streams_the_absolute_pointer_covers_the_outputs_and_follows_the
     // The old place of HEADLESS-2 is no output any more: that motion is
     // dropped, the connection stays.
     assert!(eis.alive(Duration::from_millis(100)).await);
+}
+
+/// An EIS client bound to every capability of a session asking for
+/// keyboard, pointer and touch (with both outputs as streams, or none).
+async fn touch_session(w: &World, name: &str, streams: bool) -> EisClient {
+    create_with(w, name, 7, streams).await;
+    start(w, name).await;
+    let fd = connect_to_eis(w, name).await.unwrap();
+    let mut eis = EisClient::connect(fd, "touch test").await.unwrap();
+    eis.bind(
+        Capability::Pointer
+            | Capability::PointerAbsolute
+            | Capability::Button
+            | Capability::Keyboard
+            | Capability::Touch,
+    )
+    .await
+    .unwrap();
+    eis
+}
+
+/// The resumed touchscreen's regions.
+fn touch_regions(eis: &EisClient) -> Vec<(u32, u32, u32, u32, Option<String>)> {
+    eis.regions_of(Capability::Touch)
+        .into_iter()
+        .map(|r| (r.x, r.y, r.width, r.height, r.mapping_id))
+        .collect()
+}
+
+fn touch_events(log: &Log) -> Vec<InputEvent> {
+    inputs(log)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                InputEvent::TouchDown { .. }
+                    | InputEvent::TouchMotion { .. }
+                    | InputEvent::TouchUp { .. }
+            )
+        })
+        .collect()
+}
+
+/// A daemon that can touch offers an EIS touchscreen with the streams'
+/// regions; the client's touch ids (libei counts them up for ever) become
+/// the lowest free slots; up and cancel both lift.
+#[tokio::test]
+async fn eis_touches_become_contacts_in_the_lowest_free_slots() {
+    let (w, _portal) = world_with(7).await;
+    let mut eis = touch_session(&w, "t", true).await;
+    assert_eq!(
+        touch_regions(&eis),
+        vec![
+            (0, 0, 1920, 1080, Some("ionchannel-HEADLESS-1".into())),
+            (1920, 0, 1280, 720, Some("ionchannel-HEADLESS-2".into())),
+        ]
+    );
+    eis.touch_down(1000, 1930.0, 20.5).unwrap();
+    eis.touch_down(1001, 10.0, 1079.5).unwrap();
+    eis.touch_motion(1001, 15.25, 1000.0).unwrap();
+    eis.touch_up(1000).unwrap();
+    // Slot 0 is free again; this contact moves across to the other
+    // output.
+    eis.touch_down(1002, 3000.0, 700.0).unwrap();
+    eis.touch_motion(1002, 100.0, 100.0).unwrap();
+    eis.touch_cancel(1002).unwrap();
+    eis.touch_up(1001).unwrap();
+    until(&w.log, "three lifts", |_| {
+        touch_events(&w.log)
+            .iter()
+            .filter(|e| matches!(e, InputEvent::TouchUp { .. }))
+            .count()
+            >= 3
+    })
+    .await;
+    use InputEvent::{TouchDown, TouchMotion, TouchUp};
+    assert_eq!(
+        touch_events(&w.log),
+        vec![
+            TouchDown {
+                slot: 0,
+                x: 1930.0,
+                y: 20.5
+            },
+            TouchDown {
+                slot: 1,
+                x: 10.0,
+                y: 1079.5
+            },
+            TouchMotion {
+                slot: 1,
+                x: 15.25,
+                y: 1000.0
+            },
+            TouchUp { slot: 0 },
+            TouchDown {
+                slot: 0,
+                x: 3000.0,
+                y: 700.0
+            },
+            TouchMotion {
+                slot: 0,
+                x: 100.0,
+                y: 100.0
+            },
+            TouchUp { slot: 0 },
+            TouchUp { slot: 1 },
+        ]
+    );
+    // A contact never down: reis drops its motion and up, as libeis
+    // does; the connection goes on.
+    eis.touch_motion(5, 10.0, 10.0).unwrap();
+    eis.touch_up(5).unwrap();
+    assert!(eis.alive(Duration::from_millis(100)).await);
+    assert_eq!(touch_events(&w.log).len(), 8);
+}
+
+/// Without streams (Deskflow's shape) the touchscreen's regions are the
+/// outputs and positions stay global.
+#[tokio::test]
+async fn without_streams_eis_touches_cover_the_outputs() {
+    let (w, portal) = world_with(7).await;
+    let mut eis = touch_session(&w, "t", false).await;
+    assert_eq!(
+        touch_regions(&eis),
+        vec![(0, 0, 1920, 1080, None), (1920, 0, 1280, 720, None)]
+    );
+    eis.touch_down(7, 1930.0, 700.0).unwrap();
+    eis.touch_motion(7, 5.5, 1079.0).unwrap();
+    until(&w.log, "down and motion", |_| {
+        touch_events(&w.log).len() >= 2
+    })
+    .await;
+    assert_eq!(
+        touch_events(&w.log),
+        vec![
+            InputEvent::TouchDown {
+                slot: 0,
+                x: 1930.0,
+                y: 700.0
+            },
+            InputEvent::TouchMotion {
+                slot: 0,
+                x: 5.5,
+                y: 1079.0
+            },
+        ]
+    );
+    // The outputs change: the touchscreen is made anew with the new
+    // regions, and the contact the old one held is released.
+    let id = session_id(&w.log);
+    let mut below = output(2, "HEADLESS-2", 0, 1280, 720);
+    below.logical.y = 1080;
+    portal.outputs_changed(&[output(1, "HEADLESS-1", 0, 1920, 1080), below]);
+    let want = vec![(0, 0, 1920, 1080, None), (0, 1080, 1280, 720, None)];
+    eis.wait_for(WAIT, |e| touch_regions(e) == want)
+        .await
+        .unwrap();
+    until(&w.log, "the old contact released", |r| {
+        r.iter()
+            .any(|e| matches!(e, Recorded::ReleaseInput { session } if *session == id))
+    })
+    .await;
+    eis.touch_down(8, 100.0, 1500.0).unwrap();
+    until(&w.log, "a contact on the moved output", |_| {
+        touch_events(&w.log).len() >= 3
+    })
+    .await;
+    assert_eq!(
+        touch_events(&w.log)[2],
+        InputEvent::TouchDown {
+            slot: 0,
+            x: 100.0,
+            y: 1500.0
+        }
+    );
+}
+
+/// A daemon that cannot touch offers no touchscreen, even to a session
+/// asking for one.
+#[tokio::test]
+async fn without_a_touch_path_there_is_no_eis_touchscreen() {
+    let (w, _portal) = world_with(3).await;
+    create_with(&w, "t", 7, true).await;
+    start(&w, "t").await;
+    let fd = connect_to_eis(&w, "t").await.unwrap();
+    let mut eis = EisClient::connect(fd, "touch test").await.unwrap();
+    eis.bind_waiting(
+        Capability::Pointer | Capability::Keyboard | Capability::Touch,
+        Capability::Pointer | Capability::Keyboard,
+    )
+    .await
+    .unwrap();
+    assert!(eis.alive(Duration::from_millis(100)).await);
+    assert!(!eis.has_device_with(Capability::Touch));
+}
+
+#[tokio::test]
+async fn touch_abuse_ends_the_connection() {
+    type Abuse = fn(&mut EisClient);
+    let cases: [(&str, Abuse); 3] = [
+        ("a contact outside the regions", |e| {
+            e.touch_down(1, 2000.0, 900.0).unwrap()
+        }),
+        ("the same id down twice", |e| {
+            e.touch_down(1, 10.0, 10.0).unwrap();
+            e.touch_down(1, 20.0, 20.0).unwrap();
+        }),
+        ("a contact moved off every output", |e| {
+            e.touch_down(1, 10.0, 10.0).unwrap();
+            e.touch_motion(1, 10.0, -1.0).unwrap();
+        }),
+    ];
+    for (what, abuse) in cases {
+        let (w, _portal) = world_with(7).await;
+        let mut eis = touch_session(&w, "a", true).await;
+        abuse(&mut eis);
+        // reis itself refuses a touch id down twice (a protocol error);
+        // the rest is ours (a value error).
+        let ended = eis.ended(WAIT).await.unwrap();
+        assert!(
+            matches!(
+                ended,
+                Ended::Disconnected {
+                    reason: DisconnectReason::Value | DisconnectReason::Protocol,
+                    ..
+                }
+            ),
+            "{what}: {ended:?}"
+        );
+        println!("{what}: {ended:?}");
+        let id = session_id(&w.log);
+        until(&w.log, what, |r| {
+            r.iter()
+                .any(|e| matches!(e, Recorded::ReleaseInput { session } if *session == id))
+        })
+        .await;
+        // A contact that was down is lifted by that release; nothing after
+        // the abuse got through.
+        let downs = touch_events(&w.log)
+            .iter()
+            .filter(|e| matches!(e, InputEvent::TouchDown { .. }))
+            .count();
+        assert!(downs <= 1, "{what}: {:?}", touch_events(&w.log));
+    }
 }

@@ -179,7 +179,17 @@ impl EisClient {
                     self.devices
                 );
             }
-            if !self.pump(left).await? {
+            let pumped = self.pump(left).await.with_context(|| {
+                format!(
+                    "waiting for a resumed device for every capability in {wait:?}; \
+                     devices (resumed?): {:?}",
+                    self.devices
+                        .iter()
+                        .map(|(d, r)| (d.name().unwrap_or("?"), *r))
+                        .collect::<Vec<_>>()
+                )
+            })?;
+            if !pumped {
                 bail!("the EIS connection ended while binding: {:?}", self.ended);
             }
         }
@@ -207,7 +217,13 @@ impl EisClient {
     /// The absolute pointer's regions: (mapping id, x, y, width, height,
     /// scale).
     pub fn regions(&self) -> Vec<EisRegion> {
-        self.resumed(DeviceCapability::PointerAbsolute)
+        self.regions_of(DeviceCapability::PointerAbsolute)
+    }
+
+    /// The regions of the resumed device with `cap` (the absolute pointer,
+    /// the touchscreen).
+    pub fn regions_of(&self, cap: DeviceCapability) -> Vec<EisRegion> {
+        self.resumed(cap)
             .map(|d| {
                 d.regions()
                     .iter()
@@ -386,6 +402,44 @@ impl EisClient {
         self.emit(DeviceCapability::Keyboard, |d| {
             if let Some(k) = d.interface::<ei::Keyboard>() {
                 k.key(key, state);
+            }
+        })
+    }
+
+    /// A contact put down at a global logical position (inside a region);
+    /// `id` is the client's own, as libei's counter gives.
+    pub fn touch_down(&mut self, id: u32, x: f32, y: f32) -> Result<()> {
+        self.emit(DeviceCapability::Touch, |d| {
+            if let Some(t) = d.interface::<ei::Touchscreen>() {
+                t.down(id, x, y);
+            }
+        })
+    }
+
+    pub fn touch_motion(&mut self, id: u32, x: f32, y: f32) -> Result<()> {
+        self.emit(DeviceCapability::Touch, |d| {
+            if let Some(t) = d.interface::<ei::Touchscreen>() {
+                t.motion(id, x, y);
+            }
+        })
+    }
+
+    pub fn touch_up(&mut self, id: u32) -> Result<()> {
+        self.emit(DeviceCapability::Touch, |d| {
+            if let Some(t) = d.interface::<ei::Touchscreen>() {
+                t.up(id);
+            }
+        })
+    }
+
+    /// `ei_touchscreen.cancel` (protocol version 2); an older server gets
+    /// nothing.
+    pub fn touch_cancel(&mut self, id: u32) -> Result<()> {
+        self.emit(DeviceCapability::Touch, |d| {
+            if let Some(t) = d.interface::<ei::Touchscreen>() {
+                if t.version() >= 2 {
+                    t.cancel(id);
+                }
             }
         })
     }

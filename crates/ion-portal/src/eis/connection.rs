@@ -5,7 +5,8 @@
 //! seat with the capabilities the session was granted → the client binds
 //! some of them → a device per kind (relative pointer; absolute pointer
 //! with one region per stream; keyboard with the virtual keyboard's
-//! keymap), each resumed at once → the client emulates: `start_emulating`,
+//! keymap; touchscreen with the absolute pointer's regions), each resumed
+//! at once → the client emulates: `start_emulating`,
 //! events, `frame`, `stop_emulating`. reis holds a device's events until
 //! its frame; each then goes through [`Portal::eis_input`], the Notify*
 //! path.
@@ -163,6 +164,10 @@ struct Server {
     injected: u64,
 }
 
+/// The capabilities whose devices have regions.
+const ABSOLUTE: BitFlags<DeviceCapability> =
+    reis::enumflags2::make_bitflags!(DeviceCapability::{PointerAbsolute | Touch});
+
 fn id_of(device: &Device) -> u64 {
     device.device().as_object().id()
 }
@@ -249,8 +254,9 @@ impl Server {
     }
 
     /// The outputs changed under a session without streams: absolute
-    /// devices are made anew with the new regions (a device's regions are
-    /// fixed once it is done), and what the old ones held is released.
+    /// devices (pointer, touchscreen) are made anew with the new regions
+    /// (a device's regions are fixed once it is done), and what the old
+    /// ones held is released.
     fn new_regions(&mut self, regions: Vec<EisRegion>) {
         self.offer.regions = regions;
         let Phase::Connected(Connected {
@@ -263,7 +269,7 @@ impl Server {
         let stale: Vec<u64> = self
             .devices
             .iter()
-            .filter(|(_, m)| m.caps.contains(DeviceCapability::PointerAbsolute))
+            .filter(|(_, m)| m.caps.intersects(ABSOLUTE))
             .map(|(id, _)| *id)
             .collect();
         if stale.is_empty() {
@@ -275,7 +281,8 @@ impl Server {
                 self.translator.forget(id);
                 tracing::info!(
                     regions = self.offer.regions.len(),
-                    "absolute pointer made anew for the new outputs"
+                    device = made.name,
+                    "made anew for the new outputs"
                 );
                 self.make_device(&seat, made.name, made.caps);
             }
@@ -485,6 +492,9 @@ impl Server {
         if caps.contains(DeviceCapability::Keyboard) {
             kinds.push(("ionchannel keyboard", DeviceCapability::Keyboard.into()));
         }
+        if caps.contains(DeviceCapability::Touch) {
+            kinds.push(("ionchannel touchscreen", DeviceCapability::Touch.into()));
+        }
         for (name, device_caps) in kinds {
             self.make_device(&seat, name, device_caps);
         }
@@ -523,7 +533,7 @@ impl Server {
         } else {
             None
         };
-        let regions = if caps.contains(DeviceCapability::PointerAbsolute) {
+        let regions = if caps.intersects(ABSOLUTE) {
             self.offer.regions.clone()
         } else {
             Vec::new()
@@ -596,6 +606,9 @@ fn interface_ids(device: &Device) -> Vec<u64> {
         ids.push(i.as_object().id());
     }
     if let Some(i) = device.interface::<eis::Keyboard>() {
+        ids.push(i.as_object().id());
+    }
+    if let Some(i) = device.interface::<eis::Touchscreen>() {
         ids.push(i.as_object().id());
     }
     ids

@@ -80,18 +80,23 @@ pub struct EisOffer {
 impl EisOffer {
     /// The seat's capabilities: a pointer grant gives relative motion,
     /// buttons and scrolling, and absolute motion when there are regions
-    /// to be absolute in; a keyboard grant gives a keyboard. Touch
-    /// is never offered: there is no touch path to the compositor.
+    /// to be absolute in; a keyboard grant gives a keyboard; a touchscreen
+    /// grant (there is one only where the daemon can touch: uinput) gives
+    /// a touchscreen when there are regions to touch.
     pub fn capabilities(&self) -> BitFlags<DeviceCapability> {
         let mut caps = BitFlags::empty();
+        let regions = self.regions.iter().any(EisRegion::describable);
         if self.devices.contains(DeviceType::Pointer) {
             caps |= DeviceCapability::Pointer | DeviceCapability::Button | DeviceCapability::Scroll;
-            if self.regions.iter().any(EisRegion::describable) {
+            if regions {
                 caps |= DeviceCapability::PointerAbsolute;
             }
         }
         if self.devices.contains(DeviceType::Keyboard) {
             caps |= DeviceCapability::Keyboard;
+        }
+        if self.devices.contains(DeviceType::Touchscreen) && regions {
+            caps |= DeviceCapability::Touch;
         }
         caps
     }
@@ -146,7 +151,20 @@ mod tests {
             offer(2, vec![region(40, -100)]).capabilities(),
             Pointer | Button | Scroll
         );
+        assert_eq!(
+            offer(4, vec![region(40, 0)]).capabilities(),
+            BitFlags::from(Touch),
+            "a touchscreen grant touches in the regions"
+        );
+        assert_eq!(
+            offer(7, vec![region(40, 0)]).capabilities(),
+            Pointer | Button | Scroll | PointerAbsolute | Keyboard | Touch
+        );
+        // Touch is absolute: nowhere to touch, no touchscreen.
         assert!(!offer(7, vec![]).capabilities().contains(Touch));
+        assert!(!offer(4, vec![region(40, -100)])
+            .capabilities()
+            .contains(Touch));
     }
 
     #[test]

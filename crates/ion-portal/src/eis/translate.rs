@@ -10,11 +10,17 @@
 //!   or stays global when the region is an output (no streams);
 //! - discrete scrolling comes in 120ths of a wheel click; remainders are
 //!   kept per device until they make whole clicks, which is what the
-//!   compositor's wheel events carry.
+//!   compositor's wheel events carry;
+//! - touches: the client names each contact with a touch id of its own
+//!   (libei counts them up for ever); a contact gets the lowest free slot
+//!   of the session's touchscreen at `down` and gives it back at `up` or
+//!   `cancel`. Positions are found in the regions as the absolute
+//!   pointer's are. A cancel lifts the contact: the kernel's touchscreen
+//!   (uinput) has no cancel, only a lift.
 
 use std::collections::HashMap;
 
-use ion_core::validate::NotifyCall;
+use ion_core::validate::{NotifyCall, MAX_TOUCH_SLOTS};
 use reis::eis;
 use reis::request::EisRequest;
 
@@ -32,12 +38,61 @@ pub enum Untranslatable {
     OutOfRange { what: &'static str, value: u64 },
     #[error("{0} events are not offered")]
     NotOffered(&'static str),
+    #[error("touch id {0} is already down")]
+    TouchDown(u32),
+    #[error("touch id {0} is not down")]
+    NoSuchTouch(u32),
+    #[error("more than {MAX_TOUCH_SLOTS} touches down at once")]
+    TooManyTouches,
 }
 
-/// Per-device scroll remainders, in 120ths of a click.
+/// Per-device scroll remainders, in 120ths of a click, and the contacts
+/// down.
 #[derive(Debug, Default)]
 pub struct Translator {
     remainders: HashMap<u64, (i64, i64)>,
+    touches: Contacts,
+}
+
+/// The contacts down: (device, the client's touch id) → the session's
+/// touch slot, the lowest free one at `down`.
+#[derive(Debug, Default)]
+pub struct Contacts {
+    held: HashMap<(u64, u32), u32>,
+}
+
+impl Contacts {
+    /// A new contact: its slot.
+    pub fn down(&mut self, device: u64, id: u32) -> Result<u32, Untranslatable> {
+        if self.held.contains_key(&(device, id)) {
+            return Err(Untranslatable::TouchDown(id));
+        }
+        let slot = (0..MAX_TOUCH_SLOTS)
+            .find(|s| !self.held.values().any(|held| held == s))
+            .ok_or(Untranslatable::TooManyTouches)?;
+        self.held.insert((device, id), slot);
+        Ok(slot)
+    }
+
+    /// A contact's slot.
+    pub fn slot(&self, device: u64, id: u32) -> Result<u32, Untranslatable> {
+        self.held
+            .get(&(device, id))
+            .copied()
+            .ok_or(Untranslatable::NoSuchTouch(id))
+    }
+
+    /// A contact lifted: its slot, free again.
+    pub fn up(&mut self, device: u64, id: u32) -> Result<u32, Untranslatable> {
+        self.held
+            .remove(&(device, id))
+            .ok_or(Untranslatable::NoSuchTouch(id))
+    }
+
+    /// Forgets a device's contacts.
+    pub fn forget(&mut self, device: u64) {
+        self.held.retain(|(d, _), _| *d != device);
+    }
 }
 
 /// Adds `value` (120ths of a click) to the remainder `rem` and takes out
@@ -75,9 +130,43 @@ impl Translator {
         Self::default()
     }
 
-    /// Forgets a device's remainders (it is gone, or stopped emulating).
+    /// Forgets a device's remainders and contacts (it is gone; what it
+    /// held is released by the caller).
     pub fn forget(&mut self, device: u64) {
         self.remainders.remove(&device);
+        self.touches.forget(device);
+    }
+
+    /// A contact's position: stream coordinates of the region's stream, or
+    /// global ones when the region is an output.
+    fn touch_at(
+        offer: &EisOffer,
+        slot: u32,
+        x: f32,
+        y: f32,
+        down: bool,
+    ) -> Result<NotifyCall, Untranslatable> {
+        let (x, y) = (f64::from(x), f64::from(y));
+        let region = offer
+            .region_at(x, y)
+            .ok_or(Untranslatable::OutsideRegions { x, y })?;
+        let (rx, ry) = (x - f64::from(region.x), y - f64::from(region.y));
+        Ok(match (region.stream_id, down) {
+            (Some(stream), true) => NotifyCall::TouchDown {
+                stream,
+                slot,
+                x: rx,
+                y: ry,
+            },
+            (Some(stream), false) => NotifyCall::TouchMotion {
+                stream,
+                slot,
+                x: rx,
+                y: ry,
+            },
+            (None, true) => NotifyCall::TouchDownGlobal { slot, x, y },
+            (None, false) => NotifyCall::TouchMotionGlobal { slot, x, y },
+        })
     }
 
     /// The calls one input request stands for (none, one or two). Requests
@@ -159,10 +248,27 @@ impl Translator {
                 keycode: signed("key", k.key)?,
                 state: key_state(k.state),
             }],
-            EisRequest::TouchDown(_)
-            | EisRequest::TouchMotion(_)
-            | EisRequest::TouchUp(_)
-            | EisRequest::TouchCancel(_) => return Err(Untranslatable::NotOffered("touch")),
+            EisRequest::TouchDown(t) => {
+                // Where first: a contact refused here takes no slot.
+                let slot = self.touches.down(device, t.touch_id)?;
+                match Self::touch_at(offer, slot, t.x, t.y, true) {
+                    Ok(call) => vec![call],
+                    Err(e) => {
+                        let _ = self.touches.up(device, t.touch_id);
+                        return Err(e);
+                    }
+                }
+            }
+            EisRequest::TouchMotion(t) => {
+                let slot = self.touches.slot(device, t.touch_id)?;
+                vec![Self::touch_at(offer, slot, t.x, t.y, false)?]
+            }
+            EisRequest::TouchUp(reis::request::TouchUp { touch_id, .. })
+            | EisRequest::TouchCancel(reis::request::TouchCancel { touch_id, .. }) => {
+                vec![NotifyCall::TouchUp {
+                    slot: self.touches.up(device, *touch_id)?,
+                }]
+            }
             EisRequest::TextKeysym(_) | EisRequest::TextUtf8(_) => {
                 return Err(Untranslatable::NotOffered("text"))
             }
@@ -181,6 +287,28 @@ impl Translator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contacts_take_the_lowest_free_slot_and_give_it_back() {
+        let mut c = Contacts::default();
+        // libei's ids count up for ever; slots stay small.
+        assert_eq!(c.down(7, 1000), Ok(0));
+        assert_eq!(c.down(7, 1001), Ok(1));
+        assert_eq!(c.down(8, 1000), Ok(2), "another device's id 1000");
+        assert_eq!(c.down(7, 1000), Err(Untranslatable::TouchDown(1000)));
+        assert_eq!(c.slot(7, 1001), Ok(1));
+        assert_eq!(c.up(7, 1000), Ok(0));
+        assert_eq!(c.slot(7, 1000), Err(Untranslatable::NoSuchTouch(1000)));
+        assert_eq!(c.up(7, 1000), Err(Untranslatable::NoSuchTouch(1000)));
+        assert_eq!(c.down(7, 1002), Ok(0), "slot 0 is free again");
+        c.forget(7);
+        assert_eq!(c.slot(7, 1001), Err(Untranslatable::NoSuchTouch(1001)));
+        assert_eq!(c.slot(8, 1000), Ok(2));
+        for id in 0..MAX_TOUCH_SLOTS - 1 {
+            assert!(c.down(9, id).is_ok());
+        }
+        assert_eq!(c.down(9, 99), Err(Untranslatable::TooManyTouches));
+    }
 
     #[test]
     fn wheel_eighths_add_up_to_clicks() {
