@@ -190,6 +190,11 @@ pub struct FrameWriter {
     next_tracking_id: i32,
     rel_rest: (f64, f64),
     scroll_rest: (f64, f64),
+    /// The absolute pointer's last position written: the kernel drops an
+    /// ABS event whose value did not change, so a second motion to the
+    /// same place (after the mouse or a hand moved the pointer away) would
+    /// reach nobody.
+    last_abs: Option<(i32, i32)>,
 }
 
 /// A global logical position as `0..=ABS_MAX` on each axis of the layout
@@ -272,14 +277,27 @@ impl FrameWriter {
                 let (ax, ay) = layout
                     .and_then(|l| to_abs(l, x, y))
                     .ok_or(Unwritable::NoLayout)?;
-                vec![Frame {
+                let mut frames = Vec::with_capacity(2);
+                if self.last_abs == Some((ax, ay)) {
+                    // Where the device already is: one step aside first
+                    // (1/20 px on a 3200-wide layout), so the kernel has a
+                    // change to pass on and the pointer comes back here.
+                    let aside = if ax < ABS_MAX { ax + 1 } else { ax - 1 };
+                    frames.push(Frame {
+                        device: Device::Absolute,
+                        events: vec![Ev::new(EV_ABS, ABS_X, aside), Ev::syn()],
+                    });
+                }
+                self.last_abs = Some((ax, ay));
+                frames.push(Frame {
                     device: Device::Absolute,
                     events: vec![
                         Ev::new(EV_ABS, ABS_X, ax),
                         Ev::new(EV_ABS, ABS_Y, ay),
                         Ev::syn(),
                     ],
-                }]
+                });
+                frames
             }
             InputEvent::PointerButton { button, state } => {
                 let code = u16::try_from(button)
@@ -535,6 +553,41 @@ mod tests {
             w.frames(&InputEvent::PointerMotionAbsolute { x: 1.0, y: 1.0 }, None),
             Err(Unwritable::NoLayout)
         );
+    }
+
+    /// The kernel drops an ABS event whose value did not change: a second
+    /// motion to where the device already is (the mouse moved the pointer
+    /// in between) first steps aside, so the pointer does come back. Found
+    /// in the VM lab: relative motions after "back to (500, 500)" added up.
+    #[test]
+    fn an_absolute_motion_to_the_same_place_still_moves() {
+        let mut w = FrameWriter::new();
+        let l = Some(layout());
+        let at = InputEvent::PointerMotionAbsolute { x: 500.0, y: 500.0 };
+        let first = only(w.frames(&at, l).unwrap());
+        let (ax, ay) = to_abs(layout(), 500.0, 500.0).unwrap();
+        assert_eq!(
+            first.events,
+            [
+                Ev::new(EV_ABS, ABS_X, ax),
+                Ev::new(EV_ABS, ABS_Y, ay),
+                Ev::syn()
+            ]
+        );
+        let again = w.frames(&at, l).unwrap();
+        assert_eq!(again.len(), 2, "{again:?}");
+        assert_eq!(again[0].events, [Ev::new(EV_ABS, ABS_X, ax + 1), Ev::syn()]);
+        assert_eq!(again[1], first);
+        // At the right edge the step goes left.
+        let edge = InputEvent::PointerMotionAbsolute {
+            x: 3200.0,
+            y: 0.0,
+        };
+        w.frames(&edge, l).unwrap();
+        let again = w.frames(&edge, l).unwrap();
+        assert_eq!(again[0].events[0], Ev::new(EV_ABS, ABS_X, ABS_MAX - 1));
+        // Somewhere else: one frame.
+        only(w.frames(&InputEvent::PointerMotionAbsolute { x: 1.0, y: 1.0 }, l).unwrap());
     }
 
     proptest! {

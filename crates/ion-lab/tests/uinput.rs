@@ -15,7 +15,7 @@ use common::*;
 use ion_lab::client::eis::{Capability, EisClient};
 use ion_lab::client::RemoteDesktop;
 use ion_lab::probe::record::{Event, Record};
-use ion_lab::testbed::{Component, OutputSpec, Testbed};
+use ion_lab::testbed::{Component, Compositor, OutputSpec, Testbed};
 
 const POINTER_TOUCH_KEYBOARD: u32 = 7;
 /// How far a position may land from where it was asked: the devices'
@@ -272,6 +272,52 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
         last.1, last.2
     );
     assert!(last.1 > 500.0 && last.2 < 500.0, "{last:?}");
+
+    // What README tells a user who wants relative motion exact (as the
+    // virtual-pointer path gives it): a flat acceleration profile in the
+    // compositor's input settings, for every pointer or for ionChannel's.
+    // Both compositors take it at run time.
+    let version = w.testbed.compositor_version()?.short();
+    match w.testbed.compositor() {
+        Compositor::Sway => {
+            w.testbed
+                .swaymsg(&["input", "type:pointer", "accel_profile", "flat"])?;
+        }
+        Compositor::Labwc => w.testbed.labwc_reconfigure(
+            "<libinput><device category=\"default\">\
+             <accelProfile>flat</accelProfile></device></libinput>",
+        )?,
+        _ => {}
+    }
+    // labwc answers nothing: motions are sent until one lands exactly.
+    let mut exact = None;
+    let mut arrived = Vec::new();
+    for _ in 0..20 {
+        let mark = w.log.mark()?;
+        rd.pointer_motion_absolute(streams[0].node_id, 500.0, 500.0)
+            .await?;
+        rd.pointer_motion(40.0, -30.0).await?;
+        let seen = w
+            .log
+            .wait_since(mark, Duration::from_millis(500), "a relative motion", |r| {
+                motions(r)
+                    .into_iter()
+                    .find(|m| !(near(m.1, 500.0) && near(m.2, 500.0)))
+            })
+            .await;
+        if let Ok(m) = seen {
+            arrived.push((m.1, m.2));
+            if near(m.1, 540.0) && near(m.2, 470.0) {
+                exact = Some(m);
+                break;
+            }
+        }
+    }
+    assert!(
+        exact.is_some(),
+        "{version}: (40, -30) not exact with a flat profile; arrived at {arrived:?}"
+    );
+    println!("{version}, accel profile flat: (40, -30) from (500, 500) arrived at (540, 470)");
     rd.close().await?;
     w.done()
 }

@@ -51,6 +51,29 @@ impl Testbed {
         self.spawn_component(Component::Compositor, command)
     }
 
+    /// Adds `section` (XML inside `<labwc_config>`, e.g. a `<libinput>`
+    /// section) to labwc's rc.xml and has labwc read it again (SIGHUP, what
+    /// `labwc --reconfigure` sends), as a user changing a setting would.
+    /// labwc gives no answer: the caller checks the effect.
+    pub fn labwc_reconfigure(&self, section: &str) -> Result<()> {
+        anyhow::ensure!(
+            self.compositor == super::Compositor::Labwc,
+            "labwc_reconfigure needs labwc; this testbed runs {}",
+            self.compositor
+        );
+        let rc = RC_XML.replace("</labwc_config>", &format!("{section}\n</labwc_config>"));
+        write_file(&self.paths.compositor_config.join("rc.xml"), &rc)?;
+        let pid = self
+            .program_pid(Component::Compositor)
+            .context("labwc is not running")?;
+        let pid = libc::pid_t::try_from(pid).context("labwc's pid")?;
+        // SAFETY: kill(2) has no memory-safety requirements.
+        if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("SIGHUP to labwc");
+        }
+        Ok(())
+    }
+
     /// Waits for labwc's Wayland socket (`wayland-0` in a fresh runtime
     /// dir, but the name is not assumed).
     pub(super) fn wait_labwc_socket(&mut self) -> Result<()> {
