@@ -275,16 +275,16 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
 
     // What README tells a user who wants relative motion exact (as the
     // virtual-pointer path gives it): a flat acceleration profile in the
-    // compositor's input settings, for every pointer or for ionChannel's.
-    // Both compositors take it at run time.
+    // compositor's input settings for ionChannel's mouse, named as README
+    // names it. Both compositors take it at run time.
     let version = w.testbed.compositor_version()?.short();
     match w.testbed.compositor() {
         Compositor::Sway => {
             w.testbed
-                .swaymsg(&["input", "type:pointer", "accel_profile", "flat"])?;
+                .swaymsg(&["input", "7452:1:ionChannel_pointer", "accel_profile", "flat"])?;
         }
         Compositor::Labwc => w.testbed.labwc_reconfigure(
-            "<libinput><device category=\"default\">\
+            "<libinput><device category=\"ionChannel pointer\">\
              <accelProfile>flat</accelProfile></device></libinput>",
         )?,
         _ => {}
