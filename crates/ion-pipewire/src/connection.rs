@@ -121,8 +121,16 @@ impl PipeWire {
         key: StreamKey,
         name: &str,
         params: VideoParams,
+        allocator: Option<std::rc::Rc<dyn crate::stream::DmabufAllocator>>,
     ) -> Result<VideoStream, PipeWireError> {
-        VideoStream::new(&self.core, key, name, params, self.events.clone())
+        VideoStream::new(
+            &self.core,
+            key,
+            name,
+            params,
+            self.events.clone(),
+            allocator,
+        )
     }
 }
 

@@ -59,7 +59,34 @@ impl ShmFormat {
     }
 
     pub const BYTES_PER_PIXEL: u32 = 4;
+
+    /// The DRM fourcc of the same layout (what linux-dmabuf and GBM name):
+    /// wl_shm's codes are the fourccs but for its first two.
+    pub fn fourcc(self) -> u32 {
+        match self {
+            Self::Argb8888 => 0x3432_5241, // AR24
+            Self::Xrgb8888 => 0x3432_5258, // XR24
+            Self::Abgr8888 => 0x3432_4241, // AB24
+            Self::Xbgr8888 => 0x3432_4258, // XB24
+        }
+    }
+
+    pub fn from_fourcc(fourcc: u32) -> Option<Self> {
+        [
+            Self::Argb8888,
+            Self::Xrgb8888,
+            Self::Abgr8888,
+            Self::Xbgr8888,
+        ]
+        .into_iter()
+        .find(|s| s.fourcc() == fourcc)
+    }
 }
+
+/// `DRM_FORMAT_MOD_LINEAR`: rows one after another, as in shm. The only
+/// modifier ionChannel offers for now: every GPU and consumer can take it,
+/// and it is what the VM lab's software renderer has (see ARCHITECTURE).
+pub const MOD_LINEAR: u64 = 0;
 
 /// What a stream offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +100,10 @@ pub struct VideoParams {
     pub max_fps: u32,
     /// Buffers carry cursor metadata (SPA_META_Cursor).
     pub cursor_meta: bool,
+    /// Formats also offered as LINEAR dmabufs, preferred first (offered
+    /// before the shm ones: a consumer that can take dmabufs picks them).
+    /// Empty: shm only.
+    pub dmabuf: Vec<ShmFormat>,
 }
 
 /// A pod's bytes.
@@ -91,70 +122,119 @@ pub fn prop(key: u32, value: Value) -> Property {
     }
 }
 
+/// The EnumFormat pods, in order of preference: one per dmabuf format
+/// (a modifier is per format), then the shm one.
+pub fn enum_formats(p: &VideoParams) -> Result<Vec<Vec<u8>>, String> {
+    let mut pods = Vec::new();
+    for f in &p.dmabuf {
+        pods.push(enum_format_with(
+            p,
+            std::slice::from_ref(f),
+            Some(MOD_LINEAR),
+        )?);
+    }
+    pods.push(enum_format(p)?);
+    Ok(pods)
+}
+
 /// The EnumFormat pod: raw video, our formats, our size, 0..max_fps.
 pub fn enum_format(p: &VideoParams) -> Result<Vec<u8>, String> {
-    let formats: Vec<Id> = p.formats.iter().map(|f| Id(f.spa().as_raw())).collect();
+    enum_format_with(p, &p.formats, None)
+}
+
+/// An EnumFormat pod for `formats`; with a modifier, a dmabuf one: the
+/// modifier property is mandatory, so a consumer that cannot take dmabufs
+/// skips the pod (PipeWire's convention, as xdg-desktop-portal-wlr and
+/// mutter offer them).
+fn enum_format_with(
+    p: &VideoParams,
+    formats: &[ShmFormat],
+    modifier: Option<u64>,
+) -> Result<Vec<u8>, String> {
+    let formats: Vec<Id> = formats.iter().map(|f| Id(f.spa().as_raw())).collect();
     let first = *formats.first().ok_or("no format to offer")?;
+    let mut properties = vec![
+        prop(
+            spa::sys::SPA_FORMAT_mediaType,
+            Value::Id(Id(spa::sys::SPA_MEDIA_TYPE_video)),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_mediaSubtype,
+            Value::Id(Id(spa::sys::SPA_MEDIA_SUBTYPE_raw)),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_VIDEO_format,
+            Value::Choice(ChoiceValue::Id(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Enum {
+                    default: first,
+                    alternatives: formats,
+                },
+            ))),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_VIDEO_size,
+            Value::Rectangle(Rectangle {
+                width: p.width,
+                height: p.height,
+            }),
+        ),
+        // Frames are pushed when something changed: a variable rate,
+        // 0/1, with the cap as maxFramerate.
+        prop(
+            spa::sys::SPA_FORMAT_VIDEO_framerate,
+            Value::Fraction(Fraction { num: 0, denom: 1 }),
+        ),
+        prop(
+            spa::sys::SPA_FORMAT_VIDEO_maxFramerate,
+            Value::Choice(ChoiceValue::Fraction(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Range {
+                    default: Fraction {
+                        num: p.max_fps,
+                        denom: 1,
+                    },
+                    min: Fraction { num: 1, denom: 1 },
+                    max: Fraction {
+                        num: p.max_fps,
+                        denom: 1,
+                    },
+                },
+            ))),
+        ),
+    ];
+    if let Some(modifier) = modifier {
+        properties.push(Property {
+            key: spa::sys::SPA_FORMAT_VIDEO_modifier,
+            flags: PropertyFlags::MANDATORY,
+            // An enum of one, as xdg-desktop-portal-wlr writes its list
+            // (consumers read a choice). The pod's Long is signed; the
+            // modifier's bits go as they are.
+            value: Value::Choice(ChoiceValue::Long(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Enum {
+                    default: modifier as i64,
+                    alternatives: vec![modifier as i64],
+                },
+            ))),
+        });
+    }
     let obj = Object {
         type_: spa::sys::SPA_TYPE_OBJECT_Format,
         id: spa::sys::SPA_PARAM_EnumFormat,
-        properties: vec![
-            prop(
-                spa::sys::SPA_FORMAT_mediaType,
-                Value::Id(Id(spa::sys::SPA_MEDIA_TYPE_video)),
-            ),
-            prop(
-                spa::sys::SPA_FORMAT_mediaSubtype,
-                Value::Id(Id(spa::sys::SPA_MEDIA_SUBTYPE_raw)),
-            ),
-            prop(
-                spa::sys::SPA_FORMAT_VIDEO_format,
-                Value::Choice(ChoiceValue::Id(Choice(
-                    ChoiceFlags::empty(),
-                    ChoiceEnum::Enum {
-                        default: first,
-                        alternatives: formats,
-                    },
-                ))),
-            ),
-            prop(
-                spa::sys::SPA_FORMAT_VIDEO_size,
-                Value::Rectangle(Rectangle {
-                    width: p.width,
-                    height: p.height,
-                }),
-            ),
-            // Frames are pushed when something changed: a variable rate,
-            // 0/1, with the cap as maxFramerate.
-            prop(
-                spa::sys::SPA_FORMAT_VIDEO_framerate,
-                Value::Fraction(Fraction { num: 0, denom: 1 }),
-            ),
-            prop(
-                spa::sys::SPA_FORMAT_VIDEO_maxFramerate,
-                Value::Choice(ChoiceValue::Fraction(Choice(
-                    ChoiceFlags::empty(),
-                    ChoiceEnum::Range {
-                        default: Fraction {
-                            num: p.max_fps,
-                            denom: 1,
-                        },
-                        min: Fraction { num: 1, denom: 1 },
-                        max: Fraction {
-                            num: p.max_fps,
-                            denom: 1,
-                        },
-                    },
-                ))),
-            ),
-        ],
+        properties,
     };
     serialize(Value::Object(obj))
 }
 
-/// Buffers: memfd memory that we allocate ourselves (so the same memory
-/// can be given to the compositor), one plane of `stride * height` bytes.
+/// Buffers: memory that we allocate ourselves (so the same memory can be
+/// given to the compositor), one plane of `stride * height` bytes: memfds,
+/// or dmabufs when the consumer chose a dmabuf format.
 pub fn buffers(width: u32, height: u32) -> Result<Vec<u8>, String> {
+    buffers_of(width, height, spa::sys::SPA_DATA_MemFd)
+}
+
+pub fn buffers_of(width: u32, height: u32, data_type: u32) -> Result<Vec<u8>, String> {
     let stride = width * ShmFormat::BYTES_PER_PIXEL;
     let size = i32::try_from(u64::from(stride) * u64::from(height))
         .map_err(|_| "frame larger than 2 GiB")?;
@@ -182,8 +262,8 @@ pub fn buffers(width: u32, height: u32) -> Result<Vec<u8>, String> {
                 Value::Choice(ChoiceValue::Int(Choice(
                     ChoiceFlags::empty(),
                     ChoiceEnum::Flags {
-                        default: 1 << spa::sys::SPA_DATA_MemFd,
-                        flags: vec![1 << spa::sys::SPA_DATA_MemFd],
+                        default: 1 << data_type,
+                        flags: vec![1 << data_type],
                     },
                 ))),
             ),
@@ -229,8 +309,24 @@ mod tests {
             formats: vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
             max_fps: 60,
             cursor_meta: false,
+            dmabuf: vec![ShmFormat::Xrgb8888],
         };
         assert!(enum_format(&p).unwrap().len() > 64);
+        let all = enum_formats(&p).unwrap();
+        assert_eq!(all.len(), 2, "the dmabuf pod, then shm");
+        assert!(
+            all[0].len() > all[1].len() - 8,
+            "the dmabuf pod has a modifier"
+        );
+        for f in [
+            ShmFormat::Argb8888,
+            ShmFormat::Xrgb8888,
+            ShmFormat::Abgr8888,
+            ShmFormat::Xbgr8888,
+        ] {
+            assert_eq!(ShmFormat::from_fourcc(f.fourcc()), Some(f));
+        }
+        assert_eq!(ShmFormat::Xrgb8888.fourcc(), u32::from_le_bytes(*b"XR24"));
         assert!(buffers(1920, 1080).unwrap().len() > 32);
         assert!(meta(spa::sys::SPA_META_Header, 32).is_ok());
         let empty = VideoParams {

@@ -16,8 +16,8 @@ pub mod format;
 mod stream;
 
 pub use connection::{PipeWire, PipeWireError};
-pub use format::{ShmFormat, VideoParams};
+pub use format::{ShmFormat, VideoParams, MOD_LINEAR};
 pub use stream::{
-    cursor_meta_size, CursorBitmap, CursorMeta, Frame, StreamEvent, StreamKey, VideoStream,
-    MAX_CURSOR_SIZE,
+    cursor_meta_size, CursorBitmap, CursorMeta, Dmabuf, DmabufAllocator, DmabufLayout, Frame,
+    StreamEvent, StreamKey, VideoStream, MAX_CURSOR_SIZE,
 };

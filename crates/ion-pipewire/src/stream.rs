@@ -1,6 +1,7 @@
 //! One `Video/Source` stream: its node, its negotiated format, and the
-//! memfd buffers we allocate for it (so the compositor can copy straight
-//! into the memory the consumer maps).
+//! buffers we allocate for it (so the compositor can copy straight into
+//! the memory the consumer maps): memfds, or dmabufs from the
+//! [`DmabufAllocator`] when the consumer chose a dmabuf format.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -16,6 +17,38 @@ use crate::format::{self, ShmFormat, VideoParams};
 
 /// The owner's name for a stream.
 pub type StreamKey = u64;
+
+/// One plane of a dmabuf: what the consumer and the compositor need to
+/// use it.
+#[derive(Debug)]
+pub struct Dmabuf {
+    pub fd: OwnedFd,
+    pub stride: u32,
+    pub offset: u32,
+    pub modifier: u64,
+}
+
+/// How a dmabuf buffer is laid out (the event's copy of [`Dmabuf`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmabufLayout {
+    pub fourcc: u32,
+    pub stride: u32,
+    pub offset: u32,
+    pub modifier: u64,
+}
+
+/// Where dmabufs come from (GBM on the compositor's device, in
+/// ion-wayland): the seam keeps this crate free of GPU libraries.
+pub trait DmabufAllocator {
+    /// A `width`×`height` buffer of the DRM `fourcc` with `modifier`.
+    fn allocate(
+        &self,
+        width: u32,
+        height: u32,
+        fourcc: u32,
+        modifier: u64,
+    ) -> Result<Dmabuf, String>;
+}
 
 /// What a stream reports, drained by the owner after each iteration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +69,8 @@ pub enum StreamEvent {
         width: u32,
         height: u32,
         max_fps: u32,
+        /// The consumer chose a dmabuf (LINEAR) of this format.
+        dmabuf: bool,
     },
     /// A consumer is linked and frames may flow (true), or not (false).
     Streaming {
@@ -52,6 +87,14 @@ pub enum StreamEvent {
         buffer: usize,
         fd: i32,
         size: u32,
+        /// A dmabuf's layout; None: a memfd.
+        dmabuf: Option<DmabufLayout>,
+    },
+    /// A dmabuf could not be allocated for the format the consumer chose:
+    /// the owner offers shm only from now on.
+    DmabufFailed {
+        key: StreamKey,
+        reason: String,
     },
     BufferRemoved {
         key: StreamKey,
@@ -82,6 +125,12 @@ struct StreamData {
     node_announced: bool,
     /// Buffers carry SPA_META_Cursor (cursor mode metadata).
     cursor_meta: bool,
+    /// The negotiated size and, for a dmabuf format, its fourcc.
+    size: (u32, u32),
+    dmabuf_format: Option<u32>,
+    allocator: Option<Rc<dyn DmabufAllocator>>,
+    /// A dmabuf allocation failed for this format: said once.
+    dmabuf_failed: bool,
 }
 
 impl StreamData {
@@ -105,6 +154,7 @@ impl VideoStream {
         name: &str,
         params: VideoParams,
         events: Rc<RefCell<VecDeque<StreamEvent>>>,
+        allocator: Option<Rc<dyn DmabufAllocator>>,
     ) -> Result<Self, PipeWireError> {
         let err = |e: pw::Error| PipeWireError::Stream(e.to_string());
         let props = pw::properties::properties! {
@@ -125,6 +175,10 @@ impl VideoStream {
             buffers: HashMap::new(),
             node_announced: false,
             cursor_meta: params.cursor_meta,
+            size: (0, 0),
+            dmabuf_format: None,
+            allocator,
+            dmabuf_failed: false,
         };
         let listener = stream
             .add_local_listener_with_user_data(data)
@@ -135,9 +189,8 @@ impl VideoStream {
             .process(|_, data| data.push(StreamEvent::Process { key: data.key }))
             .register()
             .map_err(err)?;
-        let enum_format = format::enum_format(&params).map_err(PipeWireError::Stream)?;
-        let pod = spa::pod::Pod::from_bytes(&enum_format)
-            .ok_or_else(|| PipeWireError::Stream("bad EnumFormat pod".into()))?;
+        let enum_formats = format::enum_formats(&params).map_err(PipeWireError::Stream)?;
+        let mut pods = pods(&enum_formats)?;
         stream
             .connect(
                 spa::utils::Direction::Output,
@@ -145,7 +198,7 @@ impl VideoStream {
                 // DRIVER: we produce frames when something changed, not on
                 // a graph clock. ALLOC_BUFFERS: we allocate the memory.
                 StreamFlags::DRIVER | StreamFlags::ALLOC_BUFFERS,
-                &mut [pod],
+                &mut pods,
             )
             .map_err(err)?;
         Ok(Self {
@@ -171,14 +224,13 @@ impl VideoStream {
     /// Offers a new format (the source changed size): the consumer
     /// renegotiates, and the buffers are remade at the new size.
     pub fn update_format(&self, params: &VideoParams) -> Result<(), PipeWireError> {
-        let enum_format = format::enum_format(params).map_err(PipeWireError::Stream)?;
-        let pod = spa::pod::Pod::from_bytes(&enum_format)
-            .ok_or_else(|| PipeWireError::Stream("bad EnumFormat pod".into()))?;
-        // Replaces only the EnumFormat param; PipeWire relinks the port
+        let enum_formats = format::enum_formats(params).map_err(PipeWireError::Stream)?;
+        let mut pods = pods(&enum_formats)?;
+        // Replaces only the EnumFormat params; PipeWire relinks the port
         // when its EnumFormat changes, and our on_param answers the new
         // Format with buffer parameters of the new size.
         self.stream
-            .update_params(&mut [pod])
+            .update_params(&mut pods)
             .map_err(|e| PipeWireError::Stream(e.to_string()))
     }
 
@@ -276,6 +328,17 @@ impl VideoStream {
             self.stream.queue_raw_buffer(b);
         }
     }
+}
+
+/// Pods from serialized bytes.
+fn pods(bytes: &[Vec<u8>]) -> Result<Vec<&spa::pod::Pod>, PipeWireError> {
+    bytes
+        .iter()
+        .map(|b| {
+            spa::pod::Pod::from_bytes(b)
+                .ok_or_else(|| PipeWireError::Stream("bad EnumFormat pod".into()))
+        })
+        .collect()
 }
 
 /// A captured frame's description.
@@ -494,6 +557,19 @@ fn on_param(
         .width
         .checked_mul(ShmFormat::BYTES_PER_PIXEL)
         .and_then(|s| s.checked_mul(size.height));
+    data.size = (size.width, size.height);
+    // A dmabuf format carries its modifier (we offered LINEAR only).
+    // (libspa names the flag only with its v0_3_65 feature.)
+    let dmabuf = info.flags().bits() & spa::sys::SPA_VIDEO_FLAG_MODIFIER != 0;
+    if dmabuf && info.modifier() != format::MOD_LINEAR {
+        tracing::warn!(
+            stream = data.key,
+            modifier = info.modifier(),
+            "consumer chose a modifier we did not offer"
+        );
+        return;
+    }
+    data.dmabuf_format = dmabuf.then(|| format.fourcc());
     let max_fps = info.max_framerate();
     let max_fps = max_fps.num.checked_div(max_fps.denom).unwrap_or(0);
     data.push(StreamEvent::Format {
@@ -502,10 +578,16 @@ fn on_param(
         width: size.width,
         height: size.height,
         max_fps,
+        dmabuf,
     });
+    let data_type = if dmabuf {
+        spa::sys::SPA_DATA_DmaBuf
+    } else {
+        spa::sys::SPA_DATA_MemFd
+    };
     // Buffers and their metadata, now that the size is known.
     let mut pods = vec![
-        format::buffers(size.width, size.height),
+        format::buffers_of(size.width, size.height, data_type),
         format::meta(
             spa::sys::SPA_META_Header,
             std::mem::size_of::<spa::sys::spa_meta_header>(),
@@ -539,7 +621,8 @@ fn on_param(
     }
 }
 
-/// Allocates one buffer's memory as a memfd.
+/// Allocates one buffer's memory: a memfd, or a dmabuf for a dmabuf
+/// format.
 ///
 /// SAFETY of the raw accesses: PipeWire hands us a valid `pw_buffer` whose
 /// `spa_buffer` has the data blocks our Buffers param asked for (one); we
@@ -551,20 +634,25 @@ fn on_add_buffer(data: &mut StreamData, buffer: *mut pw::sys::pw_buffer) {
         tracing::warn!(stream = data.key, "buffer added before a format");
         return;
     };
-    let fd = match rustix::fs::memfd_create(
-        "ionchannel-frame",
-        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
-    )
-    .and_then(|fd| rustix::fs::ftruncate(&fd, u64::from(bytes)).map(|()| fd))
-    {
-        Ok(fd) => fd,
-        Err(e) => {
-            tracing::error!(stream = data.key, "cannot allocate a frame buffer: {e}");
-            return;
-        }
+    let (memory, layout) = match data.dmabuf_format {
+        Some(fourcc) => match dmabuf(data, fourcc) {
+            Some((d, layout)) => (d, Some(layout)),
+            None => return,
+        },
+        None => match memfd(bytes) {
+            Ok(fd) => (fd, None),
+            Err(e) => {
+                tracing::error!(stream = data.key, "cannot allocate a frame buffer: {e}");
+                return;
+            }
+        },
     };
-    // Shrinking would let a peer fault the other side's mapping.
-    let _ = rustix::fs::fcntl_add_seals(&fd, rustix::fs::SealFlags::SHRINK);
+    let maxsize = match layout {
+        // The plane: its rows from its offset (the consumer maps or
+        // imports that much).
+        Some(l) => l.stride.saturating_mul(data.size.1),
+        None => bytes,
+    };
     unsafe {
         let spa_buf = (*buffer).buffer;
         if spa_buf.is_null() || (*spa_buf).n_datas < 1 || (*spa_buf).datas.is_null() {
@@ -572,21 +660,74 @@ fn on_add_buffer(data: &mut StreamData, buffer: *mut pw::sys::pw_buffer) {
             return;
         }
         let d = &mut *(*spa_buf).datas;
-        d.type_ = spa::sys::SPA_DATA_MemFd;
+        d.type_ = if layout.is_some() {
+            spa::sys::SPA_DATA_DmaBuf
+        } else {
+            spa::sys::SPA_DATA_MemFd
+        };
         d.flags = spa::sys::SPA_DATA_FLAG_READWRITE;
-        d.fd = i64::from(fd.as_raw_fd());
-        d.mapoffset = 0;
-        d.maxsize = bytes;
+        d.fd = i64::from(memory.as_raw_fd());
+        d.mapoffset = layout.map_or(0, |l| l.offset);
+        d.maxsize = maxsize;
         d.data = std::ptr::null_mut();
+        if let (Some(l), false) = (layout, d.chunk.is_null()) {
+            (*d.chunk).stride = i32::try_from(l.stride).unwrap_or(i32::MAX);
+            (*d.chunk).offset = l.offset;
+            (*d.chunk).size = maxsize;
+        }
     }
     let key = buffer as usize;
     data.push(StreamEvent::BufferAdded {
         key: data.key,
         buffer: key,
-        fd: fd.as_raw_fd(),
-        size: bytes,
+        fd: memory.as_raw_fd(),
+        size: maxsize,
+        dmabuf: layout,
     });
-    data.buffers.insert(key, fd);
+    data.buffers.insert(key, memory);
+}
+
+fn memfd(bytes: u32) -> rustix::io::Result<OwnedFd> {
+    let fd = rustix::fs::memfd_create(
+        "ionchannel-frame",
+        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+    )?;
+    rustix::fs::ftruncate(&fd, u64::from(bytes))?;
+    // Shrinking would let a peer fault the other side's mapping.
+    let _ = rustix::fs::fcntl_add_seals(&fd, rustix::fs::SealFlags::SHRINK);
+    Ok(fd)
+}
+
+/// A dmabuf of the negotiated size; on failure the owner is told (once)
+/// and offers shm instead.
+fn dmabuf(data: &mut StreamData, fourcc: u32) -> Option<(OwnedFd, DmabufLayout)> {
+    let (width, height) = data.size;
+    let result = match &data.allocator {
+        Some(a) => a.allocate(width, height, fourcc, format::MOD_LINEAR),
+        None => Err("no dmabuf allocator".into()),
+    };
+    match result {
+        Ok(d) => {
+            let layout = DmabufLayout {
+                fourcc,
+                stride: d.stride,
+                offset: d.offset,
+                modifier: d.modifier,
+            };
+            Some((d.fd, layout))
+        }
+        Err(reason) => {
+            if !data.dmabuf_failed {
+                data.dmabuf_failed = true;
+                tracing::warn!(stream = data.key, "cannot allocate a dmabuf: {reason}");
+                data.push(StreamEvent::DmabufFailed {
+                    key: data.key,
+                    reason,
+                });
+            }
+            None
+        }
+    }
 }
 
 fn on_remove_buffer(data: &mut StreamData, buffer: *mut pw::sys::pw_buffer) {

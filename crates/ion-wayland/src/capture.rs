@@ -30,6 +30,11 @@ pub struct SharedBuffer {
     /// (None: all of it, e.g. never filled). ext-image-copy-capture asks
     /// for it, so the compositor can copy only that.
     pub stale: Option<Vec<(u32, u32, u32, u32)>>,
+    /// A dmabuf: never mapped here (its memory may be the GPU's).
+    dmabuf: bool,
+    /// Bytes per row: the allocator's for a dmabuf (GPUs pad rows),
+    /// width × 4 for shm.
+    pub stride: u32,
 }
 
 /// A shared mapping of a buffer's memory, unmapped on drop.
@@ -82,7 +87,22 @@ impl SharedBuffer {
             fd: fd.as_raw_fd(),
             map: None,
             stale: None,
+            dmabuf: false,
+            stride,
         })
+    }
+
+    /// Wraps the stream buffer's dmabuf (see [`crate::dmabuf::wl_buffer`]).
+    pub fn from_dmabuf(wl: WlBuffer, size: u32, fd: i32, stride: u32) -> Self {
+        Self {
+            wl,
+            size,
+            fd,
+            map: None,
+            stale: None,
+            dmabuf: true,
+            stride,
+        }
     }
 
     /// Adds a frame's damage to what this buffer misses; past a few
@@ -98,8 +118,11 @@ impl SharedBuffer {
         }
     }
 
-    /// The buffer's bytes, mapped on first use.
+    /// The buffer's bytes, mapped on first use; None for a dmabuf.
     pub fn pixels(&mut self) -> Option<&mut [u8]> {
+        if self.dmabuf {
+            return None;
+        }
         if self.map.is_none() {
             let len = usize::try_from(self.size).ok()?;
             // SAFETY: `fd` is open (see the field); a fresh shared mapping
@@ -142,6 +165,12 @@ pub enum FrameEvent {
         height: u32,
         stride: u32,
     },
+    /// A dmabuf the compositor can fill (v3): its DRM fourcc and size.
+    LinuxDmabuf {
+        format: u32,
+        width: u32,
+        height: u32,
+    },
     /// All requirements sent (v3): copy now.
     BufferDone,
     Damage {
@@ -181,6 +210,15 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
                 width,
                 height,
                 stride,
+            },
+            zwlr_screencopy_frame_v1::Event::LinuxDmabuf {
+                format,
+                width,
+                height,
+            } => FrameEvent::LinuxDmabuf {
+                format,
+                width,
+                height,
             },
             zwlr_screencopy_frame_v1::Event::BufferDone => FrameEvent::BufferDone,
             zwlr_screencopy_frame_v1::Event::Damage {

@@ -46,7 +46,7 @@ impl State {
         };
         if !fits(s, &constraints) {
             tracing::debug!(stream = key, ?constraints, ?s.format, "constraints changed");
-            self.renegotiate_to(key, offers(&constraints));
+            self.misfit(key, &constraints);
             return;
         }
         if !self.prepare_staging(key) {
@@ -168,6 +168,9 @@ impl State {
                 session.incoming.size = Some((width, height));
             }
             SessionEvent::ShmFormat(format) => session.incoming.shm_formats.push(format),
+            SessionEvent::DmabufFormat { format, modifiers } => {
+                session.incoming.dmabuf_formats.push((format, modifiers))
+            }
             SessionEvent::Done => {
                 let constraints = std::mem::take(&mut session.incoming);
                 tracing::debug!(stream = key, ?constraints, "capture constraints");
@@ -296,9 +299,7 @@ impl State {
         s.full_frames_left = crate::screencast::FULL_FRAMES;
         let constraints = s.image_session.as_ref().and_then(|x| x.constraints.clone());
         match constraints {
-            Some(constraints) if !fits(s, &constraints) => {
-                self.renegotiate_to(key, offers(&constraints));
-            }
+            Some(constraints) if !fits(s, &constraints) => self.misfit(key, &constraints),
             _ => self.try_capture(key),
         }
     }
@@ -313,10 +314,34 @@ impl State {
     }
 }
 
+impl State {
+    /// The negotiated buffer does not fit the session's constraints: a
+    /// new size renegotiates; a dmabuf of the right size the session does
+    /// not take sends the stream back to shm (offering it again would
+    /// only bring the same choice back).
+    fn misfit(&mut self, key: StreamKey, constraints: &Constraints) {
+        let dmabuf_refused = self.casts.streams.get(&key).is_some_and(|s| {
+            s.dmabuf && s.format.map(|(_, w, h)| (w, h)) == constraints.size
+        });
+        if dmabuf_refused {
+            self.shm_only(key, "the capture session takes no LINEAR dmabuf of this format");
+        } else {
+            self.renegotiate_to(key, offers(constraints));
+        }
+    }
+}
+
 /// Whether the stream's negotiated format is one the constraints allow,
 /// at the stream's upright size.
 fn fits(s: &crate::screencast::CastStream, c: &Constraints) -> bool {
     match (c.size, s.format) {
+        (Some((bw, bh)), Some((f, w, h))) if s.dmabuf => {
+            // dmabufs only for untransformed sources: no turned size.
+            (bw, bh) == (w, h)
+                && c.dmabuf_formats.iter().any(|(format, modifiers)| {
+                    *format == f.fourcc() && modifiers.contains(&ion_pipewire::MOD_LINEAR)
+                })
+        }
         (Some((bw, bh)), Some((f, w, h))) => {
             s.turned_size(bw, bh) == (w, h) && c.shm_formats.contains(&f.wl_shm())
         }

@@ -29,6 +29,7 @@ impl State {
                 buffer,
                 fd,
                 size,
+                dmabuf,
             } => {
                 let (Some(shm), Some(s)) = (self.shm.as_ref(), self.casts.streams.get_mut(&key))
                 else {
@@ -37,7 +38,18 @@ impl State {
                 let Some((format, w, h)) = s.format else {
                     return;
                 };
-                match SharedBuffer::new(shm, &self.qh, fd, size, w, h, format.wl_shm()) {
+                let shared = match (&dmabuf, self.dmabuf.as_ref()) {
+                    (Some(layout), Some(d)) => {
+                        // SAFETY: `fd` is open in the stream's data until
+                        // its BufferRemoved event, handled after this.
+                        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                        crate::dmabuf::wl_buffer(&d.global, &self.qh, borrowed, w, h, layout)
+                            .map(|wl| SharedBuffer::from_dmabuf(wl, size, fd, layout.stride))
+                    }
+                    (Some(_), None) => None,
+                    (None, _) => SharedBuffer::new(shm, &self.qh, fd, size, w, h, format.wl_shm()),
+                };
+                match shared {
                     Some(b) => {
                         s.buffers.insert(buffer, b);
                         tracing::debug!(
@@ -105,6 +117,7 @@ impl State {
                 }
             }
             StreamEvent::Process { key } => self.try_capture(key),
+            StreamEvent::DmabufFailed { key, reason } => self.shm_only(key, &reason),
             StreamEvent::Linked { output_node } => self.consumer_joined(output_node),
             _ => {}
         }
@@ -314,7 +327,7 @@ impl State {
                         stride: width * 4,
                     }
                 });
-                let matched = ours == Some(offer);
+                let matched = !s.dmabuf && ours == Some(offer);
                 if version >= 3 {
                     // v3 lists every offer before buffer_done: copy then.
                     s.offer_matched |= matched;
@@ -324,9 +337,26 @@ impl State {
                     self.renegotiate(key);
                 }
             }
+            FrameEvent::LinuxDmabuf {
+                format,
+                width,
+                height,
+            } => {
+                // Only a dmabuf stream takes it (never transformed, so no
+                // turned size); shm offers stay the renegotiation's list.
+                let ours = s.format.map(|(f, w, h)| (f.fourcc(), w, h));
+                if s.dmabuf && ours == Some((format, width, height)) {
+                    s.offer_matched = true;
+                }
+            }
             FrameEvent::BufferDone => {
+                let size = s.format.map(|(_, w, h)| (w, h));
                 if s.offer_matched {
                     copy(s, key);
+                } else if s.dmabuf && c.offers.iter().any(|o| Some((o.width, o.height)) == size) {
+                    // The right size, but no dmabuf of our format: offering
+                    // it again would bring the same choice back.
+                    self.shm_only(key, "the compositor offers no dmabuf of this format");
                 } else {
                     self.renegotiate(key);
                 }
@@ -417,6 +447,13 @@ impl State {
                 self.capture_failed(key);
                 return;
             }
+        } else if c.y_invert && s.dmabuf {
+            // Never seen from a compositor that fills dmabufs (wlroots
+            // 0.16 and later render upright); a dmabuf is not ours to
+            // flip, so the stream goes back to shm.
+            s.stream.queue_empty(c.buffer);
+            self.shm_only(key, "the compositor sent an upside-down dmabuf frame");
+            return;
         } else if c.y_invert {
             // GL-rendering compositors (wlroots before 0.16) hand shm
             // frames over bottom row first; consumers expect top first.
@@ -439,11 +476,12 @@ impl State {
         let gap = crate::cast_cursor::queue_gap(s.max_fps);
         let cursor = s.cursor_track.as_mut().map(|t| t.meta(true, c.full, gap));
         s.last_queued = Some(Instant::now());
+        let stride = s.buffers.get(&c.buffer).map_or(w * 4, |b| b.stride);
         s.stream.queue_frame(
             c.buffer,
             &Frame {
-                size: w * h * 4,
-                stride: i32::try_from(w * 4).unwrap_or(i32::MAX),
+                size: stride * h,
+                stride: i32::try_from(stride).unwrap_or(i32::MAX),
                 pts_ns,
                 seq: s.frames,
                 damage: &c.damage,
@@ -520,6 +558,12 @@ impl State {
             formats,
             max_fps: MAX_FPS,
             cursor_meta: s.cursor == crate::command::CursorMode::Metadata,
+            // A source that turned is streamed through shm from now on.
+            dmabuf: if s.turn == Transform::Normal {
+                s.dmabuf_formats.clone()
+            } else {
+                Vec::new()
+            },
         };
         if let Err(e) = s.stream.update_format(&params) {
             tracing::warn!(stream = key, "cannot renegotiate: {e}");
@@ -532,6 +576,32 @@ impl State {
 }
 
 impl State {
+    /// A dmabuf cannot be made or used for this stream: it offers shm only
+    /// from now on (at the size offered now), and the consumer
+    /// renegotiates.
+    pub(crate) fn shm_only(&mut self, key: StreamKey, reason: &str) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        tracing::warn!(stream = key, "dmabuf given up, shm from now on: {reason}");
+        s.dmabuf_formats.clear();
+        let (width, height) = s.offered;
+        let formats = match s.format {
+            Some((f, _, _)) => vec![f],
+            None => vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
+        };
+        let offers = formats
+            .into_iter()
+            .map(|f| Offer {
+                format: f.wl_shm(),
+                width,
+                height,
+                stride: width * 4,
+            })
+            .collect();
+        self.renegotiate_to(key, offers);
+    }
+
     /// Hands the frame just queued to the consumer: a driver's queued
     /// buffer travels with the next graph cycle, so the cycle runs now.
     /// The cycle's `process` then asks for the next capture.

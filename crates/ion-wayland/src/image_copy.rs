@@ -33,8 +33,10 @@ pub struct ImageCopy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Constraints {
     pub size: Option<(u32, u32)>,
-    /// wl_shm format codes (dmabuf ones are ignored: no GPU path yet).
+    /// wl_shm format codes.
     pub shm_formats: Vec<u32>,
+    /// dmabuf formats (DRM fourcc) with their modifiers.
+    pub dmabuf_formats: Vec<(u32, Vec<u64>)>,
 }
 
 /// A capture session of one stream.
@@ -71,6 +73,7 @@ impl Drop for ImageCopy {
 pub enum SessionEvent {
     BufferSize { width: u32, height: u32 },
     ShmFormat(u32),
+    DmabufFormat { format: u32, modifiers: Vec<u64> },
     Done,
     Stopped,
 }
@@ -116,9 +119,19 @@ impl Dispatch<ExtImageCopyCaptureSessionV1, StreamKey> for State {
                 WEnum::Value(f) => f.into(),
                 WEnum::Unknown(f) => f,
             }),
+            E::DmabufFormat { format, modifiers } => SessionEvent::DmabufFormat {
+                format,
+                // An array of native-endian u64.
+                modifiers: modifiers
+                    .chunks_exact(8)
+                    .filter_map(|m| <[u8; 8]>::try_from(m).ok())
+                    .map(u64::from_ne_bytes)
+                    .collect(),
+            },
             E::Done => SessionEvent::Done,
             E::Stopped => SessionEvent::Stopped,
-            // dmabuf constraints: no dmabuf path yet (no render node here).
+            // The device comes from linux-dmabuf's feedback: one device
+            // for both (a compositor names the same one).
             _ => return,
         };
         state.on_session_event(*key, ev);

@@ -14,6 +14,7 @@ mod clipboard;
 pub mod clock;
 pub mod command;
 mod devices;
+mod dmabuf;
 pub mod fault;
 mod image_copy;
 pub mod input;

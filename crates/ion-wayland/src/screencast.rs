@@ -6,9 +6,12 @@
 //! it, wlr-screencopy otherwise.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use ion_core::transform::Transform;
-use ion_pipewire::{PipeWire, ShmFormat, StreamEvent, StreamKey, VideoParams, VideoStream};
+use ion_pipewire::{
+    DmabufAllocator, PipeWire, ShmFormat, StreamEvent, StreamKey, VideoParams, VideoStream,
+};
 use tokio::sync::oneshot;
 
 use crate::capture::SharedBuffer;
@@ -108,6 +111,12 @@ pub struct CastStream {
     pub turn: ion_core::transform::Transform,
     /// Where a transformed source's frames are captured (see cast_turn.rs).
     pub staging: Option<crate::cast_turn::Staging>,
+    /// Formats this stream offers as LINEAR dmabufs (none for a
+    /// transformed source, whose frames are turned on the CPU; emptied
+    /// when a dmabuf cannot be made or used).
+    pub dmabuf_formats: Vec<ShmFormat>,
+    /// The consumer took a dmabuf format: the buffers are dmabufs.
+    pub dmabuf: bool,
 }
 
 impl CastStream {
@@ -205,6 +214,7 @@ impl ScreenCasts {
         session: SessionId,
         sources: Vec<CastSource>,
         cursor: crate::command::CursorMode,
+        dmabuf: Option<(Rc<dyn DmabufAllocator>, Vec<ShmFormat>)>,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
     ) -> Vec<StreamKey> {
         let Some(pw) = self.pipewire.as_ref() else {
@@ -236,6 +246,11 @@ impl ScreenCasts {
                 // anyone can connect (Start waits for it).
                 CastSource::Window { .. } => (64, 64, false),
             };
+            // A transformed source is turned on the CPU, into shm.
+            let dmabuf_formats = match (&dmabuf, turn) {
+                (Some((_, formats)), Transform::Normal) => formats.clone(),
+                _ => Vec::new(),
+            };
             let params = VideoParams {
                 width,
                 height,
@@ -244,9 +259,11 @@ impl ScreenCasts {
                 formats: vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
                 max_fps: MAX_FPS,
                 cursor_meta: cursor == crate::command::CursorMode::Metadata,
+                dmabuf: dmabuf_formats.clone(),
             };
             let name = format!("ionchannel-{}-{}", session, source.name());
-            match pw.create_stream(key, &name, params) {
+            let allocator = dmabuf.as_ref().map(|(a, _)| a.clone());
+            match pw.create_stream(key, &name, params, allocator) {
                 Ok(stream) => {
                     keys.push(key);
                     self.streams.insert(
@@ -279,6 +296,8 @@ impl ScreenCasts {
                             spare: None,
                             turn,
                             staging: None,
+                            dmabuf_formats,
+                            dmabuf: false,
                         },
                     );
                 }
@@ -389,6 +408,7 @@ impl ScreenCasts {
                     width,
                     height,
                     max_fps,
+                    dmabuf,
                 } => {
                     tracing::info!(
                         stream = key,
@@ -396,10 +416,12 @@ impl ScreenCasts {
                         width,
                         height,
                         max_fps,
+                        dmabuf,
                         "consumer format"
                     );
                     if let Some(s) = self.streams.get_mut(&key) {
                         s.format = Some((format, width, height));
+                        s.dmabuf = dmabuf;
                         s.need_full = true;
                         s.full_frames_left = FULL_FRAMES;
                         s.max_fps = max_fps;

@@ -58,6 +58,8 @@ pub struct State {
     pub screencopy: Option<wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
     /// ext-image-copy-capture, preferred over `screencopy` when offered.
     pub image_copy: Option<crate::image_copy::ImageCopy>,
+    /// linux-dmabuf and GBM on the compositor's device, for dmabuf capture.
+    pub dmabuf: Option<crate::dmabuf::Dmabuf>,
     /// The toplevel list and toplevel capture sources (window sources).
     pub window_capture: Option<crate::toplevels::WindowCapture>,
     pub toplevels: crate::toplevels::Toplevels,
@@ -256,7 +258,8 @@ impl State {
                         }
                     }
                 }
-                let keys = self.casts.create(session, chosen, cursor, reply);
+                let dmabuf = self.dmabuf_for_streams();
+                let keys = self.casts.create(session, chosen, cursor, dmabuf, reply);
                 if self.image_copy.is_some() {
                     // Sessions open now: their constraints give a window
                     // stream its size, and a monitor's first frame is

@@ -326,6 +326,7 @@ fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup
         shm: globals.bind(&qh, 1..=1, ()).ok(),
         screencopy: globals.bind(&qh, 1..=3, ()).ok(),
         image_copy: bind_image_copy(&globals, &qh),
+        dmabuf: crate::dmabuf::Dmabuf::bind(&globals, &qh),
         window_capture: bind_window_capture(&globals, &qh),
         toplevels: Default::default(),
         clipboard: None,
@@ -371,6 +372,7 @@ fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup
             "none"
         },
         clipboard = state.clipboard.as_ref().map_or("none", |c| c.protocol()),
+        dmabuf = %state.dmabuf_text(),
         "connected to the compositor"
     );
 

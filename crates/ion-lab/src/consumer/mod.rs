@@ -49,6 +49,11 @@ pub struct ConsumerOptions {
     /// Stop after this many seconds (default: until killed).
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Take LINEAR dmabufs only (as Chromium and OBS ask for them): the
+    /// stream fails if the source offers none. Each frame is read through
+    /// a mapping of the dmabuf, with DMA_BUF_IOCTL_SYNC around it.
+    #[arg(long)]
+    pub dmabuf: bool,
 }
 
 impl ConsumerOptions {
@@ -86,6 +91,9 @@ pub struct FrameRecord {
     /// Cursor metadata, when the buffer carried it (cursor mode metadata).
     #[serde(default)]
     pub cursor: Option<CursorRecord>,
+    /// The frame came in a dmabuf.
+    #[serde(default)]
+    pub dmabuf: bool,
 }
 
 /// What a buffer's SPA_META_Cursor said.

@@ -103,7 +103,7 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
         .add_buffer(|_, data, buffer| on_add_buffer(data, buffer))
         .process(on_process)
         .register()?;
-    let enum_format = serialize(enum_format(opts.max_fps))?;
+    let enum_format = serialize(enum_format(opts.max_fps, opts.dmabuf))?;
     let connect = || -> Result<()> {
         let pod = spa::pod::Pod::from_bytes(&enum_format).context("EnumFormat pod")?;
         stream.connect(
@@ -163,7 +163,7 @@ fn serialize(value: Value) -> Result<Vec<u8>> {
 
 /// Raw video in any of the 32-bit RGB layouts screen sources use, any
 /// size, any rate; `max_fps` asks the source to cap its rate.
-fn enum_format(max_fps: Option<u32>) -> Value {
+fn enum_format(max_fps: Option<u32>, dmabuf: bool) -> Value {
     let formats = [
         VideoFormat::BGRx,
         VideoFormat::BGRA,
@@ -225,6 +225,20 @@ fn enum_format(max_fps: Option<u32>) -> Value {
             ))),
         ),
     ];
+    if dmabuf {
+        // A LINEAR dmabuf, mandatory: shm is not taken.
+        properties.push(spa::pod::Property {
+            key: spa::sys::SPA_FORMAT_VIDEO_modifier,
+            flags: spa::pod::PropertyFlags::MANDATORY,
+            value: Value::Choice(ChoiceValue::Long(Choice(
+                ChoiceFlags::empty(),
+                ChoiceEnum::Enum {
+                    default: ion_pipewire::MOD_LINEAR as i64,
+                    alternatives: vec![ion_pipewire::MOD_LINEAR as i64],
+                },
+            ))),
+        });
+    }
     if let Some(fps) = max_fps {
         properties.push(prop(
             spa::sys::SPA_FORMAT_VIDEO_maxFramerate,
@@ -402,15 +416,27 @@ unsafe fn read_frame(
     // A cursor-only buffer has no picture (and may carry no stride).
     let stride = usize::try_from(chunk.stride).unwrap_or(0);
     let cursor = read_cursor(buf);
-    let pixels: &[u8] = if d.data.is_null() || corrupted || stride == 0 {
+    let dmabuf = d.type_ == spa::sys::SPA_DATA_DmaBuf;
+    // PipeWire maps no dmabuf (MAP_BUFFERS leaves them): mapped here for
+    // this frame, as a CPU consumer of dmabufs does.
+    let mapping = if dmabuf && !corrupted && stride > 0 && chunk.size > 0 {
+        DmabufMap::new(d.fd, d.mapoffset, d.maxsize)
+    } else {
+        None
+    };
+    let base: *const u8 = match &mapping {
+        Some(m) => m.ptr,
+        None => d.data.cast::<u8>(),
+    };
+    let pixels: &[u8] = if base.is_null() || corrupted || stride == 0 {
         &[]
     } else {
-        std::slice::from_raw_parts(d.data.cast::<u8>().add(offset), len)
+        std::slice::from_raw_parts(base.add(offset), len)
     };
     let valid = !pixels.is_empty() && pixels.len() >= stride * height as usize;
     // Why a buffer with a picture size is not a picture, for test reports.
     let invalid = (!valid && chunk.size > 0).then(|| {
-        if d.data.is_null() {
+        if base.is_null() {
             "unmapped data".to_owned()
         } else if corrupted {
             "corrupted chunk".to_owned()
@@ -445,7 +471,72 @@ unsafe fn read_frame(
         valid,
         invalid,
         cursor,
+        dmabuf,
     })
+}
+
+/// A dmabuf mapped read-only for one frame, between DMA_BUF_IOCTL_SYNC
+/// start and end (the kernel's rule for CPU access to a dmabuf).
+struct DmabufMap {
+    base: *mut std::ffi::c_void,
+    len: usize,
+    /// Where the plane starts in the mapping.
+    ptr: *const u8,
+    fd: std::os::fd::BorrowedFd<'static>,
+}
+
+/// `struct dma_buf_sync`'s flags and its ioctl (linux/dma-buf.h).
+const DMA_BUF_SYNC_READ: u64 = 1;
+const DMA_BUF_SYNC_START: u64 = 0;
+const DMA_BUF_SYNC_END: u64 = 4;
+const DMA_BUF_IOCTL_SYNC: rustix::ioctl::Opcode = rustix::ioctl::opcode::write::<u64>(b'b', 0);
+
+impl DmabufMap {
+    /// SAFETY (of the caller): `fd` is the buffer's dmabuf, open while the
+    /// buffer is dequeued, which outlives the map.
+    unsafe fn new(fd: i64, mapoffset: u32, maxsize: u32) -> Option<Self> {
+        let fd = std::os::fd::BorrowedFd::borrow_raw(i32::try_from(fd).ok()?);
+        let len = (mapoffset as usize).checked_add(maxsize as usize)?;
+        let base = rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            fd,
+            0,
+        )
+        .map_err(|e| tracing::warn!("cannot map a dmabuf: {e}"))
+        .ok()?;
+        sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+        Some(Self {
+            base,
+            len,
+            ptr: base.cast::<u8>().add(mapoffset as usize),
+            fd,
+        })
+    }
+}
+
+fn sync(fd: std::os::fd::BorrowedFd<'_>, flags: u64) {
+    // SAFETY: DMA_BUF_IOCTL_SYNC takes a `struct dma_buf_sync { __u64 flags; }`.
+    let r = unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            rustix::ioctl::Setter::<DMA_BUF_IOCTL_SYNC, u64>::new(flags),
+        )
+    };
+    if let Err(e) = r {
+        tracing::debug!("DMA_BUF_IOCTL_SYNC: {e}");
+    }
+}
+
+impl Drop for DmabufMap {
+    fn drop(&mut self) {
+        sync(self.fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+        // SAFETY: exactly what `new` mapped; no slice of it outlives the
+        // frame's read.
+        let _ = unsafe { rustix::mm::munmap(self.base, self.len) };
+    }
 }
 
 /// The buffer's SPA_META_Cursor, if it has one with a cursor id.
