@@ -17,6 +17,8 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-pipewire gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   libpipewire-0.3-dev libspa-0.2-dev clang libclang-dev pkg-config
   libxkbcommon-dev
+  # dmabuf capture allocates with GBM (the compositor's GPU).
+  libgbm-dev
   # The cosmic-comp stand-in (crates/ion-cosmic-profile) renders with
   # smithay's pixman renderer, which links libpixman-1.
   libpixman-1-dev

@@ -579,15 +579,15 @@ mod tests {
         assert_eq!(again[0].events, [Ev::new(EV_ABS, ABS_X, ax + 1), Ev::syn()]);
         assert_eq!(again[1], first);
         // At the right edge the step goes left.
-        let edge = InputEvent::PointerMotionAbsolute {
-            x: 3200.0,
-            y: 0.0,
-        };
+        let edge = InputEvent::PointerMotionAbsolute { x: 3200.0, y: 0.0 };
         w.frames(&edge, l).unwrap();
         let again = w.frames(&edge, l).unwrap();
         assert_eq!(again[0].events[0], Ev::new(EV_ABS, ABS_X, ABS_MAX - 1));
         // Somewhere else: one frame.
-        only(w.frames(&InputEvent::PointerMotionAbsolute { x: 1.0, y: 1.0 }, l).unwrap());
+        only(
+            w.frames(&InputEvent::PointerMotionAbsolute { x: 1.0, y: 1.0 }, l)
+                .unwrap(),
+        );
     }
 
     proptest! {

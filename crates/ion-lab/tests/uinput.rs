@@ -280,8 +280,12 @@ async fn pointer_and_touch_land_exactly_on_each_output() -> Result<()> {
     let version = w.testbed.compositor_version()?.short();
     match w.testbed.compositor() {
         Compositor::Sway => {
-            w.testbed
-                .swaymsg(&["input", "7452:1:ionChannel_pointer", "accel_profile", "flat"])?;
+            w.testbed.swaymsg(&[
+                "input",
+                "7452:1:ionChannel_pointer",
+                "accel_profile",
+                "flat",
+            ])?;
         }
         Compositor::Labwc => w.testbed.labwc_reconfigure(
             "<libinput><device category=\"ionChannel pointer\">\

@@ -320,11 +320,16 @@ impl State {
     /// not take sends the stream back to shm (offering it again would
     /// only bring the same choice back).
     fn misfit(&mut self, key: StreamKey, constraints: &Constraints) {
-        let dmabuf_refused = self.casts.streams.get(&key).is_some_and(|s| {
-            s.dmabuf && s.format.map(|(_, w, h)| (w, h)) == constraints.size
-        });
+        let dmabuf_refused = self
+            .casts
+            .streams
+            .get(&key)
+            .is_some_and(|s| s.dmabuf && s.format.map(|(_, w, h)| (w, h)) == constraints.size);
         if dmabuf_refused {
-            self.shm_only(key, "the capture session takes no LINEAR dmabuf of this format");
+            self.shm_only(
+                key,
+                "the capture session takes no LINEAR dmabuf of this format",
+            );
         } else {
             self.renegotiate_to(key, offers(constraints));
         }

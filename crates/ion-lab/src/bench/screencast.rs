@@ -453,6 +453,7 @@ mod tests {
             valid: true,
             invalid: None,
             cursor: None,
+            dmabuf: false,
         }
     }
 

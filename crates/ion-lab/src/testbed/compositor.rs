@@ -513,8 +513,24 @@ impl Testbed {
         };
         command
             .env_remove("WAYLAND_DISPLAY")
-            .env("WLR_RENDERER", "pixman")
             .env("WLR_HEADLESS_OUTPUTS", self.outputs.len().to_string());
+        if let Some(node) = render_device() {
+            // The VM lab's dmabuf tests: GL (llvmpipe) with buffers from
+            // the DRM backend's device, so the compositor offers
+            // linux-dmabuf. wlroots renders on a render node only, where
+            // a virtio GPU without 3D can make no buffer; the DRM backend
+            // allocates on the primary node, as on real hardware, and its
+            // own output is switched off once the compositor runs (see
+            // `wait_compositor`): the lab's headless outputs stay the
+            // screen.
+            let libinput = if libinput_wanted() { ",libinput" } else { "" };
+            command
+                .env("WLR_RENDERER", "gles2")
+                .env("WLR_BACKENDS", format!("drm,headless{libinput}"))
+                .env("WLR_DRM_DEVICES", node);
+            return command;
+        }
+        command.env("WLR_RENDERER", "pixman");
         if libinput_wanted() {
             // The VM lab: headless outputs as everywhere (same names and
             // sizes), and the kernel's input devices through libinput on a
@@ -560,6 +576,9 @@ impl Testbed {
         let version = self.run_tool(command)?;
         self.compositor_version = Some(CompositorVersion::parse(self.compositor, &version));
         let named = named_headless(&self.outputs);
+        if render_device().is_some() {
+            self.disable_drm_outputs()?;
+        }
         if self.compositor.uses_wlr_randr() {
             // Neither has an output section in a config: the geometry is
             // set once it runs (each places new outputs side by side
@@ -567,6 +586,25 @@ impl Testbed {
             self.apply_outputs(&named)?;
         }
         self.wait_named_outputs(&named)
+    }
+}
+
+impl Testbed {
+    /// Switches off the DRM backend's own outputs (`IONLAB_RENDER_NODE`):
+    /// the lab's headless outputs stay the whole layout.
+    fn disable_drm_outputs(&self) -> Result<()> {
+        for o in self.outputs()? {
+            if o.name.starts_with("HEADLESS-") || !o.active {
+                continue;
+            }
+            match self.compositor {
+                Compositor::Sway => {
+                    self.swaymsg(&[&format!("output {} disable", o.name)])?;
+                }
+                Compositor::Labwc | Compositor::CosmicProfile => self.wlr_randr_off(&o.name)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -589,6 +627,17 @@ fn named_headless(specs: &[OutputSpec]) -> Vec<(String, OutputSpec)> {
 /// machine's own input devices are none of the lab's business.
 pub fn libinput_wanted() -> bool {
     std::env::var("IONLAB_LIBINPUT").is_ok_and(|v| v == "1")
+}
+
+/// `IONLAB_RENDER_NODE=/dev/dri/card0`: wlroots compositors render with
+/// gles2 (llvmpipe), their buffers from the DRM backend on that device
+/// (`WLR_DRM_DEVICES`), instead of pixman, and so offer linux-dmabuf. Set by the VM lab's dmabuf tests:
+/// there the virtio GPU's primary node is where buffers can be made
+/// (docs/research/dmabuf-in-vm.md); these machines have no /dev/dri.
+pub fn render_device() -> Option<String> {
+    std::env::var("IONLAB_RENDER_NODE")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

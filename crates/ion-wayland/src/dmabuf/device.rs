@@ -34,7 +34,11 @@ pub fn nodes(dev: u64) -> Vec<PathBuf> {
 /// ones; anything else in the directory (connectors) is not a node.
 pub fn ordered(own: Option<&str>, names: &[String]) -> Vec<String> {
     let is_node = |n: &str| n.starts_with("renderD") || card_number(n).is_some();
-    let mut out: Vec<String> = own.filter(|n| is_node(n)).map(str::to_owned).into_iter().collect();
+    let mut out: Vec<String> = own
+        .filter(|n| is_node(n))
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
     let mut rest: Vec<&String> = names
         .iter()
         .filter(|n| is_node(n) && Some(n.as_str()) != own)
