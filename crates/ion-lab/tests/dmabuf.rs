@@ -31,10 +31,10 @@ fn dmabuf_line(w: &World) -> String {
 
 /// A world on the lab's two outputs (`capture` forces a capture path);
 /// None (and why, printed) when ionChannel cannot make dmabufs here.
-async fn dmabuf_world(what: &str, capture: Option<&str>) -> Result<Option<World>> {
+async fn dmabuf_world(what: &str, env: &[(&str, &str)]) -> Result<Option<World>> {
     let mut builder = Testbed::builder().outputs(two_outputs());
-    if let Some(path) = capture {
-        builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
+    for (key, value) in env {
+        builder = builder.ionchannel_env(*key, *value);
     }
     // The probe redraws its frame counter (top-left 64x8) on every frame:
     // frames keep coming, so a frame read before software rendering
@@ -124,7 +124,11 @@ async fn dmabuf_frames_show_the_picture_on_both_capture_paths() -> Result<()> {
             "dmabuf through {}",
             capture.unwrap_or("the default capture path")
         );
-        let Some(w) = dmabuf_world(&what, capture).await? else {
+        let env: Vec<(&str, &str)> = capture
+            .map(|c| ("IONCHANNEL_CAPTURE", c))
+            .into_iter()
+            .collect();
+        let Some(w) = dmabuf_world(&what, &env).await? else {
             return Ok(());
         };
         let (rd, node) = cast(&w).await?;
@@ -159,7 +163,7 @@ async fn dmabuf_frames_show_the_picture_on_both_capture_paths() -> Result<()> {
 /// pipewiresrc, our consumer without --dmabuf) gets shm frames.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_without_dmabuf_gets_shm() -> Result<()> {
-    let Some(w) = dmabuf_world("shm beside dmabuf", None).await? else {
+    let Some(w) = dmabuf_world("shm beside dmabuf", &[]).await? else {
         return Ok(());
     };
     let (rd, node) = cast(&w).await?;
@@ -168,4 +172,43 @@ async fn a_consumer_without_dmabuf_gets_shm() -> Result<()> {
     assert!(consumer.frames().iter().all(|f| !f.dmabuf));
     rd.close().await?;
     w.done()
+}
+
+/// A consumer that takes either, dmabufs first (as OBS offers them), gets
+/// dmabufs; when a dmabuf cannot be made (`IONCHANNEL_FAULT=
+/// dmabuf-alloc-fails`: GBM passed its check at connect, every stream
+/// buffer then fails), the stream falls back to shm and the same consumer
+/// gets the picture there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dmabuf_that_cannot_be_made_falls_back_to_shm() -> Result<()> {
+    for fault in [false, true] {
+        let env: &[(&str, &str)] = if fault {
+            &[("IONCHANNEL_FAULT", "dmabuf-alloc-fails")]
+        } else {
+            &[]
+        };
+        let what = if fault {
+            "dmabuf allocation failing"
+        } else {
+            "dmabuf preferred"
+        };
+        let Some(w) = dmabuf_world(what, env).await? else {
+            return Ok(());
+        };
+        let (rd, node) = cast(&w).await?;
+        let consumer =
+            w.testbed
+                .start_consumer(node, true, &["--prefer-dmabuf", "--max-fps", "2"])?;
+        let i = picture_arrives(&rd, node, &consumer, !fault).await?;
+        println!("{what}: the picture in frame {i}");
+        let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
+        assert_eq!(
+            log.contains("dmabuf given up"),
+            fault,
+            "{what}: the fallback is logged exactly when it happens"
+        );
+        rd.close().await?;
+        w.done()?;
+    }
+    Ok(())
 }

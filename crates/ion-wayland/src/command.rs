@@ -248,6 +248,9 @@ pub struct Snapshot {
     pub touch: bool,
     /// Why uinput devices cannot be made here; None: they can.
     pub uinput_unusable: Option<String>,
+    /// Whether ScreenCast can offer dmabufs: the GBM node in use, or why
+    /// not.
+    pub dmabuf: Result<String, String>,
 }
 
 impl Snapshot {

@@ -6,6 +6,9 @@
 //!   (wlroots and smithay both refuse `key` before `keymap`) — the failure a
 //!   smithay compositor showed when it could not parse our keymap, on any
 //!   compositor the testbed runs.
+//! - `dmabuf-alloc-fails`: GBM passes its check at connect, then every
+//!   stream buffer's dmabuf fails, as when a device runs out of memory or
+//!   refuses the consumer's choice: the stream must fall back to shm.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -22,4 +25,10 @@ fn no_keymap_pending() -> &'static AtomicBool {
 /// Whether this virtual keyboard must skip its keymap (true once at most).
 pub fn take_no_keymap() -> bool {
     no_keymap_pending().swap(false, Ordering::Relaxed)
+}
+
+/// Whether every stream dmabuf allocation must fail.
+pub fn dmabuf_alloc_fails() -> bool {
+    static SET: OnceLock<bool> = OnceLock::new();
+    *SET.get_or_init(|| std::env::var(FAULT_VAR).is_ok_and(|v| v == "dmabuf-alloc-fails"))
 }

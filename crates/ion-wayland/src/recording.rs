@@ -349,6 +349,7 @@ pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
                                 pointer_path: Some("zwlr_virtual_pointer_v1".into()),
                                 touch: false,
                                 uinput_unusable: Some("the recording stand-in".into()),
+                                dmabuf: Err("the recording stand-in".into()),
                             });
                         }
                         channel::Event::Msg(Command::SetSelection {

@@ -124,6 +124,10 @@ impl State {
             pointer_path: self.pointer_path().map(|p| p.name().to_owned()),
             touch: self.seat.is_some() && self.pointer_choice.pick_touch(self.uinput.is_ok()),
             uinput_unusable: self.uinput.clone().err(),
+            dmabuf: match self.dmabuf_for_streams() {
+                Some(_) => Ok(self.dmabuf_text()),
+                None => Err(self.dmabuf_text()),
+            },
         }
     }
 

@@ -252,24 +252,18 @@ pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>
             "needs ext-image-copy-capture cursor sessions".into()
         },
     });
-    let dri = std::fs::read_dir("/dev/dri")
-        .map(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
-        })
-        .unwrap_or(false);
-    features.push(Feature {
-        feature: "ScreenCast buffers",
-        uses: Some(if snap.has(wl::LINUX_DMABUF) && dri {
-            "dmabuf (not implemented yet; shm is used)".into()
-        } else {
-            "shm (memfd shared with PipeWire)".into()
-        }),
-        status: Status::Partial,
-        note: if dri {
-            String::new()
-        } else {
-            "no /dev/dri render node: dmabuf impossible here".into()
+    features.push(match &snap.dmabuf {
+        Ok(how) => Feature {
+            feature: "ScreenCast buffers",
+            uses: Some(format!("dmabuf: {how}; shm for consumers without dmabuf")),
+            status: Status::Ok,
+            note: String::new(),
+        },
+        Err(why) => Feature {
+            feature: "ScreenCast buffers",
+            uses: Some("shm (memfd shared with PipeWire)".into()),
+            status: Status::Partial,
+            note: format!("no dmabuf: {why}"),
         },
     });
 
@@ -408,6 +402,7 @@ mod tests {
                 .then(|| "zwlr_virtual_pointer_v1".to_owned()),
             touch: false,
             uinput_unusable: Some("/dev/uinput does not exist".into()),
+            dmabuf: Err("no linux-dmabuf v4".into()),
         }
     }
 

@@ -54,6 +54,10 @@ pub struct ConsumerOptions {
     /// a mapping of the dmabuf, with DMA_BUF_IOCTL_SYNC around it.
     #[arg(long)]
     pub dmabuf: bool,
+    /// Offer LINEAR dmabufs first and shm after them, as OBS does: the
+    /// source picks; a source that stops offering dmabufs gets shm.
+    #[arg(long, conflicts_with = "dmabuf")]
+    pub prefer_dmabuf: bool,
 }
 
 impl ConsumerOptions {

@@ -103,14 +103,23 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
         .add_buffer(|_, data, buffer| on_add_buffer(data, buffer))
         .process(on_process)
         .register()?;
-    let enum_format = serialize(enum_format(opts.max_fps, opts.dmabuf))?;
+    let mut enum_formats = Vec::new();
+    if opts.dmabuf || opts.prefer_dmabuf {
+        enum_formats.push(serialize(enum_format(opts.max_fps, true))?);
+    }
+    if !opts.dmabuf {
+        enum_formats.push(serialize(enum_format(opts.max_fps, false))?);
+    }
     let connect = || -> Result<()> {
-        let pod = spa::pod::Pod::from_bytes(&enum_format).context("EnumFormat pod")?;
+        let mut pods = enum_formats
+            .iter()
+            .map(|b| spa::pod::Pod::from_bytes(b).context("EnumFormat pod"))
+            .collect::<Result<Vec<_>>>()?;
         stream.connect(
             spa::utils::Direction::Input,
             Some(opts.node),
             pw::stream::StreamFlags::AUTOCONNECT | pw::stream::StreamFlags::MAP_BUFFERS,
-            &mut [pod],
+            &mut pods,
         )?;
         Ok(())
     };

@@ -40,13 +40,28 @@ impl GbmAllocator {
             device,
             node: node.to_owned(),
         };
-        a.allocate(16, 16, format.fourcc(), MOD_LINEAR)?;
+        a.buffer(16, 16, format.fourcc(), MOD_LINEAR)?;
         Ok(a)
     }
 }
 
 impl DmabufAllocator for GbmAllocator {
     fn allocate(
+        &self,
+        width: u32,
+        height: u32,
+        fourcc: u32,
+        modifier: u64,
+    ) -> Result<Dmabuf, String> {
+        if crate::fault::dmabuf_alloc_fails() {
+            return Err(format!("{}=dmabuf-alloc-fails", crate::fault::FAULT_VAR));
+        }
+        self.buffer(width, height, fourcc, modifier)
+    }
+}
+
+impl GbmAllocator {
+    fn buffer(
         &self,
         width: u32,
         height: u32,
