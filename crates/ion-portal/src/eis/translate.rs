@@ -55,7 +55,9 @@ pub struct Translator {
 }
 
 /// The contacts down: (device, the client's touch id) → the session's
-/// touch slot, the lowest free one at `down`.
+/// touch slot, the lowest free one at `down`. (reis already refuses an id
+/// down twice and drops motion or up of an id not down, as libeis does;
+/// the checks here keep the slot map right whatever reaches it.)
 #[derive(Debug, Default)]
 pub struct Contacts {
     held: HashMap<(u64, u32), u32>,
