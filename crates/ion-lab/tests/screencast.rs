@@ -1451,3 +1451,60 @@ async fn cursor_metadata_on_a_rotated_output_is_upright() -> Result<()> {
     rd.close().await?;
     w.done()
 }
+
+/// A consumer negotiates once per stream: the first EnumFormat already
+/// holds only what the compositor will deliver (ext-image-copy-capture's
+/// first constraints, or a wlr-screencopy frame's offers, both read before
+/// Start is answered), so whatever the consumer prefers (Chromium and OBS
+/// put BGRA first) there is no second format. Before, a BGRA-first
+/// consumer negotiated twice on sway 1.12 and labwc 0.20.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_negotiates_once_at_start() -> Result<()> {
+    let orders = [
+        "BGRA,BGRx,RGBA,RGBx",
+        "BGRx,BGRA,RGBx,RGBA",
+        "RGBA,RGBx,BGRA,BGRx",
+    ];
+    let runs = [None, Some("screencopy")]
+        .into_iter()
+        .flat_map(|capture| orders.into_iter().map(move |formats| (capture, formats)));
+    for (capture, formats) in runs {
+        let mut builder = ion_lab::testbed::Testbed::builder().outputs(two_outputs());
+        if let Some(path) = capture {
+            builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
+        }
+        let w = world_with(builder).await?;
+        if capture.is_some() {
+            if let Err(why) = w
+                .testbed
+                .supports(ion_lab::testbed::Capability::WlrScreencopy)
+            {
+                eprintln!("SKIPPED the wlr-screencopy runs: {why}");
+                return w.done();
+            }
+        }
+        let node = cast_first_output(&w).await?;
+        let consumer = w
+            .testbed
+            .start_consumer(node, false, &["--formats", formats])?;
+        consumer.wait_for("a frame", WAIT, |f| f.iter().position(|r| r.valid))?;
+        // A late second negotiation would come right after the first frame.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let log =
+            std::fs::read_to_string(w.testbed.log_path(ion_lab::testbed::Component::IonChannel))?;
+        let negotiated: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("consumer format"))
+            .collect();
+        let kinds: std::collections::BTreeSet<String> =
+            consumer.frames().into_iter().map(|f| f.format).collect();
+        println!(
+            "{}: consumer preferring {formats}: {} negotiation(s), frames in {kinds:?}",
+            w.capture_path().unwrap_or_default(),
+            negotiated.len()
+        );
+        assert_eq!(negotiated.len(), 1, "{formats}: {negotiated:#?}");
+        w.done()?;
+    }
+    Ok(())
+}

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use ion_core::frame::Offer;
 use ion_core::transform::Transform;
+use ion_pipewire::ShmFormat;
 use ion_pipewire::StreamKey;
 use wayland_protocols::ext::image_copy_capture::v1::client::ext_image_copy_capture_manager_v1::Options;
 
@@ -180,10 +181,19 @@ impl State {
                     // No consumer yet: offer the source's real size now (a
                     // window's is known only here), so the consumer that
                     // comes negotiates it at once.
+                    // Before any consumer, the offer becomes exactly what the
+                    // compositor will deliver (its size and shm formats),
+                    // so the consumer negotiates once.
+                    let exact: Vec<ShmFormat> = constraints
+                        .shm_formats
+                        .iter()
+                        .filter_map(|&f| ShmFormat::from_wl_shm(f))
+                        .collect();
                     if !s.streaming
-                        && constraints
+                        && (constraints
                             .size
                             .is_some_and(|(w, h)| s.turned_size(w, h) != s.offered)
+                            || (!exact.is_empty() && exact != s.offered_formats))
                     {
                         self.renegotiate_to(key, offers(&constraints));
                     }

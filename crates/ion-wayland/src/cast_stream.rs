@@ -295,6 +295,65 @@ impl State {
         });
     }
 
+    /// Asks wlr-screencopy for a frame of the stream's output only to read
+    /// its buffer offers: the stream then offers exactly those before
+    /// Start is answered, so the consumer negotiates once. Without an
+    /// output or screencopy, Start is answered with the defaults.
+    pub(crate) fn open_screencopy_probe(&mut self, key: StreamKey) {
+        let screencopy = self.screencopy.clone();
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        let wl_output = s.source.output_global().and_then(|global| {
+            self.outputs
+                .iter()
+                .find(|o| o.global == global)
+                .map(|o| o.wl.clone())
+        });
+        match (screencopy, wl_output) {
+            (Some(screencopy), Some(wl_output)) => {
+                let frame = screencopy.capture_output(0, &wl_output, &self.qh, key);
+                s.probe = Some((frame, Vec::new()));
+            }
+            _ => {
+                s.sized = true;
+                self.casts.answer_ready();
+            }
+        }
+    }
+
+    /// The probe frame's offers are all in: offer them (the same size and
+    /// formats, the compositor's order) and answer Start.
+    fn probe_done(&mut self, key: StreamKey) {
+        let Some(s) = self.casts.streams.get_mut(&key) else {
+            return;
+        };
+        let Some((frame, offers)) = s.probe.take() else {
+            return;
+        };
+        frame.destroy();
+        let exact: Vec<ShmFormat> = offers
+            .iter()
+            .filter_map(|o| ShmFormat::from_wl_shm(o.format))
+            .collect();
+        let size = offers.first().map(|o| s.turned_size(o.width, o.height));
+        let differs = size.is_some_and(|sz| sz != s.offered)
+            || (!exact.is_empty() && exact != s.offered_formats);
+        tracing::debug!(
+            stream = key,
+            ?offers,
+            differs,
+            "screencopy offers before Start"
+        );
+        if differs && !s.streaming {
+            self.renegotiate_to(key, offers);
+        }
+        if let Some(s) = self.casts.streams.get_mut(&key) {
+            s.sized = true;
+        }
+        self.casts.answer_ready();
+    }
+
     pub fn on_frame_event(&mut self, key: StreamKey, ev: FrameEvent) {
         let version = self
             .screencopy
@@ -303,6 +362,30 @@ impl State {
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
+        if let Some((_, offers)) = s.probe.as_mut() {
+            match ev {
+                FrameEvent::Buffer {
+                    format,
+                    width,
+                    height,
+                    stride,
+                } => {
+                    offers.push(Offer {
+                        format,
+                        width,
+                        height,
+                        stride,
+                    });
+                    // Before v3 there is one offer and no buffer_done.
+                    if version < 3 {
+                        self.probe_done(key);
+                    }
+                }
+                FrameEvent::BufferDone | FrameEvent::Failed => self.probe_done(key),
+                _ => {}
+            }
+            return;
+        }
         let Some(c) = s.capture.as_mut() else { return };
         match ev {
             FrameEvent::Buffer {
@@ -552,6 +635,7 @@ impl State {
         // are the old size.
         s.format = None;
         s.offered = (width, height);
+        s.offered_formats = formats.clone();
         let params = VideoParams {
             width,
             height,

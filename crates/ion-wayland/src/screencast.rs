@@ -59,8 +59,12 @@ pub struct CastStream {
     pub source: CastSource,
     /// The size the stream offers now (what the consumer will get).
     pub offered: (u32, u32),
-    /// The size is the source's real one (a window's is known only from
-    /// its capture session): Start is answered only then.
+    /// The shm formats it offers now.
+    pub offered_formats: Vec<ShmFormat>,
+    /// The size and formats are the source's real ones (with
+    /// ext-image-copy-capture they are known only from the capture
+    /// session's first constraints): Start is answered only then, so the
+    /// consumer's first negotiation is its last.
     pub sized: bool,
     /// Dropping it removes the node.
     pub stream: VideoStream,
@@ -117,6 +121,10 @@ pub struct CastStream {
     pub dmabuf_formats: Vec<ShmFormat>,
     /// The consumer took a dmabuf format: the buffers are dmabufs.
     pub dmabuf: bool,
+    /// wlr-screencopy: a frame asked for only to read the compositor's
+    /// buffer offers before Start is answered (never copied), with the
+    /// offers so far.
+    pub probe: Option<(ZwlrScreencopyFrameV1, Vec<ion_core::frame::Offer<u32>>)>,
 }
 
 impl CastStream {
@@ -125,6 +133,9 @@ impl CastStream {
     pub fn end_capture(&mut self) {
         if let Some(c) = self.capture.take() {
             c.frame.destroy();
+        }
+        if let Some((frame, _)) = self.probe.take() {
+            frame.destroy();
         }
         if let Some(session) = self.image_session.take() {
             session.destroy();
@@ -215,6 +226,7 @@ impl ScreenCasts {
         sources: Vec<CastSource>,
         cursor: crate::command::CursorMode,
         dmabuf: Option<(Rc<dyn DmabufAllocator>, Vec<ShmFormat>)>,
+        await_constraints: bool,
         reply: oneshot::Sender<Result<Vec<StreamInfo>, String>>,
     ) -> Vec<StreamKey> {
         let Some(pw) = self.pipewire.as_ref() else {
@@ -240,7 +252,7 @@ impl ScreenCasts {
                         u32::try_from(o.mode_width).unwrap_or(0),
                         u32::try_from(o.mode_height).unwrap_or(0),
                     );
-                    (w, h, true)
+                    (w, h, !await_constraints)
                 }
                 // Replaced by the capture session's buffer size before
                 // anyone can connect (Start waits for it).
@@ -272,6 +284,7 @@ impl ScreenCasts {
                             session,
                             source,
                             offered: (width, height),
+                            offered_formats: vec![ShmFormat::Xrgb8888, ShmFormat::Argb8888],
                             sized,
                             stream,
                             node_id: None,
@@ -298,6 +311,7 @@ impl ScreenCasts {
                             staging: None,
                             dmabuf_formats,
                             dmabuf: false,
+                            probe: None,
                         },
                     );
                 }

@@ -263,7 +263,14 @@ impl State {
                     }
                 }
                 let dmabuf = self.dmabuf_for_streams();
-                let keys = self.casts.create(session, chosen, cursor, dmabuf, reply);
+                // With ext-image-copy-capture the session's constraints
+                // say the exact size and formats: Start waits for them.
+                // wlr-screencopy's buffer offers say the same: a probe frame
+                // asks for them (`open_screencopy_probe`).
+                let await_constraints = self.image_copy.is_some() || self.screencopy.is_some();
+                let keys =
+                    self.casts
+                        .create(session, chosen, cursor, dmabuf, await_constraints, reply);
                 if self.image_copy.is_some() {
                     // Sessions open now: their constraints give a window
                     // stream its size, and a monitor's first frame is
@@ -271,6 +278,10 @@ impl State {
                     for key in keys {
                         self.open_image_session(key);
                         self.open_cursor_session(key);
+                    }
+                } else {
+                    for key in keys {
+                        self.open_screencopy_probe(key);
                     }
                 }
                 // PipeWire sends what streams ask for when its loop turns;

@@ -58,6 +58,11 @@ pub struct ConsumerOptions {
     /// source picks; a source that stops offering dmabufs gets shm.
     #[arg(long, conflicts_with = "dmabuf")]
     pub prefer_dmabuf: bool,
+    /// The formats to accept, preferred first (SPA names: BGRx, BGRA,
+    /// RGBx, RGBA); default all four, BGRx first. Chromium and OBS put
+    /// BGRA first.
+    #[arg(long, value_delimiter = ',')]
+    pub formats: Vec<String>,
 }
 
 impl ConsumerOptions {

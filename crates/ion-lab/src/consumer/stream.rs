@@ -103,12 +103,13 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
         .add_buffer(|_, data, buffer| on_add_buffer(data, buffer))
         .process(on_process)
         .register()?;
+    let formats = accepted_formats(&opts.formats)?;
     let mut enum_formats = Vec::new();
     if opts.dmabuf || opts.prefer_dmabuf {
-        enum_formats.push(serialize(enum_format(opts.max_fps, true))?);
+        enum_formats.push(serialize(enum_format(&formats, opts.max_fps, true))?);
     }
     if !opts.dmabuf {
-        enum_formats.push(serialize(enum_format(opts.max_fps, false))?);
+        enum_formats.push(serialize(enum_format(&formats, opts.max_fps, false))?);
     }
     let connect = || -> Result<()> {
         let mut pods = enum_formats
@@ -172,13 +173,29 @@ fn serialize(value: Value) -> Result<Vec<u8>> {
 
 /// Raw video in any of the 32-bit RGB layouts screen sources use, any
 /// size, any rate; `max_fps` asks the source to cap its rate.
-fn enum_format(max_fps: Option<u32>, dmabuf: bool) -> Value {
-    let formats = [
-        VideoFormat::BGRx,
-        VideoFormat::BGRA,
-        VideoFormat::RGBx,
-        VideoFormat::RGBA,
+/// `--formats` as SPA formats (all four, BGRx first, when empty).
+fn accepted_formats(names: &[String]) -> Result<Vec<VideoFormat>> {
+    const ALL: [(&str, VideoFormat); 4] = [
+        ("BGRx", VideoFormat::BGRx),
+        ("BGRA", VideoFormat::BGRA),
+        ("RGBx", VideoFormat::RGBx),
+        ("RGBA", VideoFormat::RGBA),
     ];
+    if names.is_empty() {
+        return Ok(ALL.iter().map(|(_, f)| *f).collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            ALL.iter()
+                .find(|(name, _)| name == n)
+                .map(|(_, f)| *f)
+                .with_context(|| format!("unknown format {n}: BGRx, BGRA, RGBx or RGBA"))
+        })
+        .collect()
+}
+
+fn enum_format(formats: &[VideoFormat], max_fps: Option<u32>, dmabuf: bool) -> Value {
     let ids: Vec<Id> = formats.iter().map(|f| Id(f.as_raw())).collect();
     let mut properties = vec![
         prop(
