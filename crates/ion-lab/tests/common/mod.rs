@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod chooser;
+
 use std::time::Duration;
 
 use anyhow::Result;
