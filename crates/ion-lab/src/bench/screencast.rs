@@ -46,6 +46,9 @@ pub struct ScreenCastBenchOptions {
     /// The backend the frontend routes ScreenCast to.
     pub portal: ScreenCastPortal,
     pub keep_logs: bool,
+    /// What changes each frame besides the 64x8 counter (the probe's
+    /// `--animate-area`: `WxH` or `full`); None: the counter only.
+    pub area: Option<String>,
 }
 
 impl Default for ScreenCastBenchOptions {
@@ -56,6 +59,7 @@ impl Default for ScreenCastBenchOptions {
             output: OutputSpec::new(1920, 1080),
             portal: ScreenCastPortal::IonChannel,
             keep_logs: false,
+            area: None,
         }
     }
 }
@@ -91,6 +95,8 @@ pub struct ScreenCastReport {
     pub environment: Environment,
     /// The ScreenCast backend measured, with its version.
     pub portal: String,
+    /// What changed each frame: the counter, or `--area`'s WxH / full.
+    pub workload: String,
     pub phases: Vec<CastPhase>,
     pub memory_before: Memory,
     pub memory_after: Memory,
@@ -151,7 +157,11 @@ pub fn run(opts: &ScreenCastBenchOptions, progress: &mut dyn Write) -> Result<Sc
         .keep_logs(opts.keep_logs)
         .start()
         .context("starting the testbed")?;
-    let probe = testbed.start_probe_with_args(&["--animate"])?;
+    let mut probe_args = vec!["--animate"];
+    if let Some(area) = &opts.area {
+        probe_args.extend(["--animate-area", area.as_str()]);
+    }
+    let probe = testbed.start_probe_with_args(&probe_args)?;
     let environment = environment(&testbed)?;
     let portal = match opts.portal {
         ScreenCastPortal::IonChannel => format!("ionchannel {} build", environment.profile),
@@ -173,6 +183,10 @@ pub fn run(opts: &ScreenCastBenchOptions, progress: &mut dyn Write) -> Result<Sc
     drop(testbed);
     let (phases, memory_before, memory_after) = result?;
     Ok(ScreenCastReport {
+        workload: match &opts.area {
+            Some(a) => format!("64x8 counter and a {a} area repainted every frame"),
+            None => "64x8 counter repainted every frame".into(),
+        },
         environment,
         portal,
         phases,
@@ -333,8 +347,9 @@ impl std::fmt::Display for ScreenCastReport {
         )?;
         writeln!(
             f,
-            "outputs: {}; consumer: ion-consumer (shm, mapped)",
-            env.outputs.join(", ")
+            "outputs: {}; consumer: ion-consumer (shm, mapped); workload: {}",
+            env.outputs.join(", "),
+            self.workload
         )?;
         writeln!(f)?;
         writeln!(

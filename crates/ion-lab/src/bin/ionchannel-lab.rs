@@ -169,6 +169,10 @@ struct ScreenCastArgs {
     /// 1.17 or newer, e.g. the testing stack).
     #[arg(long, default_value = "ionchannel", value_name = "ionchannel|wlr")]
     portal: testbed::ScreenCastPortal,
+    /// What changes every frame besides the probe's 64x8 counter: a WxH
+    /// area from the top-left corner, or `full` (the whole output).
+    #[arg(long, value_name = "WxH|full")]
+    area: Option<String>,
     /// Print JSON on stdout instead of the table (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -294,6 +298,7 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
         capped_fps: args.capped_fps,
         portal: args.portal,
         keep_logs: args.keep_logs,
+        area: args.area.clone(),
         ..bench::ScreenCastBenchOptions::default()
     };
     if let Some(o) = args.output {

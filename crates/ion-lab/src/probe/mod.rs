@@ -89,6 +89,12 @@ pub struct ProbeOptions {
     /// 64x8 pixels.
     #[arg(long)]
     pub animate: bool,
+    /// With --animate, also repaint this area from the top-left corner on
+    /// every frame, in a colour that changes (`WxH`, or `full` for the
+    /// whole output): the benchmark's workloads, from a 64x8 counter to a
+    /// full-screen animation.
+    #[arg(long, value_name = "WxH|full")]
+    pub animate_area: Option<String>,
     /// Keep the compositor's cursor over the probe (default: hide it).
     #[arg(long)]
     pub keep_cursor: bool,
@@ -98,6 +104,21 @@ pub struct ProbeOptions {
 }
 
 impl ProbeOptions {
+    /// `--animate-area` as a size (`full`: as large as any output); None
+    /// without it (only the counter changes).
+    pub fn area(&self) -> Result<Option<(u32, u32)>, String> {
+        let Some(text) = self.animate_area.as_deref() else {
+            return Ok(None);
+        };
+        if text == "full" {
+            return Ok(Some((u32::MAX, u32::MAX)));
+        }
+        text.split_once('x')
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+            .map(Some)
+            .ok_or_else(|| format!("--animate-area {text}: expected WxH or full"))
+    }
+
     /// Whether the cursor is hidden over the probe's surfaces.
     pub fn hide_cursor(&self) -> bool {
         !self.keep_cursor
@@ -118,6 +139,10 @@ impl ProbeOptions {
         path("--outputs", &self.outputs);
         if self.animate {
             args.push("--animate".into());
+        }
+        if let Some(a) = &self.animate_area {
+            args.push("--animate-area".into());
+            args.push(a.into());
         }
         if self.keep_cursor {
             args.push("--keep-cursor".into());
@@ -155,6 +180,7 @@ mod tests {
             ready: Some("/tmp/ready".into()),
             outputs: None,
             animate: true,
+            animate_area: Some("256x256".into()),
             keep_cursor: false,
             max_runtime: Some(2.5),
         };

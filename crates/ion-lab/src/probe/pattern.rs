@@ -107,6 +107,23 @@ pub fn animated_pixel(output_index: u32, counter: u32, x: u32, y: u32) -> [u8; 3
     counter_pixel(counter, x, y).unwrap_or_else(|| pattern_pixel(output_index, x, y))
 }
 
+/// Fills the top-left `width`x`height` of an XRGB8888 buffer with one
+/// colour that changes with `frame` (`--animate-area`); the caller clips
+/// the area to the buffer.
+pub fn fill_area_xrgb8888(buf: &mut [u8], stride: usize, width: u32, height: u32, frame: u32) {
+    let [b0, b1, ..] = frame.to_le_bytes();
+    let pixel = [0x40, b1, b0, 0xFF]; // B, G, R, X in memory
+    let row_bytes = width as usize * XRGB8888_BPP;
+    for y in 0..height as usize {
+        let Some(row) = buf.get_mut(y * stride..y * stride + row_bytes) else {
+            return;
+        };
+        for px in row.chunks_exact_mut(XRGB8888_BPP) {
+            px.copy_from_slice(&pixel);
+        }
+    }
+}
+
 /// Draws `counter` into the top-left strip of a `width`x`height` XRGB8888
 /// buffer (clipped to the buffer).
 pub fn encode_counter_xrgb8888(

@@ -23,7 +23,7 @@ use wayland_protocols_wlr::layer_shell::v1::client::{
 
 use super::files::OutputDesc;
 use super::pattern::{
-    encode_counter_xrgb8888, fill_pattern_xrgb8888, COUNTER_HEIGHT, COUNTER_WIDTH,
+    encode_counter_xrgb8888, fill_area_xrgb8888, fill_pattern_xrgb8888, COUNTER_HEIGHT, COUNTER_WIDTH,
 };
 use super::record::Event;
 use super::shm::ShmBuffer;
@@ -205,6 +205,7 @@ impl Output {
         shm: &WlShm,
         qh: &QueueHandle<Probe>,
         animate: bool,
+        area: Option<(u32, u32)>,
     ) -> Result<Option<Event>> {
         let scale = self.scale();
         let fallback = self.logical_size();
@@ -254,8 +255,16 @@ impl Output {
         };
         let frame = s.next_frame;
         let buf = &mut s.buffers[slot];
+        // The area repainted every frame (at least the counter).
+        let (aw, ah) = match area {
+            Some((w, h)) if animate => (w.min(bw), h.min(bh)),
+            _ => (COUNTER_WIDTH.min(bw), COUNTER_HEIGHT.min(bh)),
+        };
         if animate {
             let stride = buf.stride;
+            if area.is_some() {
+                fill_area_xrgb8888(buf.bytes_mut(), stride, aw, ah, frame);
+            }
             encode_counter_xrgb8888(buf.bytes_mut(), bw, bh, stride, frame);
         }
         s.wl_surface.attach(Some(&buf.buffer), 0, 0);
@@ -263,8 +272,7 @@ impl Output {
         if s.full_damage || s.committed != Some((bw, bh, scale)) {
             s.wl_surface.damage_buffer(0, 0, bw as i32, bh as i32);
         } else {
-            s.wl_surface
-                .damage_buffer(0, 0, COUNTER_WIDTH as i32, COUNTER_HEIGHT as i32);
+            s.wl_surface.damage_buffer(0, 0, aw as i32, ah as i32);
         }
         if animate && !s.frame_pending {
             s.wl_surface.frame(qh, CallbackKind::Frame(self.global));
