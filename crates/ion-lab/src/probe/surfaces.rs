@@ -23,7 +23,8 @@ use wayland_protocols_wlr::layer_shell::v1::client::{
 
 use super::files::OutputDesc;
 use super::pattern::{
-    encode_counter_xrgb8888, fill_area_xrgb8888, fill_pattern_xrgb8888, COUNTER_HEIGHT, COUNTER_WIDTH,
+    encode_counter_xrgb8888, fill_area_xrgb8888, fill_pattern_xrgb8888, COUNTER_HEIGHT,
+    COUNTER_WIDTH,
 };
 use super::record::Event;
 use super::shm::ShmBuffer;
