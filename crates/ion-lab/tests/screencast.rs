@@ -1508,3 +1508,81 @@ async fn a_consumer_negotiates_once_at_start() -> Result<()> {
     }
     Ok(())
 }
+
+/// Two streams of one output, one of them slow: when the screen stops
+/// changing, both end on its last picture. wlroots keeps wlr-screencopy's
+/// damage per manager binding and output, so streams sharing a binding
+/// took each other's damage, and a capture started after the other
+/// stream's copy waited for a change that never came
+/// (docs/research/buffer-damage.md). Each stream has its own binding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_streams_of_one_output_both_get_the_last_picture() -> Result<()> {
+    use ion_lab::probe::record::Event;
+    let paths: &[Option<&str>] = if std::env::var("IONLAB_STACK").is_ok_and(|s| s == "testing") {
+        &[None, Some("screencopy")]
+    } else {
+        &[None]
+    };
+    for &forced in paths {
+        let mut builder = ion_lab::testbed::Testbed::builder().outputs(two_outputs());
+        if let Some(path) = forced {
+            builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
+        }
+        let testbed = builder.start()?;
+        let probe = testbed.start_probe_with_args(&["--animate"])?;
+        let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
+        let log = ion_lab::expect::ProbeLog::new(probe.events_path());
+        let w = World::from_parts(client, log, probe, testbed);
+        if forced.is_some() {
+            if let Err(why) = w
+                .testbed
+                .supports(ion_lab::testbed::Capability::WlrScreencopy)
+            {
+                eprintln!("SKIPPED the forced wlr-screencopy run: {why}");
+                w.done()?;
+                continue;
+            }
+        }
+        let fast_node = cast_first_output(&w).await?;
+        let slow_node = cast_first_output(&w).await?;
+        let fast = w.testbed.start_consumer(fast_node, false, &[])?;
+        let slow = w
+            .testbed
+            .start_consumer(slow_node, false, &["--max-fps", "4"])?;
+        for c in [&fast, &slow] {
+            c.wait_for("frames", WAIT, |f| (f.len() >= 3).then_some(()))?;
+        }
+        // The animation stops: its last frame is the picture to end on.
+        w.probe.signal(libc::SIGSTOP);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let last = w
+            .log
+            .records()?
+            .iter()
+            .rev()
+            .find_map(|r| match &r.event {
+                Event::FrameDrawn {
+                    index: 0, frame, ..
+                } => Some(*frame),
+                _ => None,
+            })
+            .context("the probe drew frames")?;
+        let path = w.capture_path().unwrap_or_default();
+        for (name, c) in [("fast", &fast), ("slow", &slow)] {
+            let seen = c.wait_for(&format!("{name} stream's last picture"), WAIT, |f| {
+                f.iter()
+                    .rev()
+                    .find_map(|r| r.counter)
+                    .filter(|&n| n == last)
+            });
+            assert!(
+                seen.is_ok(),
+                "{path}: the {name} stream never showed counter {last}: its last is {:?}",
+                c.frames().iter().rev().find_map(|r| r.counter)
+            );
+        }
+        w.probe.signal(libc::SIGCONT);
+        w.done()?;
+    }
+    Ok(())
+}

@@ -231,8 +231,40 @@ impl State {
         Some(buffer)
     }
 
+    /// Binds the stream a wlr-screencopy manager of its own (see
+    /// `CastStream::screencopy`); the shared one stays the fallback.
+    pub(crate) fn bind_stream_screencopy(&mut self, key: StreamKey) {
+        let Some(version) = self.screencopy.as_ref().map(wayland_client::Proxy::version) else {
+            return;
+        };
+        let Some(name) = self
+            .globals
+            .iter()
+            .find(|(_, g)| g.interface == crate::WLR_SCREENCOPY)
+            .map(|(name, _)| *name)
+        else {
+            return;
+        };
+        let manager = self.registry.bind(name, version, &self.qh, ());
+        if let Some(s) = self.casts.streams.get_mut(&key) {
+            s.screencopy = Some(manager);
+        } else {
+            manager.destroy();
+        }
+    }
+
+    /// The screencopy manager a stream captures with: its own, else the
+    /// shared one.
+    fn screencopy_of(&self, key: StreamKey) -> Option<wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>{
+        self.casts
+            .streams
+            .get(&key)
+            .and_then(|s| s.screencopy.clone())
+            .or_else(|| self.screencopy.clone())
+    }
+
     fn capture_screencopy(&mut self, key: StreamKey) {
-        let Some(screencopy) = self.screencopy.clone() else {
+        let Some(screencopy) = self.screencopy_of(key) else {
             return;
         };
         // wlr-screencopy captures outputs only: window streams are made
@@ -300,7 +332,7 @@ impl State {
     /// Start is answered, so the consumer negotiates once. Without an
     /// output or screencopy, Start is answered with the defaults.
     pub(crate) fn open_screencopy_probe(&mut self, key: StreamKey) {
-        let screencopy = self.screencopy.clone();
+        let screencopy = self.screencopy_of(key);
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };

@@ -125,6 +125,12 @@ pub struct CastStream {
     /// buffer offers before Start is answered (never copied), with the
     /// offers so far.
     pub probe: Option<(ZwlrScreencopyFrameV1, Vec<ion_core::frame::Offer<u32>>)>,
+    /// The stream's own wlr-screencopy manager: wlroots keeps a binding's
+    /// damage per output, so streams of one output sharing a binding took
+    /// each other's damage, and a capture started after the other's copy
+    /// waited for a change that might never come (found by
+    /// `two_streams_of_one_output_both_get_the_last_picture`).
+    pub screencopy: Option<wayland_protocols_wlr::screencopy::v1::client::zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1>,
 }
 
 impl CastStream {
@@ -150,6 +156,9 @@ impl Drop for CastStream {
     // compositor-side objects go with it.
     fn drop(&mut self) {
         self.end_capture();
+        if let Some(manager) = self.screencopy.take() {
+            manager.destroy();
+        }
     }
 }
 
@@ -312,6 +321,7 @@ impl ScreenCasts {
                             dmabuf_formats,
                             dmabuf: false,
                             probe: None,
+                            screencopy: None,
                         },
                     );
                 }

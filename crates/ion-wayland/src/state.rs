@@ -281,6 +281,7 @@ impl State {
                     }
                 } else {
                     for key in keys {
+                        self.bind_stream_screencopy(key);
                         self.open_screencopy_probe(key);
                     }
                 }
