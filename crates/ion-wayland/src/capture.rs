@@ -158,13 +158,9 @@ impl SharedBuffer {
 /// What a frame reported, for the stream to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameEvent {
-    /// The compositor's buffer requirements (checked against ours).
-    Buffer {
-        format: u32,
-        width: u32,
-        height: u32,
-        stride: u32,
-    },
+    /// The compositor's buffer requirements (checked against ours): an
+    /// shm layout.
+    Buffer(ion_core::frame::Offer<u32>),
     /// A dmabuf the compositor can fill (v3): its DRM fourcc and size.
     LinuxDmabuf {
         format: u32,
@@ -202,7 +198,7 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
                 width,
                 height,
                 stride,
-            } => FrameEvent::Buffer {
+            } => FrameEvent::Buffer(ion_core::frame::Offer {
                 format: match format {
                     WEnum::Value(f) => f.into(),
                     WEnum::Unknown(f) => f,
@@ -210,7 +206,7 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
                 width,
                 height,
                 stride,
-            },
+            }),
             zwlr_screencopy_frame_v1::Event::LinuxDmabuf {
                 format,
                 width,

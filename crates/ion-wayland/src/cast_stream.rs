@@ -396,18 +396,8 @@ impl State {
         };
         if let Some((_, offers)) = s.probe.as_mut() {
             match ev {
-                FrameEvent::Buffer {
-                    format,
-                    width,
-                    height,
-                    stride,
-                } => {
-                    offers.push(Offer {
-                        format,
-                        width,
-                        height,
-                        stride,
-                    });
+                FrameEvent::Buffer(offer) => {
+                    offers.push(offer);
                     // Before v3 there is one offer and no buffer_done.
                     if version < 3 {
                         self.probe_done(key);
@@ -420,18 +410,7 @@ impl State {
         }
         let Some(c) = s.capture.as_mut() else { return };
         match ev {
-            FrameEvent::Buffer {
-                format,
-                width,
-                height,
-                stride,
-            } => {
-                let offer = Offer {
-                    format,
-                    width,
-                    height,
-                    stride,
-                };
+            FrameEvent::Buffer(offer) => {
                 c.offers.push(offer);
                 let ours = s.format.map(|(f, w, h)| {
                     let (width, height) = s.turned_size(w, h);
