@@ -204,20 +204,7 @@ fn enum_format_with(
         ),
     ];
     if let Some(modifier) = modifier {
-        properties.push(Property {
-            key: spa::sys::SPA_FORMAT_VIDEO_modifier,
-            flags: PropertyFlags::MANDATORY,
-            // An enum of one, as xdg-desktop-portal-wlr writes its list
-            // (consumers read a choice). The pod's Long is signed; the
-            // modifier's bits go as they are.
-            value: Value::Choice(ChoiceValue::Long(Choice(
-                ChoiceFlags::empty(),
-                ChoiceEnum::Enum {
-                    default: modifier as i64,
-                    alternatives: vec![modifier as i64],
-                },
-            ))),
-        });
+        properties.push(modifier_prop(modifier));
     }
     let obj = Object {
         type_: spa::sys::SPA_TYPE_OBJECT_Format,
@@ -225,6 +212,25 @@ fn enum_format_with(
         properties,
     };
     serialize(Value::Object(obj))
+}
+
+/// The mandatory modifier property of a dmabuf format pod: an enum of
+/// one, as xdg-desktop-portal-wlr writes its list (consumers read a
+/// choice). Mandatory, so a peer that cannot take dmabufs skips the pod.
+pub fn modifier_prop(modifier: u64) -> Property {
+    // The pod's Long is signed; the modifier's bits go as they are.
+    let m = modifier as i64;
+    Property {
+        key: spa::sys::SPA_FORMAT_VIDEO_modifier,
+        flags: PropertyFlags::MANDATORY,
+        value: Value::Choice(ChoiceValue::Long(Choice(
+            ChoiceFlags::empty(),
+            ChoiceEnum::Enum {
+                default: m,
+                alternatives: vec![m],
+            },
+        ))),
+    }
 }
 
 /// Buffers: memory that we allocate ourselves (so the same memory can be

@@ -253,17 +253,7 @@ fn enum_format(formats: &[VideoFormat], max_fps: Option<u32>, dmabuf: bool) -> V
     ];
     if dmabuf {
         // A LINEAR dmabuf, mandatory: shm is not taken.
-        properties.push(spa::pod::Property {
-            key: spa::sys::SPA_FORMAT_VIDEO_modifier,
-            flags: spa::pod::PropertyFlags::MANDATORY,
-            value: Value::Choice(ChoiceValue::Long(Choice(
-                ChoiceFlags::empty(),
-                ChoiceEnum::Enum {
-                    default: ion_pipewire::MOD_LINEAR as i64,
-                    alternatives: vec![ion_pipewire::MOD_LINEAR as i64],
-                },
-            ))),
-        });
+        properties.push(format::modifier_prop(ion_pipewire::MOD_LINEAR));
     }
     if let Some(fps) = max_fps {
         properties.push(prop(
