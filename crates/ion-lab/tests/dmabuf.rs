@@ -39,11 +39,7 @@ async fn dmabuf_world(what: &str, env: &[(&str, &str)]) -> Result<Option<World>>
     // The probe redraws its frame counter (top-left 64x8) on every frame:
     // frames keep coming, so a frame read before software rendering
     // finished (no fence in the VM) is followed by complete ones.
-    let testbed = builder.start()?;
-    let probe = testbed.start_probe_with_args(&["--animate"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let w = World::from_parts(client, log, probe, testbed);
+    let w = world_with_probe(builder, &["--animate"]).await?;
     let line = dmabuf_line(&w);
     if !line.contains("GBM on") {
         println!(

@@ -45,20 +45,15 @@ async fn first_frame_shows_the_probe_picture() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_capture_paths_give_the_same_picture() -> Result<()> {
     for forced in [None, Some("screencopy")] {
-        let mut builder = ion_lab::testbed::Testbed::builder().outputs(two_outputs());
-        if let Some(path) = forced {
-            builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
-        }
-        let w = world_with(builder).await?;
-        if forced.is_some() {
-            if let Err(why) = w
-                .testbed
-                .supports(ion_lab::testbed::Capability::WlrScreencopy)
-            {
-                eprintln!("SKIPPED the forced wlr-screencopy run: {why}");
-                return w.done();
-            }
-        }
+        let Some(w) = world_capturing(
+            ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+            forced,
+            &[],
+        )
+        .await?
+        else {
+            return Ok(());
+        };
         let (_rd, streams) = cast(&w, 3, false, 1).await?;
         let node = streams.first().context("a stream")?.node_id;
         // The probe's picture arrives (sway 1.7's screencopy may hand over
@@ -268,13 +263,11 @@ async fn static_screen_sends_one_frame_changing_screen_sends_more_within_the_cap
 
     // An animated picture (the probe redraws every frame): frames flow,
     // and a consumer's max-framerate of 10 holds.
-    let testbed = ion_lab::testbed::Testbed::builder()
-        .outputs(two_outputs())
-        .start()?;
-    let probe = testbed.start_probe_with_args(&["--animate"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let w = World::from_parts(client, log, probe, testbed);
+    let w = world_with_probe(
+        ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+        &["--animate"],
+    )
+    .await?;
     let node = cast_first_output(&w).await?;
     let free = frame_times(&w.testbed, node, "video/x-raw", window)?.len();
     assert!(
@@ -363,14 +356,12 @@ fn differing_near(rgb: &[u8], width: u32, cx: u32, cy: u32) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_cursor_is_in_the_frame() -> Result<()> {
-    let testbed = ion_lab::testbed::Testbed::builder()
-        .outputs(two_outputs())
-        .start()?;
     // The probe keeps the compositor's cursor over its surfaces.
-    let probe = testbed.start_probe_with_args(&["--keep-cursor"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let w = World::from_parts(client, log, probe, testbed);
+    let w = world_with_probe(
+        ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+        &["--keep-cursor"],
+    )
+    .await?;
     // The pointer puts the cursor where the test looks for it.
     if !pointer_runs(
         &w.testbed,
@@ -444,13 +435,11 @@ async fn embedded_cursor_is_in_the_frame() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_while_frames_flow_ends_the_consumer_cleanly() -> Result<()> {
-    let testbed = ion_lab::testbed::Testbed::builder()
-        .outputs(two_outputs())
-        .start()?;
-    let probe = testbed.start_probe_with_args(&["--animate"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let w = World::from_parts(client, log, probe, testbed);
+    let w = world_with_probe(
+        ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+        &["--animate"],
+    )
+    .await?;
     let rd = RemoteDesktop::create(&w.client).await?;
     rd.select_devices(3).await?.ok()?;
     rd.select_sources(1, false, 1).await?.ok()?;
@@ -753,13 +742,11 @@ async fn screencast_session_with_two_monitors_through_the_frontend() -> Result<(
 /// probe's 64x8 counter) rather than the whole output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_frames_carry_their_damage_and_order() -> Result<()> {
-    let testbed = ion_lab::testbed::Testbed::builder()
-        .outputs(two_outputs())
-        .start()?;
-    let probe = testbed.start_probe_with_args(&["--animate"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let w = World::from_parts(client, log, probe, testbed);
+    let w = world_with_probe(
+        ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+        &["--animate"],
+    )
+    .await?;
     let node = cast_first_output(&w).await?;
     let consumer = w.testbed.start_consumer(node, false, &[])?;
     let frames = consumer.wait_for("30 frames", WAIT, |f| (f.len() >= 30).then(|| f.to_vec()))?;
@@ -808,13 +795,11 @@ async fn changing_frames_carry_their_damage_and_order() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compositor_death_mid_stream_ends_the_stream_cleanly() -> Result<()> {
     use ion_lab::testbed::Component;
-    let testbed = ion_lab::testbed::Testbed::builder()
-        .outputs(two_outputs())
-        .start()?;
-    let probe = testbed.start_probe_with_args(&["--animate"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let mut w = World::from_parts(client, log, probe, testbed);
+    let mut w = world_with_probe(
+        ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+        &["--animate"],
+    )
+    .await?;
     let node = cast_first_output(&w).await?;
     let consumer = w.testbed.start_consumer(node, false, &[])?;
     consumer.wait_for("frames flowing", WAIT, |f| (f.len() >= 10).then_some(()))?;
@@ -852,14 +837,12 @@ async fn available_cursor_modes(client: &ion_lab::client::PortalClient) -> Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursor_metadata_follows_the_pointer_and_sends_its_image_once() -> Result<()> {
-    let testbed = ion_lab::testbed::Testbed::builder()
-        .outputs(two_outputs())
-        .start()?;
     // The probe keeps the compositor's cursor over its surfaces.
-    let probe = testbed.start_probe_with_args(&["--keep-cursor"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let w = World::from_parts(client, log, probe, testbed);
+    let w = world_with_probe(
+        ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+        &["--keep-cursor"],
+    )
+    .await?;
     let modes = available_cursor_modes(&w.client).await?;
     if modes & 4 == 0 {
         eprintln!(
@@ -1257,7 +1240,7 @@ fn read_ppm(bytes: &[u8]) -> Result<(u32, u32, &[u8])> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformed_outputs_turn_only_what_changed() -> Result<()> {
     use ion_lab::probe::pattern::animated_pixel;
-    use ion_lab::testbed::{Capability, OutputSpec, Transform};
+    use ion_lab::testbed::{OutputSpec, Transform};
     let paths: &[Option<&str>] = if std::env::var("IONLAB_STACK").is_ok_and(|s| s == "testing") {
         &[None, Some("screencopy")]
     } else {
@@ -1265,25 +1248,18 @@ async fn transformed_outputs_turn_only_what_changed() -> Result<()> {
     };
     for &forced in paths {
         for t in [Transform::R90, Transform::Flipped180] {
-            let mut builder = ion_lab::testbed::Testbed::builder().outputs(vec![
-                OutputSpec::new(1920, 1080).at(0, 0),
-                OutputSpec::new(1280, 720).at(1920, 0).with_transform(t),
-            ]);
-            if let Some(path) = forced {
-                builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
-            }
-            let testbed = builder.start()?;
-            let probe = testbed.start_probe_with_args(&["--animate"])?;
-            let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-            let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-            let w = World::from_parts(client, log, probe, testbed);
-            if forced.is_some() {
-                if let Err(why) = w.testbed.supports(Capability::WlrScreencopy) {
-                    eprintln!("SKIPPED the forced wlr-screencopy run: {why}");
-                    w.done()?;
-                    continue;
-                }
-            }
+            let Some(w) = world_capturing(
+                ion_lab::testbed::Testbed::builder().outputs(vec![
+                    OutputSpec::new(1920, 1080).at(0, 0),
+                    OutputSpec::new(1280, 720).at(1920, 0).with_transform(t),
+                ]),
+                forced,
+                &["--animate"],
+            )
+            .await?
+            else {
+                continue;
+            };
             let (_rd, streams) = cast(&w, 3, true, 1).await?;
             let node = streams
                 .iter()
@@ -1374,18 +1350,16 @@ async fn transformed_outputs_turn_only_what_changed() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cursor_metadata_on_a_rotated_output_is_upright() -> Result<()> {
     use ion_lab::testbed::{OutputSpec, Transform};
-    let testbed = ion_lab::testbed::Testbed::builder()
-        .outputs(vec![
+    let w = world_with_probe(
+        ion_lab::testbed::Testbed::builder().outputs(vec![
             OutputSpec::new(1920, 1080).at(0, 0),
             OutputSpec::new(1280, 720)
                 .at(1920, 0)
                 .with_transform(Transform::R90),
-        ])
-        .start()?;
-    let probe = testbed.start_probe_with_args(&["--keep-cursor"])?;
-    let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-    let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-    let w = World::from_parts(client, log, probe, testbed);
+        ]),
+        &["--keep-cursor"],
+    )
+    .await?;
     let modes = available_cursor_modes(&w.client).await?;
     if modes & 4 == 0 {
         eprintln!("SKIPPED: no cursor metadata here (AvailableCursorModes {modes:#x})");
@@ -1469,20 +1443,15 @@ async fn a_consumer_negotiates_once_at_start() -> Result<()> {
         .into_iter()
         .flat_map(|capture| orders.into_iter().map(move |formats| (capture, formats)));
     for (capture, formats) in runs {
-        let mut builder = ion_lab::testbed::Testbed::builder().outputs(two_outputs());
-        if let Some(path) = capture {
-            builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
-        }
-        let w = world_with(builder).await?;
-        if capture.is_some() {
-            if let Err(why) = w
-                .testbed
-                .supports(ion_lab::testbed::Capability::WlrScreencopy)
-            {
-                eprintln!("SKIPPED the wlr-screencopy runs: {why}");
-                return w.done();
-            }
-        }
+        let Some(w) = world_capturing(
+            ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+            capture,
+            &[],
+        )
+        .await?
+        else {
+            return Ok(());
+        };
         let node = cast_first_output(&w).await?;
         let consumer = w
             .testbed
@@ -1524,25 +1493,15 @@ async fn two_streams_of_one_output_both_get_the_last_picture() -> Result<()> {
         &[None]
     };
     for &forced in paths {
-        let mut builder = ion_lab::testbed::Testbed::builder().outputs(two_outputs());
-        if let Some(path) = forced {
-            builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
-        }
-        let testbed = builder.start()?;
-        let probe = testbed.start_probe_with_args(&["--animate"])?;
-        let client = ion_lab::client::PortalClient::connect(testbed.bus_address()).await?;
-        let log = ion_lab::expect::ProbeLog::new(probe.events_path());
-        let w = World::from_parts(client, log, probe, testbed);
-        if forced.is_some() {
-            if let Err(why) = w
-                .testbed
-                .supports(ion_lab::testbed::Capability::WlrScreencopy)
-            {
-                eprintln!("SKIPPED the forced wlr-screencopy run: {why}");
-                w.done()?;
-                continue;
-            }
-        }
+        let Some(w) = world_capturing(
+            ion_lab::testbed::Testbed::builder().outputs(two_outputs()),
+            forced,
+            &["--animate"],
+        )
+        .await?
+        else {
+            continue;
+        };
         let fast_node = cast_first_output(&w).await?;
         let slow_node = cast_first_output(&w).await?;
         let fast = w.testbed.start_consumer(fast_node, false, &[])?;

@@ -123,6 +123,47 @@ fn touches(recs: &[Record]) -> Vec<Event> {
         .collect()
 }
 
+/// Waits for one contact's down, motion and up since `mark`, and checks
+/// it came down on `output` at `down` and moved to `moved` (output
+/// pixels).
+async fn one_touch(
+    w: &World,
+    mark: usize,
+    output: &str,
+    down: (f64, f64),
+    moved: (f64, f64),
+) -> Result<()> {
+    let seen = w
+        .log
+        .wait_since(mark, WAIT, &format!("a touch on {output}"), |r| {
+            let t = touches(r);
+            t.iter()
+                .any(|e| matches!(e, Event::TouchUp { .. }))
+                .then_some(t)
+        })
+        .await?;
+    match &seen[..] {
+        [Event::TouchDown {
+            output: o,
+            x: dx,
+            y: dy,
+            ..
+        }, Event::TouchMotion { x: mx, y: my, .. }, Event::TouchUp { .. }] => {
+            assert_eq!(o, output);
+            assert!(
+                near(*dx, down.0) && near(*dy, down.1),
+                "down at ({dx}, {dy}), asked {down:?}"
+            );
+            assert!(
+                near(*mx, moved.0) && near(*my, moved.1),
+                "moved to ({mx}, {my}), asked {moved:?}"
+            );
+        }
+        other => panic!("a touch on {output}: {other:?}"),
+    }
+    Ok(())
+}
+
 fn near(a: f64, b: f64) -> bool {
     (a - b).abs() <= TOLERANCE
 }
@@ -174,34 +215,7 @@ async fn lands_exactly(
             rd.touch_down(s.node_id, 3, x, y).await?;
             rd.touch_motion(s.node_id, 3, x - 5.0, y - 5.0).await?;
             rd.touch_up(3).await?;
-            let seen = w
-                .log
-                .wait_since(mark, WAIT, &format!("a touch at {x},{y}"), |r| {
-                    let t = touches(r);
-                    t.iter()
-                        .any(|e| matches!(e, Event::TouchUp { .. }))
-                        .then_some(t)
-                })
-                .await?;
-            match &seen[..] {
-                [Event::TouchDown {
-                    output: o,
-                    x: dx,
-                    y: dy,
-                    ..
-                }, Event::TouchMotion { x: mx, y: my, .. }, Event::TouchUp { .. }] => {
-                    assert_eq!(o, output);
-                    assert!(
-                        near(*dx, x) && near(*dy, y),
-                        "down at ({dx}, {dy}), asked ({x}, {y})"
-                    );
-                    assert!(
-                        near(*mx, x - 5.0) && near(*my, y - 5.0),
-                        "moved to ({mx}, {my})"
-                    );
-                }
-                other => panic!("touch at ({x}, {y}) on {output}: {other:?}"),
-            }
+            one_touch(w, mark, output, (x, y), (x - 5.0, y - 5.0)).await?;
         }
     }
     Ok(())
@@ -374,29 +388,8 @@ async fn eis_touches_reach_the_compositor_as_contacts() -> Result<()> {
         eis.touch_motion(id, x, y)?;
         eis.touch_up(id)?;
         id += 1;
-        let seen = w
-            .log
-            .wait_since(mark, WAIT, &format!("an EIS touch on {output}"), |r| {
-                let t = touches(r);
-                t.iter()
-                    .any(|e| matches!(e, Event::TouchUp { .. }))
-                    .then_some(t)
-            })
-            .await?;
-        match &seen[..] {
-            [Event::TouchDown {
-                output: o,
-                x: dx,
-                y: dy,
-                ..
-            }, Event::TouchMotion { x: mx, y: my, .. }, Event::TouchUp { .. }] => {
-                assert_eq!(o, output);
-                assert!(near(*dx, 10.0) && near(*dy, 10.0), "down at ({dx}, {dy})");
-                let (lx, ly) = (f64::from(x - x0), f64::from(y - y0));
-                assert!(near(*mx, lx) && near(*my, ly), "moved to ({mx}, {my})");
-            }
-            other => panic!("EIS touch on {output}: {other:?}"),
-        }
+        let moved = (f64::from(x - x0), f64::from(y - y0));
+        one_touch(&w, mark, output, (10.0, 10.0), moved).await?;
     }
 
     // Two contacts at once, then the client goes with one still down.

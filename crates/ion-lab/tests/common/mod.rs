@@ -38,8 +38,39 @@ pub async fn world() -> Result<World> {
 }
 
 pub async fn world_with(builder: ion_lab::testbed::TestbedBuilder) -> Result<World> {
+    world_with_probe(builder, &[]).await
+}
+
+/// [`world_with_probe`] whose ionChannel captures the way `forced` says
+/// (`IONCHANNEL_CAPTURE`; None: its own choice). None, and why (printed),
+/// when the compositor has no such capture protocol.
+pub async fn world_capturing(
+    mut builder: ion_lab::testbed::TestbedBuilder,
+    forced: Option<&str>,
+    probe_args: &[&str],
+) -> Result<Option<World>> {
+    if let Some(path) = forced {
+        builder = builder.ionchannel_env("IONCHANNEL_CAPTURE", path);
+    }
+    let w = world_with_probe(builder, probe_args).await?;
+    if forced.is_some() {
+        if let Err(why) = w.testbed.supports(Capability::WlrScreencopy) {
+            eprintln!("SKIPPED the forced wlr-screencopy run: {why}");
+            w.done()?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(w))
+}
+
+/// [`world_with`] with extra arguments for the probe (`--animate`,
+/// `--keep-cursor`).
+pub async fn world_with_probe(
+    builder: ion_lab::testbed::TestbedBuilder,
+    probe_args: &[&str],
+) -> Result<World> {
     let testbed = builder.start()?;
-    let probe = testbed.start_probe()?;
+    let probe = testbed.start_probe_with_args(probe_args)?;
     let log = ProbeLog::new(probe.events_path());
     let client = PortalClient::connect(testbed.bus_address()).await?;
     Ok(World {
@@ -144,21 +175,6 @@ pub fn buttons(recs: &[Record]) -> Vec<(u32, bool)> {
 }
 
 impl World {
-    pub fn from_parts(
-        client: PortalClient,
-        log: ProbeLog,
-        probe: ProbeHandle,
-        testbed: Testbed,
-    ) -> Self {
-        World {
-            passed: false,
-            client,
-            log,
-            probe,
-            testbed,
-        }
-    }
-
     /// Ends a test that passed.
     /// The test passed, provided ionChannel did not crash along the way
     /// (a panic, or death by SIGSEGV/SIGABRT — directly, or as the exit
