@@ -33,6 +33,8 @@ SUITE=${ION_TESTING_SUITE:-testing}
 
 # shellcheck source-path=SCRIPTDIR source=lib/host-mirror.sh
 . "$(dirname "$(readlink -f "$0")")/lib/host-mirror.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/debian-tree.sh
+. "$(dirname "$(readlink -f "$0")")/lib/debian-tree.sh"
 MIRROR=${ION_TESTING_MIRROR:-$(host_mirror)}
 if [ -z "$MIRROR" ]; then
   echo "testing-rootfs: no Debian archive in this host's apt sources; set ION_TESTING_MIRROR" >&2
@@ -116,29 +118,14 @@ done
 include=$(IFS=,; echo "${PACKAGES[*]}")
 log "building $name ($SUITE from $MIRROR) in $tmp"
 start=$(date +%s)
-# --variant=apt: Essential + apt only, then --include (no Recommends: apt in
-#   mmdebstrap does not install them).
-# Check-Valid-Until: the testing Release file may look expired next to this
-#   machine's clock.
-# path-exclude: no docs, man/info pages or translations (kept in the tree's
-#   /etc/dpkg/dpkg.cfg.d/99mmdebstrap, so they stay excluded).
+# The options are lib/debian-tree.sh's (shared with vm-image.sh).
 # The customize hooks make the mount points scripts/in-testing.sh binds over
 #   the read-only tree, and record what was built (the last file written,
 #   etc/ionchannel-rootfs, marks a complete tree).
 # shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's, not ours
 mmdebstrap \
-  --mode=root \
-  --variant=apt \
+  "${DEBIAN_TREE_OPTS[@]}" \
   --include="$include" \
-  --aptopt='Acquire::Check-Valid-Until "false"' \
-  --aptopt='Acquire::Retries "3"' \
-  --dpkgopt='path-exclude=/usr/share/man/*' \
-  --dpkgopt='path-exclude=/usr/share/info/*' \
-  --dpkgopt='path-exclude=/usr/share/doc/*' \
-  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-  --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --dpkgopt='path-exclude=/usr/share/lintian/*' \
-  --dpkgopt='path-exclude=/usr/share/gtk-doc/*' \
   --customize-hook='mkdir -p "$1/work" "$1/var/cache/ionchannel"' \
   --customize-hook='chroot "$1" dpkg-query -W -f="\${Package} \${Version}\n" > "$1/etc/ionchannel-packages"' \
   --customize-hook="printf 'name=$name\nsuite=$SUITE\nscript_version=$SCRIPT_VERSION\nbuilt=%s\n' \"\$(date -u +%FT%TZ)\" > \"\$1/etc/ionchannel-rootfs\"" \

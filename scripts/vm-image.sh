@@ -35,6 +35,8 @@ SUITE=${ION_TESTING_SUITE:-testing}
 
 # shellcheck source-path=SCRIPTDIR source=lib/host-mirror.sh
 . "$(dirname "$(readlink -f "$0")")/lib/host-mirror.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/debian-tree.sh
+. "$(dirname "$(readlink -f "$0")")/lib/debian-tree.sh"
 MIRROR=${ION_TESTING_MIRROR:-$(host_mirror)}
 if [ -z "$MIRROR" ]; then
   echo "vm-image: no Debian archive in this host's apt sources; set ION_TESTING_MIRROR" >&2
@@ -80,7 +82,7 @@ log() { printf 'vm-image: %s\n' "$*" >&2; }
 self=$(readlink -f "$0")
 hash=$(
   {
-    cat "$self"
+    cat "$self" "$(dirname "$self")/lib/debian-tree.sh"
     echo "suite=$SUITE"
     printf '%s\n' "${PACKAGES[@]}" | sort -u
   } | sha256sum | cut -c1-12
@@ -162,23 +164,11 @@ for h in "${hooks[@]}"; do hook_args+=(--customize-hook="$h"); done
 include=$(IFS=,; echo "${PACKAGES[*]}")
 log "building $name ($SUITE) in $tmp"
 start=$(date +%s)
-# --variant=apt: Essential + apt, then --include without Recommends (small,
-#   and nothing we did not ask for starts at boot).
-# Check-Valid-Until: the testing Release file may look expired next to this
-#   machine's clock.
-# path-exclude: no docs, man pages or translations.
+# The options are lib/debian-tree.sh's: no Recommends (small, and nothing
+# we did not ask for starts at boot), no docs or translations.
 mmdebstrap \
-  --mode=root \
-  --variant=apt \
+  "${DEBIAN_TREE_OPTS[@]}" \
   --include="$include" \
-  --aptopt='Acquire::Check-Valid-Until "false"' \
-  --aptopt='Acquire::Retries "3"' \
-  --dpkgopt='path-exclude=/usr/share/man/*' \
-  --dpkgopt='path-exclude=/usr/share/info/*' \
-  --dpkgopt='path-exclude=/usr/share/doc/*' \
-  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-  --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --dpkgopt='path-exclude=/usr/share/lintian/*' \
   "${hook_args[@]}" \
   "$SUITE" "$tree" "$MIRROR" >&2
 mid=$(date +%s)
