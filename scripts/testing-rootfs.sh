@@ -67,6 +67,11 @@ PACKAGES=(
   # Python GI, and Deskflow (client on the Wayland side, server on an X
   # server driven with xdotool)
   python3-gi gir1.2-xdp-1.0 deskflow xvfb xdotool
+  # the browser and the recorder the ScreenCast tests drive (issue 13):
+  # Chromium's getDisplayMedia, OBS Studio's PipeWire screen capture source
+  # (in obs-plugins); grim takes the screenshots their pictures are compared
+  # with, ffmpeg decodes OBS's recording
+  chromium obs-studio obs-plugins grim ffmpeg
 )
 
 log() { printf 'testing-rootfs: %s\n' "$*" >&2; }

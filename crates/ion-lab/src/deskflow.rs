@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::testbed::{run_ok, wait_until, OutputInfo, Proc, Testbed, STOP_GRACE};
+use crate::testing_rootfs::{has, in_testing_script, rootfs};
 
 /// The server's screen (the X server) in the Deskflow layout.
 pub const SERVER_NAME: &str = "xserver";
@@ -64,29 +65,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one xdotool call may run.
 const XDOTOOL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `scripts/in-testing.sh` of this checkout.
-pub fn in_testing_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/in-testing.sh")
-}
-
-/// The testing rootfs `scripts/in-testing.sh` runs programs in:
-/// `ION_TESTING_ROOTFS`, else the cached `current` tree.
-pub fn rootfs() -> PathBuf {
-    std::env::var_os("ION_TESTING_ROOTFS")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/ionchannel/rootfs/current"))
-}
-
 /// The programs of [`PROGRAMS`] the rootfs lacks (all of them without a
 /// rootfs).
 pub fn missing_programs() -> Vec<&'static str> {
-    let root = rootfs();
-    PROGRAMS
-        .iter()
-        .copied()
-        .filter(|p| !root.join(p.trim_start_matches('/')).is_file())
-        .collect()
+    PROGRAMS.iter().copied().filter(|p| !has(p)).collect()
 }
 
 /// A rectangle in Deskflow's coordinates.

@@ -5,6 +5,7 @@
 //! benchmarks built on both.
 
 pub mod bench;
+pub mod chromium;
 pub mod client;
 pub mod consumer;
 pub mod demo;
@@ -14,5 +15,6 @@ pub mod ocr;
 pub mod probe;
 pub mod signals;
 pub mod testbed;
+pub mod testing_rootfs;
 pub mod virtual_input;
 pub mod window;

@@ -428,17 +428,9 @@ fn video_sources(dump: &str) -> Result<Vec<String>> {
 /// testing rootfs's package list when `ION_TESTING_ROOTFS` is set, else
 /// the host's dpkg; "unknown" when neither says.
 fn package_version(package: &str) -> String {
-    if let Some(rootfs) = std::env::var_os("ION_TESTING_ROOTFS") {
-        let list = std::path::Path::new(&rootfs).join("etc/ionchannel-packages");
-        if let Ok(text) = std::fs::read_to_string(list) {
-            return text
-                .lines()
-                .find_map(|line| {
-                    let (name, version) = line.split_once(' ')?;
-                    (name == package).then(|| version.to_owned())
-                })
-                .unwrap_or_else(|| "unknown".to_owned());
-        }
+    if std::env::var_os("ION_TESTING_ROOTFS").is_some() {
+        return crate::testing_rootfs::package_version(package)
+            .unwrap_or_else(|| "unknown".to_owned());
     }
     std::process::Command::new("dpkg-query")
         .args(["-W", "-f", "${Version}", package])

@@ -53,6 +53,7 @@ mod portal;
 mod probe_handle;
 mod process;
 mod screen;
+pub use screen::Picture;
 mod sway;
 mod user;
 mod wait;

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use super::Testbed;
 use crate::ocr::{png_size, tesseract_args, ScreenText};
@@ -69,6 +69,28 @@ impl Testbed {
         Ok(path)
     }
 
+    /// A screenshot of one output with `grim -t ppm -o NAME`, as its
+    /// buffer's pixels. On the testing stack the rootfs's grim (1.5, which
+    /// also speaks ext-image-copy-capture: the cosmic-comp stand-in has no
+    /// wlr-screencopy) when there is one; the host's otherwise.
+    pub fn output_picture(&self, output: &str) -> Result<Picture> {
+        let n = self.screenshots.fetch_add(1, Ordering::Relaxed);
+        let path = self.paths.tmp.join(format!("screenshot-{n}-{output}.ppm"));
+        let testing = std::env::var("IONLAB_STACK").is_ok_and(|s| s == "testing");
+        let mut grim = if testing && crate::testing_rootfs::has("/usr/bin/grim") {
+            let mut c = self.command(crate::testing_rootfs::in_testing_script());
+            c.arg("grim");
+            c
+        } else {
+            self.command("grim")
+        };
+        grim.args(["-t", "ppm", "-o", output]).arg(&path);
+        self.run_tool(grim)
+            .with_context(|| format!("taking a screenshot of {output} (Debian: grim)"))?;
+        let ppm = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        Picture::from_ppm(&ppm).with_context(|| format!("reading {}", path.display()))
+    }
+
     /// A screenshot's words (see [`Testbed::screenshot`]); a word's box
     /// plus the layout's origin is its place in the layout.
     pub fn read_screen(&self) -> Result<ScreenText> {
@@ -85,5 +107,79 @@ impl Testbed {
     pub fn virtual_input(&self) -> Result<VirtualInput> {
         let socket = self.paths.runtime.join(self.wayland_display());
         VirtualInput::connect(&socket, self.layout_extent()?)
+    }
+}
+
+/// An RGB picture (a screenshot of one output).
+#[derive(Debug, Clone)]
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    /// Packed RGB, rows top to bottom.
+    pub rgb: Vec<u8>,
+}
+
+impl Picture {
+    /// Reads a binary PPM (P6, maxval 255), as `grim -t ppm` writes it.
+    pub fn from_ppm(data: &[u8]) -> Result<Picture> {
+        // The header: magic, width, height, maxval, each after whitespace
+        // (or a comment line), then one whitespace byte before the pixels.
+        let mut fields = Vec::new();
+        let mut i = 0;
+        while fields.len() < 4 {
+            while data.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            if data.get(i) == Some(&b'#') {
+                while data.get(i).is_some_and(|&b| b != b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            let start = i;
+            while data.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                i += 1;
+            }
+            ensure!(i > start, "a PPM header ends early");
+            fields.push(std::str::from_utf8(&data[start..i])?.to_owned());
+        }
+        ensure!(fields[0] == "P6", "not a binary PPM: {}", fields[0]);
+        ensure!(fields[3] == "255", "PPM maxval {}", fields[3]);
+        let width: u32 = fields[1].parse()?;
+        let height: u32 = fields[2].parse()?;
+        let rgb = data.get(i + 1..).unwrap_or_default().to_vec();
+        ensure!(
+            rgb.len() == width as usize * height as usize * 3,
+            "a {width}x{height} PPM with {} bytes of pixels",
+            rgb.len()
+        );
+        Ok(Picture { width, height, rgb })
+    }
+
+    /// The colour of `(x, y)` (black outside).
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        if x >= self.width || y >= self.height {
+            return [0; 3];
+        }
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppm_with_a_comment() {
+        let mut data = b"P6\n# grim\n2 1\n255\n".to_vec();
+        data.extend([1, 2, 3, 4, 5, 6]);
+        let p = Picture::from_ppm(&data).unwrap();
+        assert_eq!((p.width, p.height), (2, 1));
+        assert_eq!(p.pixel(1, 0), [4, 5, 6]);
+        assert_eq!(p.pixel(2, 0), [0; 3]);
+        assert!(Picture::from_ppm(b"P6\n2 1\n255\n\x01").is_err());
+        assert!(Picture::from_ppm(b"P3\n1 1\n255\n1 2 3").is_err());
     }
 }
