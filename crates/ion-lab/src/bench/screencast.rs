@@ -461,6 +461,8 @@ mod tests {
             invalid: None,
             cursor: None,
             dmabuf: false,
+            buffer: None,
+            check: None,
         }
     }
 

@@ -63,6 +63,11 @@ pub struct ConsumerOptions {
     /// BGRA first.
     #[arg(long, value_delimiter = ',')]
     pub formats: Vec<String>,
+    /// Check every frame against the probe's `--animate-tiles N` picture
+    /// (counter, every tile, the pattern around them; see
+    /// `probe::tiles::check_frame`) and record the verdict.
+    #[arg(long, value_name = "N")]
+    pub check_tiles: Option<u32>,
 }
 
 impl ConsumerOptions {
@@ -103,6 +108,12 @@ pub struct FrameRecord {
     /// The frame came in a dmabuf.
     #[serde(default)]
     pub dmabuf: bool,
+    /// Which of the stream's buffers carried it (numbered as first seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<u32>,
+    /// With `--check-tiles`: "ok", or what is wrong with the picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
 }
 
 /// What a buffer's SPA_META_Cursor said.

@@ -16,13 +16,17 @@ use spa::pod::{ChoiceValue, Object, Value};
 use spa::utils::{Choice, ChoiceEnum, ChoiceFlags, Fraction, Id, Rectangle};
 
 use super::{ConsumerOptions, FrameRecord};
-use crate::probe::decode_counter_packed;
+use crate::probe::{decode_counter_packed, tiles};
 
 struct Data {
     format: Option<(VideoFormat, u32, u32)>,
     out: std::io::LineWriter<std::fs::File>,
     save: Option<std::path::PathBuf>,
     frames: u64,
+    /// `--check-tiles`.
+    check_tiles: Option<u32>,
+    /// The stream's buffers by address, numbered as first seen.
+    buffer_ids: std::collections::HashMap<usize, u32>,
     /// Set when the stream ended or failed: the loop leaves.
     ended: Rc<RefCell<Option<String>>>,
     /// Set when PipeWire handed us a buffer without memory: the loop
@@ -73,6 +77,8 @@ pub fn run(opts: &ConsumerOptions) -> Result<()> {
         out: std::io::LineWriter::new(out),
         save: opts.save.clone(),
         frames: 0,
+        check_tiles: opts.check_tiles,
+        buffer_ids: Default::default(),
         ended: ended.clone(),
         memoryless: memoryless.clone(),
         relinking: relinking.clone(),
@@ -466,6 +472,20 @@ unsafe fn read_frame(
     let counter = valid
         .then(|| decode_counter_packed(pixels, stride, 4, offsets, (0, 0)))
         .flatten();
+    let check = data.check_tiles.filter(|_| valid).map(|n| {
+        let pixel = |x: u32, y: u32| {
+            let i = y as usize * stride + x as usize * 4;
+            pixels
+                .get(i..i + 4)
+                .map_or([0x80; 3], |p| [p[offsets[0]], p[offsets[1]], p[offsets[2]]])
+        };
+        match tiles::check_frame(pixel, width, height, n) {
+            Ok(_) => "ok".to_owned(),
+            Err(wrong) => wrong,
+        }
+    });
+    let next_id = data.buffer_ids.len() as u32;
+    let buffer = Some(*data.buffer_ids.entry(buf as usize).or_insert(next_id));
     let format = format!("{format:?}")
         .trim_start_matches("VideoFormat::")
         .to_owned();
@@ -488,6 +508,8 @@ unsafe fn read_frame(
         invalid,
         cursor,
         dmabuf,
+        buffer,
+        check,
     })
 }
 

@@ -55,6 +55,7 @@ pub mod record;
 pub mod shm;
 mod state;
 mod surfaces;
+pub mod tiles;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -95,6 +96,10 @@ pub struct ProbeOptions {
     /// full-screen animation.
     #[arg(long, value_name = "WxH|full")]
     pub animate_area: Option<String>,
+    /// With --animate, repaint one of N small tiles spread over the output
+    /// on every frame (see [`tiles`]): scattered small changes.
+    #[arg(long, value_name = "N", conflicts_with = "animate_area")]
+    pub animate_tiles: Option<u32>,
     /// Keep the compositor's cursor over the probe (default: hide it).
     #[arg(long)]
     pub keep_cursor: bool,
@@ -103,19 +108,35 @@ pub struct ProbeOptions {
     pub max_runtime: Option<f64>,
 }
 
+/// What an animated frame repaints besides the counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changes {
+    /// The counter only.
+    Counter,
+    /// An area from the top-left corner (`u32::MAX`: the whole output).
+    Area(u32, u32),
+    /// One of this many tiles ([`tiles`]).
+    Tiles(u32),
+}
+
 impl ProbeOptions {
-    /// `--animate-area` as a size (`full`: as large as any output); None
-    /// without it (only the counter changes).
-    pub fn area(&self) -> Result<Option<(u32, u32)>, String> {
+    /// What changes on each frame: `--animate-area` as a size (`full`: as
+    /// large as any output), `--animate-tiles`, or only the counter.
+    pub fn changes(&self) -> Result<Changes, String> {
+        if let Some(n) = self.animate_tiles {
+            if n == 0 {
+                return Err("--animate-tiles needs at least one tile".into());
+            }
+            return Ok(Changes::Tiles(n));
+        }
         let Some(text) = self.animate_area.as_deref() else {
-            return Ok(None);
+            return Ok(Changes::Counter);
         };
         if text == "full" {
-            return Ok(Some((u32::MAX, u32::MAX)));
+            return Ok(Changes::Area(u32::MAX, u32::MAX));
         }
         text.split_once('x')
-            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-            .map(Some)
+            .and_then(|(w, h)| Some(Changes::Area(w.parse().ok()?, h.parse().ok()?)))
             .ok_or_else(|| format!("--animate-area {text}: expected WxH or full"))
     }
 
@@ -143,6 +164,10 @@ impl ProbeOptions {
         if let Some(a) = &self.animate_area {
             args.push("--animate-area".into());
             args.push(a.into());
+        }
+        if let Some(n) = self.animate_tiles {
+            args.push("--animate-tiles".into());
+            args.push(n.to_string().into());
         }
         if self.keep_cursor {
             args.push("--keep-cursor".into());
@@ -181,6 +206,7 @@ mod tests {
             outputs: None,
             animate: true,
             animate_area: Some("256x256".into()),
+            animate_tiles: None,
             keep_cursor: false,
             max_runtime: Some(2.5),
         };

@@ -209,11 +209,11 @@ impl Probe {
             return Ok(());
         };
         let animate = self.opts.animate;
-        let area = self.opts.area().map_err(anyhow::Error::msg)?;
+        let changes = self.opts.changes().map_err(anyhow::Error::msg)?;
         let mut drawn = Vec::new();
         for output in self.outputs.values_mut() {
             if let Some(ev) = output
-                .draw_if_needed(&shm, qh, animate, area)
+                .draw_if_needed(&shm, qh, animate, changes)
                 .with_context(|| format!("drawing on output {}", output.name()))?
             {
                 drawn.push(ev);

@@ -29,6 +29,8 @@ use super::pattern::{
 use super::record::Event;
 use super::shm::ShmBuffer;
 use super::state::{CallbackKind, Probe};
+use super::tiles;
+use super::Changes;
 
 /// Namespace of the probe's layer surfaces.
 pub const LAYER_NAMESPACE: &str = "ion-probe";
@@ -206,7 +208,7 @@ impl Output {
         shm: &WlShm,
         qh: &QueueHandle<Probe>,
         animate: bool,
-        area: Option<(u32, u32)>,
+        changes: Changes,
     ) -> Result<Option<Event>> {
         let scale = self.scale();
         let fallback = self.logical_size();
@@ -257,14 +259,20 @@ impl Output {
         let frame = s.next_frame;
         let buf = &mut s.buffers[slot];
         // The area repainted every frame (at least the counter).
-        let (aw, ah) = match area {
-            Some((w, h)) if animate => (w.min(bw), h.min(bh)),
+        let (aw, ah) = match changes {
+            Changes::Area(w, h) if animate => (w.min(bw), h.min(bh)),
             _ => (COUNTER_WIDTH.min(bw), COUNTER_HEIGHT.min(bh)),
         };
         if animate {
             let stride = buf.stride;
-            if area.is_some() {
-                fill_area_xrgb8888(buf.bytes_mut(), stride, aw, ah, frame);
+            match changes {
+                Changes::Area(..) => fill_area_xrgb8888(buf.bytes_mut(), stride, aw, ah, frame),
+                // Every tile, so that each of the probe's own buffers is
+                // whole; only the changed one is damaged below.
+                Changes::Tiles(n) => {
+                    tiles::paint_xrgb8888(buf.bytes_mut(), stride, bw, bh, n, frame)
+                }
+                Changes::Counter => {}
             }
             encode_counter_xrgb8888(buf.bytes_mut(), bw, bh, stride, frame);
         }
@@ -274,6 +282,11 @@ impl Output {
             s.wl_surface.damage_buffer(0, 0, bw as i32, bh as i32);
         } else {
             s.wl_surface.damage_buffer(0, 0, aw as i32, ah as i32);
+            if let (true, Changes::Tiles(n)) = (animate, changes) {
+                let (x, y, w, h) = tiles::tile_rect(tiles::changed_tile(n, frame), n, bw, bh);
+                s.wl_surface
+                    .damage_buffer(x as i32, y as i32, w as i32, h as i32);
+            }
         }
         if animate && !s.frame_pending {
             s.wl_surface.frame(qh, CallbackKind::Frame(self.global));
