@@ -32,6 +32,15 @@ fn dmabuf_line(w: &World) -> String {
 /// A world on the lab's two outputs (`capture` forces a capture path);
 /// None (and why, printed) when ionChannel cannot make dmabufs here.
 async fn dmabuf_world(what: &str, env: &[(&str, &str)]) -> Result<Option<World>> {
+    dmabuf_world_with_probe(what, env, &["--animate"]).await
+}
+
+/// [`dmabuf_world`] with the probe's arguments.
+async fn dmabuf_world_with_probe(
+    what: &str,
+    env: &[(&str, &str)],
+    probe_args: &[&str],
+) -> Result<Option<World>> {
     let mut builder = Testbed::builder().outputs(two_outputs());
     for (key, value) in env {
         builder = builder.ionchannel_env(*key, *value);
@@ -39,7 +48,7 @@ async fn dmabuf_world(what: &str, env: &[(&str, &str)]) -> Result<Option<World>>
     // The probe redraws its frame counter (top-left 64x8) on every frame:
     // frames keep coming, so a frame read before software rendering
     // finished (no fence in the VM) is followed by complete ones.
-    let w = world_with_probe(builder, &["--animate"]).await?;
+    let w = world_with_probe(builder, probe_args).await?;
     let line = dmabuf_line(&w);
     if !line.contains("GBM on") {
         println!(
@@ -207,4 +216,86 @@ async fn a_dmabuf_that_cannot_be_made_falls_back_to_shm() -> Result<()> {
         w.done()?;
     }
     Ok(())
+}
+
+/// Whole frames in dmabufs while the stream's buffers rotate (see
+/// tests/damage.rs): into a dmabuf, wlroots copies only the rectangles the
+/// client names with `damage_buffer` plus what changed since the session's
+/// last frame, so a buffer that missed a few frames' changes is right only
+/// if ionChannel named all of them. The probe repaints one of nine scattered
+/// tiles a frame; the consumer checks every frame. The same check on shm
+/// (whole copies) tells the compositor's own picture from our damage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmabuf_frames_stay_whole_under_buffer_rotation() -> Result<()> {
+    let what = "buffer rotation";
+    let Some(w) =
+        dmabuf_world_with_probe(what, &[], &["--animate", "--animate-tiles", "9"]).await?
+    else {
+        return Ok(());
+    };
+    let mut failures = Vec::new();
+    for dmabuf in [true, false] {
+        let kind = if dmabuf { "dmabuf" } else { "shm" };
+        let (rd, node) = cast(&w).await?;
+        let mut args = vec!["--check-tiles", "9"];
+        if dmabuf {
+            args.push("--dmabuf");
+        }
+        let consumer = w.testbed.start_consumer(node, false, &args)?;
+        consumer.wait_for(&format!("100 {kind} frames"), WAIT * 9, |f| {
+            (f.iter().filter(|r| r.valid && r.dmabuf == dmabuf).count() >= 100).then_some(())
+        })?;
+        let frames = consumer.frames();
+        let checked: Vec<_> = frames
+            .iter()
+            .filter(|r| r.valid && r.dmabuf == dmabuf)
+            .collect();
+        // A late copy (whole when looked at again within a second: no
+        // fence, and llvmpipe renders on the CPU, under TCG) is the VM's,
+        // not a missed rectangle: nothing else writes a buffer the
+        // consumer holds.
+        let late = checked
+            .iter()
+            .filter(|r| r.check.as_deref().is_some_and(|c| c.starts_with("late: ")))
+            .count();
+        let wrong: Vec<String> = checked
+            .iter()
+            .filter_map(|r| {
+                r.check
+                    .as_deref()
+                    .filter(|c| *c != "ok" && !c.starts_with("late: "))
+                    .map(|c| format!("{c} (buffer {:?})", r.buffer))
+            })
+            .collect();
+        let buffers: std::collections::BTreeSet<u32> =
+            checked.iter().filter_map(|r| r.buffer).collect();
+        let counters: Vec<u32> = checked.iter().filter_map(|r| r.counter).collect();
+        let steps = counters.windows(2).map(|p| p[1].wrapping_sub(p[0]));
+        println!(
+            "{what}, {kind} ({}): {} frames checked, {} wrong, {late} whole only when looked at again; {} buffers; counter steps {:?}; wrong: {:?}",
+            w.capture_path().unwrap_or_default(),
+            checked.len(),
+            wrong.len(),
+            buffers.len(),
+            steps.fold(std::collections::BTreeMap::<u32, u32>::new(), |mut m, s| {
+                *m.entry(s).or_default() += 1;
+                m
+            }),
+            &wrong[..wrong.len().min(8)]
+        );
+        if buffers.len() < 3 {
+            failures.push(format!("{kind}: the buffers do not rotate: {buffers:?}"));
+        }
+        if !wrong.is_empty() {
+            failures.push(format!(
+                "{kind}: {} of {} frames wrong",
+                wrong.len(),
+                checked.len()
+            ));
+        }
+        rd.close().await?;
+        drop(consumer);
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+    w.done()
 }

@@ -65,7 +65,9 @@ pub struct ConsumerOptions {
     pub formats: Vec<String>,
     /// Check every frame against the probe's `--animate-tiles N` picture
     /// (counter, every tile, the pattern around them; see
-    /// `probe::tiles::check_frame`) and record the verdict.
+    /// `probe::tiles::check_frame`) and record the verdict: "ok", what is
+    /// wrong, or for a dmabuf that becomes whole when looked at again
+    /// (within a second), "late: " and what was wrong at first.
     #[arg(long, value_name = "N")]
     pub check_tiles: Option<u32>,
 }
@@ -111,7 +113,8 @@ pub struct FrameRecord {
     /// Which of the stream's buffers carried it (numbered as first seen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffer: Option<u32>,
-    /// With `--check-tiles`: "ok", or what is wrong with the picture.
+    /// With `--check-tiles`: "ok", what is wrong with the picture, or
+    /// "late: …" (see the option).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
 }
