@@ -26,6 +26,7 @@
 //! peak RSS during it) are described in their modules.
 
 pub mod clipboard;
+pub mod compare;
 pub mod input;
 pub mod latency;
 pub mod procstat;

@@ -427,7 +427,7 @@ fn video_sources(dump: &str) -> Result<Vec<String>> {
 /// The Debian version of `package` on the stack the testbed runs: the
 /// testing rootfs's package list when `ION_TESTING_ROOTFS` is set, else
 /// the host's dpkg; "unknown" when neither says.
-fn package_version(package: &str) -> String {
+pub(crate) fn package_version(package: &str) -> String {
     if std::env::var_os("ION_TESTING_ROOTFS").is_some() {
         return crate::testing_rootfs::package_version(package)
             .unwrap_or_else(|| "unknown".to_owned());

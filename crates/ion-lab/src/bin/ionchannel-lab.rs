@@ -164,11 +164,18 @@ struct ScreenCastArgs {
     /// turned output's frames are turned upright by ionChannel.
     #[arg(long, value_name = "NAME")]
     transform: Option<String>,
-    /// The ScreenCast backend to measure: ionchannel, or wlr
-    /// (xdg-desktop-portal-wlr, side by side; needs xdg-desktop-portal
-    /// 1.17 or newer, e.g. the testing stack).
-    #[arg(long, default_value = "ionchannel", value_name = "ionchannel|wlr")]
-    portal: testbed::ScreenCastPortal,
+    /// The ScreenCast backend to measure: ionchannel, wlr
+    /// (xdg-desktop-portal-wlr; needs xdg-desktop-portal 1.17 or newer,
+    /// e.g. the testing stack), or both: each of the standard workloads
+    /// (1080p and 4K, full and 256x256, two 1080p outputs) with one and
+    /// then the other, side by side, in one run (--output, --area,
+    /// --transform and the capped and static phases do not apply).
+    #[arg(long, default_value = "ionchannel", value_name = "ionchannel|wlr|both")]
+    portal: String,
+    /// With --portal both: only these workloads (comma-separated names,
+    /// e.g. "1080p full,4K 256x256").
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
     /// What changes every frame besides the probe's 64x8 counter: a WxH
     /// area from the top-left corner, or `full` (the whole output).
     #[arg(long, value_name = "WxH|full")]
@@ -293,10 +300,13 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         bail!("--seconds must be a positive number");
     }
+    if args.portal == "both" {
+        return bench_screencast_both(&args);
+    }
     let mut opts = bench::ScreenCastBenchOptions {
         duration: Duration::from_secs_f64(args.seconds),
         capped_fps: args.capped_fps,
-        portal: args.portal,
+        portal: args.portal.parse()?,
         keep_logs: args.keep_logs,
         area: args.area.clone(),
         ..bench::ScreenCastBenchOptions::default()
@@ -312,6 +322,39 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
         opts.output = opts.output.with_transform(transform);
     }
     let report = bench::screencast::run(&opts, &mut std::io::stderr())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("serializing the report")?
+        );
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+/// `bench screencast --portal both`: the standard workloads with
+/// ionChannel and xdpw side by side.
+fn bench_screencast_both(args: &ScreenCastArgs) -> Result<()> {
+    let mut workloads = bench::compare::standard_workloads();
+    if !args.workloads.is_empty() {
+        let known: Vec<String> = workloads.iter().map(|w| w.name.clone()).collect();
+        for name in &args.workloads {
+            if !known.contains(name) {
+                bail!(
+                    "--workloads: unknown workload `{name}` (known: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        workloads.retain(|w| args.workloads.contains(&w.name));
+    }
+    let opts = bench::compare::CompareOptions {
+        duration: Duration::from_secs_f64(args.seconds),
+        workloads,
+        keep_logs: args.keep_logs,
+    };
+    let report = bench::compare::run(&opts, &mut std::io::stderr())?;
     if args.json {
         println!(
             "{}",

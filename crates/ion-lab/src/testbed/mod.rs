@@ -88,7 +88,7 @@ pub use user::{ensure_lab_user, is_root, lookup_user, LabUser, LAB_USER};
 pub use wait::{wait_until, POLL_INTERVAL};
 pub use window_handle::WindowHandle;
 pub use wlr_randr::{parse_wlr_randr, wlr_randr_args};
-pub use xdpw::{wlr_portal_file, ScreenCastPortal, WLR_BACKEND_NAME, XDPW_PATH};
+pub use xdpw::{outputs_in_turn, wlr_portal_file, ScreenCastPortal, WLR_BACKEND_NAME, XDPW_PATH};
 
 // For lab modules outside the testbed that run programs of their own
 // (`crate::deskflow`) the way the testbed runs its components.

@@ -93,12 +93,40 @@ pub fn wlr_portal_file() -> String {
     )
 }
 
-/// xdpw's config: no chooser (no dialog, no slurp), the first output,
-/// which is the one the benchmark measures.
-const XDPW_CONFIG: &str = "# written by ion-lab\n\
-[screencast]\n\
-chooser_type=none\n\
-output_name=HEADLESS-1\n";
+/// xdpw's config: its "simple" chooser runs a command and takes the
+/// output it prints; ours hands out the testbed's outputs in turn (see
+/// [`outputs_in_turn`]), so one session gets the first output (the one
+/// the benchmark measures) and two sessions get two outputs. No dialog,
+/// no slurp.
+fn xdpw_config(chooser: &std::path::Path) -> String {
+    format!(
+        "# written by ion-lab\n\
+         [screencast]\n\
+         chooser_type=simple\n\
+         chooser_cmd=sh {}\n",
+        chooser.display()
+    )
+}
+
+/// A shell script that prints, on each run, the next of `lines` (from the
+/// first, round and round; its count kept in `state`). It reads and drops
+/// its standard input first: a consent chooser is handed the request there.
+pub fn outputs_in_turn(lines: &[String], state: &std::path::Path) -> String {
+    let mut script = format!(
+        "#!/bin/sh\n# written by ion-lab: the next answer in turn\n\
+         cat >/dev/null\n\
+         n=$(cat '{state}' 2>/dev/null || echo 0)\n\
+         echo $((n + 1)) >'{state}'\n\
+         case $((n % {count})) in\n",
+        state = state.display(),
+        count = lines.len().max(1)
+    );
+    for (i, line) in lines.iter().enumerate() {
+        script.push_str(&format!("  {i}) echo '{line}' ;;\n"));
+    }
+    script.push_str("esac\n");
+    script
+}
 
 /// The program to run: `IONLAB_XDPW_BIN`, else `xdg-desktop-portal-wlr`
 /// from PATH (the testing stack's shim), else [`XDPW_PATH`].
@@ -122,7 +150,15 @@ impl Testbed {
             bail!("xdg-desktop-portal-wlr is already running");
         }
         let config = self.paths.config_home.join("xdg-desktop-portal-wlr/config");
-        write_file(&config, XDPW_CONFIG)?;
+        let chooser = self.paths.root.join("xdpw-chooser.sh");
+        let names: Vec<String> = (0..self.requested_outputs().len().max(1))
+            .map(super::compositor::headless_name)
+            .collect();
+        write_file(
+            &chooser,
+            &outputs_in_turn(&names, &self.paths.root.join("xdpw-chooser.state")),
+        )?;
+        write_file(&config, &xdpw_config(&chooser))?;
         let mut command = self.command(xdpw_program());
         command.arg("-l").arg("DEBUG").arg("-c").arg(&config);
         self.spawn_component(Component::Xdpw, command)?;
@@ -131,5 +167,31 @@ impl Testbed {
             &[Component::Bus, Component::Xdpw],
             || self.name_has_owner(WLR_BACKEND_NAME),
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("s.sh");
+        let lines = ["HEADLESS-1".to_owned(), "HEADLESS-2".to_owned()];
+        std::fs::write(&script, outputs_in_turn(&lines, &dir.path().join("state"))).unwrap();
+        let run = || {
+            let out = std::process::Command::new("sh")
+                .arg(&script)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(
+            [run(), run(), run()],
+            ["HEADLESS-1\n", "HEADLESS-2\n", "HEADLESS-1\n"]
+        );
     }
 }

@@ -1,0 +1,388 @@
+//! `ionchannel-lab bench screencast --portal both`: ionChannel and
+//! xdg-desktop-portal-wlr side by side, in one run, on the same compositor,
+//! over a set of workloads (issue 13): 1920x1080 and 3840x2160 with the
+//! whole output animating, the same with only a 256x256 region animating,
+//! and two outputs streaming at once. Each workload runs on a fresh
+//! testbed per backend: the animated probe, one ScreenCast session per
+//! output (each backend's chooser hands the outputs out in turn), one
+//! `ion-consumer` per stream, one measured phase.
+//!
+//! Per row: frames per second at the consumer (per stream), the probe's
+//! change → consumer latency p50/p99, the backend's and the compositor's
+//! CPU time per frame delivered, and the backend's resident memory at the
+//! end; under each pair, ionChannel's figures over xdpw's.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::input::{environment, Environment};
+use super::procstat::{self, Meter};
+use super::screencast::{frame_latencies, package_version};
+use super::stats::{percentiles, Percentiles};
+use crate::client::{PortalClient, ScreenCast};
+use crate::consumer::FrameRecord;
+use crate::probe::record::{monotonic_us, read_records, Event};
+use crate::testbed::{outputs_in_turn, Component, OutputSpec, ScreenCastPortal, Testbed};
+
+/// One workload: the outputs (each streamed in its own session) and what
+/// the probe repaints every frame besides its counter.
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    pub name: String,
+    #[serde(skip)]
+    pub outputs: Vec<OutputSpec>,
+    /// The probe's `--animate-area` (`WxH` or `full`).
+    pub area: String,
+}
+
+/// The issue's workloads, in order.
+pub fn standard_workloads() -> Vec<Workload> {
+    let hd = OutputSpec::new(1920, 1080);
+    let uhd = OutputSpec::new(3840, 2160);
+    let w = |name: &str, outputs: Vec<OutputSpec>, area: &str| Workload {
+        name: name.to_owned(),
+        outputs,
+        area: area.to_owned(),
+    };
+    vec![
+        w("1080p full", vec![hd], "full"),
+        w("1080p 256x256", vec![hd], "256x256"),
+        w("4K full", vec![uhd], "full"),
+        w("4K 256x256", vec![uhd], "256x256"),
+        w(
+            "2x1080p full",
+            vec![hd.at(0, 0), OutputSpec::new(1920, 1080).at(1920, 0)],
+            "full",
+        ),
+    ]
+}
+
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    pub duration: Duration,
+    pub workloads: Vec<Workload>,
+    pub keep_logs: bool,
+}
+
+/// One backend on one workload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub workload: String,
+    pub portal: String,
+    pub streams: usize,
+    pub seconds: f64,
+    /// Frames received, all streams.
+    pub frames: usize,
+    /// Frames per second per stream (the mean over streams).
+    pub fps: f64,
+    /// The probe's commit → consumer holds the frame, all streams, µs.
+    pub latency_us: Option<Percentiles>,
+    pub portal_cpu_us_per_frame: f64,
+    pub compositor_cpu_us_per_frame: f64,
+    pub portal_rss_kib: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    pub environment: Environment,
+    pub ionchannel: String,
+    pub xdpw: String,
+    pub rows: Vec<Row>,
+}
+
+pub fn run(opts: &CompareOptions, progress: &mut dyn Write) -> Result<CompareReport> {
+    let mut rows = Vec::new();
+    let mut env = None;
+    for workload in &opts.workloads {
+        for portal in [ScreenCastPortal::IonChannel, ScreenCastPortal::Wlr] {
+            writeln!(
+                progress,
+                "bench: {}, {portal}, {:?}…",
+                workload.name, opts.duration
+            )?;
+            let (row, e) = run_one(workload, portal, opts)
+                .with_context(|| format!("{} with {portal}", workload.name))?;
+            rows.push(row);
+            env.get_or_insert(e);
+        }
+    }
+    Ok(CompareReport {
+        environment: env.context("no workload")?,
+        ionchannel: format!("ionchannel ({} build)", profile()),
+        xdpw: format!(
+            "xdg-desktop-portal-wlr {}",
+            package_version("xdg-desktop-portal-wlr")
+        ),
+        rows,
+    })
+}
+
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+fn run_one(
+    workload: &Workload,
+    portal: ScreenCastPortal,
+    opts: &CompareOptions,
+) -> Result<(Row, Environment)> {
+    let dir = tempfile::tempdir().context("a scratch directory")?;
+    let mut builder = Testbed::builder()
+        .screencast_portal(portal)
+        .outputs(workload.outputs.clone())
+        .keep_logs(opts.keep_logs);
+    if portal == ScreenCastPortal::IonChannel {
+        // The person picks the outputs in turn, as xdpw's chooser does.
+        let answers: Vec<String> = (0..workload.outputs.len())
+            .map(|i| {
+                format!(
+                    r#"{{"allow":true,"outputs":["{}"]}}"#,
+                    crate::testbed::headless_name(i)
+                )
+            })
+            .collect();
+        let script = dir.path().join("chooser.sh");
+        std::fs::write(
+            &script,
+            outputs_in_turn(&answers, &dir.path().join("chooser.state")),
+        )?;
+        builder = builder.policy(format!(
+            "[dialog]\ncommand = [\"sh\", \"{}\"]\ntimeout = 30\n",
+            script.display()
+        ));
+    }
+    let testbed = builder.start().context("starting the testbed")?;
+    let probe = testbed.start_probe_with_args(&["--animate", "--animate-area", &workload.area])?;
+    let env = environment(&testbed)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("creating the async runtime")?;
+    let result = runtime.block_on(measure(
+        &testbed,
+        probe.events_path(),
+        workload,
+        portal,
+        opts,
+    ));
+    if result.is_err() && !opts.keep_logs {
+        testbed.dump_logs();
+    }
+    Ok((result?, env))
+}
+
+async fn measure(
+    testbed: &Testbed,
+    probe_events: &std::path::Path,
+    workload: &Workload,
+    portal: ScreenCastPortal,
+    opts: &CompareOptions,
+) -> Result<Row> {
+    let backend = testbed
+        .program_pid(portal.component())
+        .with_context(|| format!("{portal} is not running"))?;
+    let meter = Meter::new(backend, None, testbed.program_pid(Component::Compositor));
+    let client = PortalClient::connect(testbed.bus_address()).await?;
+    let mut sessions = Vec::new();
+    let mut consumers = Vec::new();
+    let secs = format!("{}", opts.duration.as_secs_f64() + 3.0);
+    for _ in &workload.outputs {
+        let sc = ScreenCast::create(&client).await?;
+        sc.select_sources(1, false, 1).await?.ok()?;
+        let (resp, results) = sc.start().await?;
+        if resp.code != 0 {
+            bail!("Start answered {}", resp.code);
+        }
+        let stream = results
+            .and_then(|r| r.streams.into_iter().next())
+            .context("Start returned no stream")?;
+        consumers.push(testbed.start_consumer(stream.node_id, false, &["--duration", &secs])?);
+        sessions.push(sc);
+    }
+    for c in &consumers {
+        c.wait_for("the first frame", Duration::from_secs(15), |f| {
+            (!f.is_empty()).then_some(())
+        })?;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let start = meter.read()?;
+    let t0 = Instant::now();
+    let from_us = monotonic_us();
+    std::thread::sleep(opts.duration);
+    let cpu = meter.since(&start, 1)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let to_us = monotonic_us();
+    let rss_kib = procstat::memory(backend)?.rss_kib;
+
+    let records = read_records(probe_events)?;
+    let mut frames_total = 0;
+    let mut latencies = Vec::new();
+    for (index, consumer) in consumers.into_iter().enumerate() {
+        let frames: Vec<FrameRecord> = consumer
+            .frames()
+            .into_iter()
+            .filter(|f| (from_us..to_us).contains(&(f.t_ns / 1000)))
+            .collect();
+        consumer.kill();
+        // The probe numbers the outputs in name order, as they are
+        // handed out to the sessions.
+        let drawn: Vec<(u32, u64)> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::FrameDrawn {
+                    index: i, frame, ..
+                } if *i as usize == index => Some((*frame, r.t_us)),
+                _ => None,
+            })
+            .collect();
+        latencies.extend(frame_latencies(&frames, &drawn));
+        frames_total += frames.len();
+    }
+    for sc in sessions {
+        sc.close().await?;
+    }
+    let per_frame = |us: u64| {
+        if frames_total == 0 {
+            0.0
+        } else {
+            us as f64 / frames_total as f64
+        }
+    };
+    Ok(Row {
+        workload: workload.name.clone(),
+        portal: portal.to_string(),
+        streams: workload.outputs.len(),
+        seconds,
+        frames: frames_total,
+        fps: frames_total as f64 / seconds / workload.outputs.len().max(1) as f64,
+        latency_us: percentiles(latencies),
+        portal_cpu_us_per_frame: per_frame(cpu.ionchannel_us),
+        compositor_cpu_us_per_frame: per_frame(cpu.compositor_us),
+        portal_rss_kib: rss_kib,
+    })
+}
+
+/// `a / b`, or "-" when it means nothing.
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 && a.is_finite() {
+        format!("{:.2}", a / b)
+    } else {
+        "-".into()
+    }
+}
+
+impl CompareReport {
+    /// The compositor's CPU per frame of a workload's row for `portal`.
+    fn compositor_per_frame(&self, workload: &str, portal: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.workload == workload && r.portal == portal)
+            .map(|r| r.compositor_cpu_us_per_frame)
+    }
+}
+
+impl std::fmt::Display for CompareReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env = &self.environment;
+        writeln!(
+            f,
+            "ionchannel-lab bench screencast --portal both: {} CPUs, kernel {}, {}, {}",
+            env.cpus, env.kernel, env.compositor, env.frontend
+        )?;
+        writeln!(
+            f,
+            "backends: {} and {}; consumer: ion-consumer (shm, mapped), one per stream",
+            self.ionchannel, self.xdpw
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>9}",
+            "workload",
+            "backend",
+            "frames",
+            "fps",
+            "latency p50/p99",
+            "µs CPU/fr",
+            "comp µs/fr",
+            "RSS KiB"
+        )?;
+        let ms = |p: &Option<Percentiles>| {
+            p.map_or_else(
+                || "-".to_owned(),
+                |l| format!("{:.1}/{:.1} ms", l.p50 as f64 / 1e3, l.p99 as f64 / 1e3),
+            )
+        };
+        for pair in self.rows.chunks(2) {
+            for r in pair {
+                writeln!(
+                    f,
+                    "{:<15} {:<24} {:>7} {:>7.1} {:>16} {:>11.0} {:>11.0} {:>9}",
+                    r.workload,
+                    r.portal,
+                    r.frames,
+                    r.fps,
+                    ms(&r.latency_us),
+                    r.portal_cpu_us_per_frame,
+                    r.compositor_cpu_us_per_frame,
+                    r.portal_rss_kib
+                )?;
+            }
+            if let [ion, wlr] = pair {
+                let lat = |r: &Row, p99: bool| {
+                    r.latency_us
+                        .map_or(f64::NAN, |l| (if p99 { l.p99 } else { l.p50 }) as f64)
+                };
+                writeln!(
+                    f,
+                    "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>9}",
+                    "",
+                    "  ionChannel / xdpw",
+                    "",
+                    ratio(ion.fps, wlr.fps),
+                    format!(
+                        "{}/{}",
+                        ratio(lat(ion, false), lat(wlr, false)),
+                        ratio(lat(ion, true), lat(wlr, true))
+                    ),
+                    ratio(ion.portal_cpu_us_per_frame, wlr.portal_cpu_us_per_frame),
+                    ratio(
+                        ion.compositor_cpu_us_per_frame,
+                        wlr.compositor_cpu_us_per_frame
+                    ),
+                    ratio(ion.portal_rss_kib as f64, wlr.portal_rss_kib as f64)
+                )?;
+            }
+        }
+        writeln!(f)?;
+        writeln!(
+            f,
+            "(fps per stream; latency: the probe's commit → the consumer holds the frame; CPU per frame delivered, all streams)"
+        )?;
+        // The issue's second target: a small changing region costs the
+        // compositor much less per frame than the whole output.
+        for res in ["1080p", "4K"] {
+            for portal in ["ionchannel", "xdg-desktop-portal-wlr"] {
+                if let (Some(full), Some(small)) = (
+                    self.compositor_per_frame(&format!("{res} full"), portal),
+                    self.compositor_per_frame(&format!("{res} 256x256"), portal),
+                ) {
+                    writeln!(
+                        f,
+                        "{res}, {portal}: the compositor spends {} times less per frame on a 256x256 region than on the full output",
+                        ratio(full, small)
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
