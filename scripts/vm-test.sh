@@ -38,15 +38,12 @@ test_binary() {
 }
 test_bin=$(test_binary uinput)
 dmabuf_bin=$(test_binary dmabuf)
-target=${CARGO_TARGET_DIR:-$PWD/target}
 
-stage=$(mktemp -d /tmp/ion-vm-stage.XXXXXX)
-trap 'rm -rf "$stage"' EXIT
+# shellcheck source-path=SCRIPTDIR source=lib/vm-stage.sh
+. scripts/lib/vm-stage.sh
 # The layout of target/debug: the test finds the programs beside its deps/.
-mkdir -p "$stage/ion/deps"
-for b in ionchannel ionchannel-consent ionchannel-lab ion-probe ion-consumer ion-window; do
-  cp "$target/debug/$b" "$stage/ion/"
-done
+stage=$(vm_stage debug)
+trap 'rm -rf "$stage"' EXIT
 cp "$test_bin" "$stage/ion/deps/uinput-test"
 cp "$dmabuf_bin" "$stage/ion/deps/dmabuf-test"
 

@@ -64,6 +64,12 @@ pub fn standard_workloads() -> Vec<Workload> {
 pub struct CompareOptions {
     pub duration: Duration,
     pub workloads: Vec<Workload>,
+    /// The backends, each workload run with each (ionChannel and xdpw;
+    /// ionChannel alone where xdpw is not installed, as in the VM lab).
+    pub backends: Vec<ScreenCastPortal>,
+    /// The consumers offer LINEAR dmabufs first (`--prefer-dmabuf`, as OBS
+    /// does), so a backend that can fill dmabufs does.
+    pub consumer_dmabuf: bool,
     pub keep_logs: bool,
 }
 
@@ -83,6 +89,8 @@ pub struct Row {
     pub portal_cpu_us_per_frame: f64,
     pub compositor_cpu_us_per_frame: f64,
     pub portal_rss_kib: u64,
+    /// Frames that came in dmabufs.
+    pub dmabuf_frames: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +98,8 @@ pub struct CompareReport {
     pub environment: Environment,
     pub ionchannel: String,
     pub xdpw: String,
+    /// What the consumers take: "shm" or "dmabuf preferred".
+    pub consumer: String,
     pub rows: Vec<Row>,
 }
 
@@ -97,7 +107,7 @@ pub fn run(opts: &CompareOptions, progress: &mut dyn Write) -> Result<CompareRep
     let mut rows = Vec::new();
     let mut env = None;
     for workload in &opts.workloads {
-        for portal in [ScreenCastPortal::IonChannel, ScreenCastPortal::Wlr] {
+        for &portal in &opts.backends {
             writeln!(
                 progress,
                 "bench: {}, {portal}, {:?}…",
@@ -116,6 +126,11 @@ pub fn run(opts: &CompareOptions, progress: &mut dyn Write) -> Result<CompareRep
             "xdg-desktop-portal-wlr {}",
             package_version("xdg-desktop-portal-wlr")
         ),
+        consumer: if opts.consumer_dmabuf {
+            "dmabuf preferred".into()
+        } else {
+            "shm".into()
+        },
         rows,
     })
 }
@@ -194,6 +209,10 @@ async fn measure(
     let mut sessions = Vec::new();
     let mut consumers = Vec::new();
     let secs = format!("{}", opts.duration.as_secs_f64() + 3.0);
+    let mut consumer_args = vec!["--duration", secs.as_str()];
+    if opts.consumer_dmabuf {
+        consumer_args.push("--prefer-dmabuf");
+    }
     for _ in &workload.outputs {
         let sc = ScreenCast::create(&client).await?;
         sc.select_sources(1, false, 1).await?.ok()?;
@@ -204,7 +223,7 @@ async fn measure(
         let stream = results
             .and_then(|r| r.streams.into_iter().next())
             .context("Start returned no stream")?;
-        consumers.push(testbed.start_consumer(stream.node_id, false, &["--duration", &secs])?);
+        consumers.push(testbed.start_consumer(stream.node_id, false, &consumer_args)?);
         sessions.push(sc);
     }
     for c in &consumers {
@@ -224,6 +243,7 @@ async fn measure(
 
     let records = read_records(probe_events)?;
     let mut frames_total = 0;
+    let mut dmabuf_frames = 0;
     let mut latencies = Vec::new();
     for (index, consumer) in consumers.into_iter().enumerate() {
         let frames: Vec<FrameRecord> = consumer
@@ -245,6 +265,7 @@ async fn measure(
             .collect();
         latencies.extend(frame_latencies(&frames, &drawn));
         frames_total += frames.len();
+        dmabuf_frames += frames.iter().filter(|f| f.dmabuf).count();
     }
     for sc in sessions {
         sc.close().await?;
@@ -267,6 +288,7 @@ async fn measure(
         portal_cpu_us_per_frame: per_frame(cpu.ionchannel_us),
         compositor_cpu_us_per_frame: per_frame(cpu.compositor_us),
         portal_rss_kib: rss_kib,
+        dmabuf_frames,
     })
 }
 
@@ -299,8 +321,8 @@ impl std::fmt::Display for CompareReport {
         )?;
         writeln!(
             f,
-            "backends: {} and {}; consumer: ion-consumer (shm, mapped), one per stream",
-            self.ionchannel, self.xdpw
+            "backends: {} and {}; consumer: ion-consumer ({}, mapped), one per stream",
+            self.ionchannel, self.xdpw, self.consumer
         )?;
         writeln!(f)?;
         writeln!(
@@ -321,11 +343,18 @@ impl std::fmt::Display for CompareReport {
                 |l| format!("{:.1}/{:.1} ms", l.p50 as f64 / 1e3, l.p99 as f64 / 1e3),
             )
         };
-        for pair in self.rows.chunks(2) {
-            for r in pair {
+        let first = self.rows.first().map(|r| r.workload.as_str());
+        let per_workload = self
+            .rows
+            .iter()
+            .filter(|r| Some(r.workload.as_str()) == first)
+            .count()
+            .max(1);
+        for group in self.rows.chunks(per_workload) {
+            for r in group {
                 writeln!(
                     f,
-                    "{:<15} {:<24} {:>7} {:>7.1} {:>16} {:>11.0} {:>11.0} {:>9}",
+                    "{:<15} {:<24} {:>7} {:>7.1} {:>16} {:>11.0} {:>11.0} {:>9} {:>7}",
                     r.workload,
                     r.portal,
                     r.frames,
@@ -333,10 +362,11 @@ impl std::fmt::Display for CompareReport {
                     ms(&r.latency_us),
                     r.portal_cpu_us_per_frame,
                     r.compositor_cpu_us_per_frame,
-                    r.portal_rss_kib
+                    r.portal_rss_kib,
+                    r.dmabuf_frames
                 )?;
             }
-            if let [ion, wlr] = pair {
+            if let [ion, wlr] = group {
                 let lat = |r: &Row, p99: bool| {
                     r.latency_us
                         .map_or(f64::NAN, |l| (if p99 { l.p99 } else { l.p50 }) as f64)

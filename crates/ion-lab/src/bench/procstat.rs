@@ -301,7 +301,10 @@ mod tests {
         assert_eq!(big.iter().map(|&b| u64::from(b)).sum::<u64>(), 64 << 20);
         drop(big);
         let seen = watch.finish().unwrap();
-        assert!(seen.growth_kib >= 60 << 10, "{seen:?}");
+        // The peak holds the 64 MiB. (Not `growth_kib`: tests on other
+        // threads may free what they held when the watch started, so the
+        // growth over that start can read below 64 MiB; seen in CI.)
+        assert!(seen.peak_kib >= 64 << 10, "{seen:?}");
     }
 
     #[test]

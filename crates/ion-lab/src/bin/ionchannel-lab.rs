@@ -172,10 +172,15 @@ struct ScreenCastArgs {
     /// --transform and the capped and static phases do not apply).
     #[arg(long, default_value = "ionchannel", value_name = "ionchannel|wlr|both")]
     portal: String,
-    /// With --portal both: only these workloads (comma-separated names,
-    /// e.g. "1080p full,4K 256x256").
+    /// Run these of the standard workloads (comma-separated names, e.g.
+    /// "1080p full,4K 256x256") with the --portal given, or with both;
+    /// with --portal both and none given, all of them.
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
+    /// With --workloads or --portal both: the consumers offer LINEAR
+    /// dmabufs first, as OBS does (needs a DRM device: the VM lab).
+    #[arg(long)]
+    consumer_dmabuf: bool,
     /// What changes every frame besides the probe's 64x8 counter: a WxH
     /// area from the top-left corner, or `full` (the whole output).
     #[arg(long, value_name = "WxH|full")]
@@ -300,8 +305,8 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         bail!("--seconds must be a positive number");
     }
-    if args.portal == "both" {
-        return bench_screencast_both(&args);
+    if args.portal == "both" || !args.workloads.is_empty() {
+        return bench_screencast_workloads(&args);
     }
     let mut opts = bench::ScreenCastBenchOptions {
         duration: Duration::from_secs_f64(args.seconds),
@@ -333,9 +338,17 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
     Ok(())
 }
 
-/// `bench screencast --portal both`: the standard workloads with
-/// ionChannel and xdpw side by side.
-fn bench_screencast_both(args: &ScreenCastArgs) -> Result<()> {
+/// `bench screencast --portal both` or `--workloads`: the standard
+/// workloads with ionChannel and xdpw side by side, or with one of them.
+fn bench_screencast_workloads(args: &ScreenCastArgs) -> Result<()> {
+    let backends = if args.portal == "both" {
+        vec![
+            testbed::ScreenCastPortal::IonChannel,
+            testbed::ScreenCastPortal::Wlr,
+        ]
+    } else {
+        vec![args.portal.parse()?]
+    };
     let mut workloads = bench::compare::standard_workloads();
     if !args.workloads.is_empty() {
         let known: Vec<String> = workloads.iter().map(|w| w.name.clone()).collect();
@@ -352,6 +365,8 @@ fn bench_screencast_both(args: &ScreenCastArgs) -> Result<()> {
     let opts = bench::compare::CompareOptions {
         duration: Duration::from_secs_f64(args.seconds),
         workloads,
+        backends,
+        consumer_dmabuf: args.consumer_dmabuf,
         keep_logs: args.keep_logs,
     };
     let report = bench::compare::run(&opts, &mut std::io::stderr())?;
