@@ -88,6 +88,10 @@ pub struct Row {
     pub latency_us: Option<Percentiles>,
     pub portal_cpu_us_per_frame: f64,
     pub compositor_cpu_us_per_frame: f64,
+    /// The compositor's CPU per frame the probe drew before any capture
+    /// (the workload alone); `compositor_cpu_us_per_frame` less this is
+    /// what capturing costs it.
+    pub idle_compositor_us_per_frame: f64,
     pub portal_rss_kib: u64,
     /// Frames that came in dmabufs.
     pub dmabuf_frames: usize,
@@ -96,8 +100,8 @@ pub struct Row {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareReport {
     pub environment: Environment,
-    pub ionchannel: String,
-    pub xdpw: String,
+    /// The backends measured, with their versions.
+    pub backends: Vec<String>,
     /// What the consumers take: "shm" or "dmabuf preferred".
     pub consumer: String,
     pub rows: Vec<Row>,
@@ -121,11 +125,17 @@ pub fn run(opts: &CompareOptions, progress: &mut dyn Write) -> Result<CompareRep
     }
     Ok(CompareReport {
         environment: env.context("no workload")?,
-        ionchannel: format!("ionchannel ({} build)", profile()),
-        xdpw: format!(
-            "xdg-desktop-portal-wlr {}",
-            package_version("xdg-desktop-portal-wlr")
-        ),
+        backends: opts
+            .backends
+            .iter()
+            .map(|b| match b {
+                ScreenCastPortal::IonChannel => format!("ionchannel ({} build)", profile()),
+                ScreenCastPortal::Wlr => format!(
+                    "xdg-desktop-portal-wlr {}",
+                    package_version("xdg-desktop-portal-wlr")
+                ),
+            })
+            .collect(),
         consumer: if opts.consumer_dmabuf {
             "dmabuf preferred".into()
         } else {
@@ -206,6 +216,27 @@ async fn measure(
         .with_context(|| format!("{portal} is not running"))?;
     let meter = Meter::new(backend, None, testbed.program_pid(Component::Compositor));
     let client = PortalClient::connect(testbed.bus_address()).await?;
+
+    // The compositor's cost of the workload alone, before anything
+    // captures: what it spends per frame the probe draws. The capture's
+    // own cost is what a frame costs it on top of that.
+    let drawn_in = |from: u64, to: u64| -> Result<usize> {
+        Ok(read_records(probe_events)?
+            .iter()
+            .filter(|r| matches!(r.event, Event::FrameDrawn { .. }) && (from..to).contains(&r.t_us))
+            .count())
+    };
+    let idle_start = meter.read()?;
+    let idle_from = monotonic_us();
+    std::thread::sleep(opts.duration / 2);
+    let idle = meter.since(&idle_start, 1)?;
+    let idle_drawn = drawn_in(idle_from, monotonic_us())?;
+    let idle_compositor_us_per_frame = if idle_drawn == 0 {
+        0.0
+    } else {
+        idle.compositor_us as f64 / idle_drawn as f64
+    };
+
     let mut sessions = Vec::new();
     let mut consumers = Vec::new();
     let secs = format!("{}", opts.duration.as_secs_f64() + 3.0);
@@ -287,6 +318,7 @@ async fn measure(
         latency_us: percentiles(latencies),
         portal_cpu_us_per_frame: per_frame(cpu.ionchannel_us),
         compositor_cpu_us_per_frame: per_frame(cpu.compositor_us),
+        idle_compositor_us_per_frame,
         portal_rss_kib: rss_kib,
         dmabuf_frames,
     })
@@ -301,13 +333,20 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
+impl Row {
+    /// What capturing cost the compositor per frame: its CPU per frame
+    /// with the streams, less its CPU per frame on the workload alone.
+    pub fn capture_us_per_frame(&self) -> f64 {
+        (self.compositor_cpu_us_per_frame - self.idle_compositor_us_per_frame).max(0.0)
+    }
+}
+
 impl CompareReport {
-    /// The compositor's CPU per frame of a workload's row for `portal`.
-    fn compositor_per_frame(&self, workload: &str, portal: &str) -> Option<f64> {
+    /// A row of a workload for `portal`.
+    fn row(&self, workload: &str, portal: &str) -> Option<&Row> {
         self.rows
             .iter()
             .find(|r| r.workload == workload && r.portal == portal)
-            .map(|r| r.compositor_cpu_us_per_frame)
     }
 }
 
@@ -316,18 +355,19 @@ impl std::fmt::Display for CompareReport {
         let env = &self.environment;
         writeln!(
             f,
-            "ionchannel-lab bench screencast --portal both: {} CPUs, kernel {}, {}, {}",
+            "ionchannel-lab bench screencast, workloads: {} CPUs, kernel {}, {}, {}",
             env.cpus, env.kernel, env.compositor, env.frontend
         )?;
         writeln!(
             f,
-            "backends: {} and {}; consumer: ion-consumer ({}, mapped), one per stream",
-            self.ionchannel, self.xdpw, self.consumer
+            "backends: {}; consumer: ion-consumer ({}, mapped), one per stream",
+            self.backends.join(" and "),
+            self.consumer
         )?;
         writeln!(f)?;
         writeln!(
             f,
-            "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>9}",
+            "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>11} {:>9} {:>7}",
             "workload",
             "backend",
             "frames",
@@ -335,7 +375,9 @@ impl std::fmt::Display for CompareReport {
             "latency p50/p99",
             "µs CPU/fr",
             "comp µs/fr",
-            "RSS KiB"
+            "capture µs",
+            "RSS KiB",
+            "dmabuf"
         )?;
         let ms = |p: &Option<Percentiles>| {
             p.map_or_else(
@@ -354,7 +396,7 @@ impl std::fmt::Display for CompareReport {
             for r in group {
                 writeln!(
                     f,
-                    "{:<15} {:<24} {:>7} {:>7.1} {:>16} {:>11.0} {:>11.0} {:>9} {:>7}",
+                    "{:<15} {:<24} {:>7} {:>7.1} {:>16} {:>11.0} {:>11.0} {:>11.0} {:>9} {:>7}",
                     r.workload,
                     r.portal,
                     r.frames,
@@ -362,6 +404,7 @@ impl std::fmt::Display for CompareReport {
                     ms(&r.latency_us),
                     r.portal_cpu_us_per_frame,
                     r.compositor_cpu_us_per_frame,
+                    r.capture_us_per_frame(),
                     r.portal_rss_kib,
                     r.dmabuf_frames
                 )?;
@@ -373,7 +416,7 @@ impl std::fmt::Display for CompareReport {
                 };
                 writeln!(
                     f,
-                    "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>9}",
+                    "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>11} {:>9}",
                     "",
                     "  ionChannel / xdpw",
                     "",
@@ -388,6 +431,7 @@ impl std::fmt::Display for CompareReport {
                         ion.compositor_cpu_us_per_frame,
                         wlr.compositor_cpu_us_per_frame
                     ),
+                    ratio(ion.capture_us_per_frame(), wlr.capture_us_per_frame()),
                     ratio(ion.portal_rss_kib as f64, wlr.portal_rss_kib as f64)
                 )?;
             }
@@ -395,20 +439,25 @@ impl std::fmt::Display for CompareReport {
         writeln!(f)?;
         writeln!(
             f,
-            "(fps per stream; latency: the probe's commit → the consumer holds the frame; CPU per frame delivered, all streams)"
+            "(fps per stream; latency: the probe's commit → the consumer holds the frame; CPU per frame delivered, all streams;"
+        )?;
+        writeln!(
+            f,
+            " capture: the compositor's CPU per frame less what it spent per frame on the workload before anything captured)"
         )?;
         // The second target: a small changing region costs the
         // compositor much less per frame than the whole output.
         for res in ["1080p", "4K"] {
             for portal in ["ionchannel", "xdg-desktop-portal-wlr"] {
                 if let (Some(full), Some(small)) = (
-                    self.compositor_per_frame(&format!("{res} full"), portal),
-                    self.compositor_per_frame(&format!("{res} 256x256"), portal),
+                    self.row(&format!("{res} full"), portal),
+                    self.row(&format!("{res} 256x256"), portal),
                 ) {
                     writeln!(
                         f,
-                        "{res}, {portal}: the compositor spends {} times less per frame on a 256x256 region than on the full output",
-                        ratio(full, small)
+                        "{res}, {portal}: a 256x256 region costs the compositor {} times less per frame than the full output, and its capture {} times less",
+                        ratio(full.compositor_cpu_us_per_frame, small.compositor_cpu_us_per_frame),
+                        ratio(full.capture_us_per_frame(), small.capture_us_per_frame())
                     )?;
                 }
             }
