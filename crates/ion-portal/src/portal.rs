@@ -461,16 +461,16 @@ impl Portal {
                 devices,
                 entry.sources,
                 entry.persist.try_clone(),
-                entry.clipboard.requested,
             ))
         });
-        let (id, app_id, requested, sources, persist, clipboard) = match begun {
+        let (id, app_id, requested, sources, persist) = match begun {
             Ok(v) => v,
             Err(e) => {
                 request.finish().await;
                 return Err(e);
             }
         };
+        let clipboard = self.clipboard_decision(&path, &sender, kind).await;
         let outcome = tokio::select! {
             r = self.grant(id, &app_id, kind, Wanted { devices: requested, sources, clipboard }, &persist) => r,
             () = request.cancelled() => Err(RESPONSE_CANCELLED),

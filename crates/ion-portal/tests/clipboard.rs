@@ -408,3 +408,64 @@ async fn in_process_a_read_from_a_stalled_app_ends_at_the_timeout() {
     );
     set_selection(&w, S, &["text/plain"]).await.unwrap();
 }
+
+/// libportal sends RequestClipboard and then Start without waiting, and the
+/// frontend forwards each from a worker thread of its own, so Start can
+/// come first (Deskflow on labwc, in CI). A RequestClipboard that arrives
+/// while Start waits for it counts; one after Start has decided does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_a_request_clipboard_overtaken_by_start_still_counts() {
+    let w = world().await;
+    let o = || HashMap::<&str, Value<'static>>::new();
+    let session = "/org/freedesktop/portal/desktop/session/t/late";
+    let reply = rd(&w, "CreateSession", &(path("/r/1"), path(session), "", o())).await;
+    let (code, _): (u32, HashMap<String, OwnedValue>) =
+        reply.unwrap().body().deserialize().unwrap();
+    assert_eq!(code, 0);
+    let mut types = o();
+    types.insert("types", Value::from(1u32));
+    rd(
+        &w,
+        "SelectDevices",
+        &(path("/r/2"), path(session), "", types),
+    )
+    .await
+    .unwrap();
+    // Start first, RequestClipboard 10 ms after it.
+    let client = w.client.clone();
+    let pending = tokio::spawn(async move {
+        let empty = HashMap::<&str, Value<'static>>::new();
+        common::call(
+            &client,
+            RD,
+            "Start",
+            &(path("/r/3"), path(session), "", "", empty),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    cb(&w, "RequestClipboard", &(path(session), o()))
+        .await
+        .unwrap();
+    let (code, results): (u32, HashMap<String, OwnedValue>) = pending
+        .await
+        .unwrap()
+        .unwrap()
+        .body()
+        .deserialize()
+        .unwrap();
+    assert_eq!(code, 0);
+    assert!(enabled(&results), "the overtaken RequestClipboard counts");
+
+    // After Start has decided, it is too late: refused, and the session
+    // without the clipboard stays so.
+    let other = "/org/freedesktop/portal/desktop/session/t/later";
+    let results = start(&w, other, false).await;
+    assert!(!enabled(&results));
+    match cb(&w, "RequestClipboard", &(path(other), o())).await {
+        Err(zbus::Error::MethodError(_, msg, _)) => {
+            assert!(msg.unwrap_or_default().contains("before Start"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

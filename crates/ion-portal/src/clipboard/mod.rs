@@ -29,14 +29,26 @@ use crate::sessions::{SessionEntry, SessionKind};
 use pump::{pump, Cancel, PumpEnd};
 
 pub use ion_core::clipboard::{TRANSFER_IDLE, WRITE_WAIT};
+
+/// How long a RemoteDesktop Start waits for a RequestClipboard before it
+/// decides. An app calls RequestClipboard, then Start; libportal (Deskflow)
+/// sends both without waiting for the first reply, and the frontend, which
+/// has accepted the RequestClipboard already, forwards each from a worker
+/// thread of its own: Start can reach us first (seen 8 ms apart on the
+/// testing stack's labwc, in CI). A RequestClipboard that arrives while
+/// Start waits counts as having come before it.
+pub const CLIPBOARD_GRACE: std::time::Duration = std::time::Duration::from_millis(50);
 /// Finished serials remembered, so a late SelectionWriteDone is no error.
 const FINISHED_KEPT: usize = 32;
 
 /// A session's clipboard.
 #[derive(Debug, Default)]
 pub struct ClipboardSession {
-    /// RequestClipboard came before Start.
+    /// RequestClipboard came before Start decided (see
+    /// [`CLIPBOARD_GRACE`]).
     pub requested: bool,
+    /// Start has read `requested`: a RequestClipboard now is too late.
+    pub decided: bool,
     /// Start granted it and the compositor has data-control.
     pub enabled: bool,
     /// Pastes from the session's selection, by serial.
@@ -100,7 +112,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), PortalError> {
 }
 
 impl Portal {
-    /// RequestClipboard: before Start, on a RemoteDesktop session.
+    /// RequestClipboard: before Start (or while Start waits for it, see
+    /// [`CLIPBOARD_GRACE`]), on a RemoteDesktop session.
     pub async fn request_clipboard(
         &self,
         conn: &Connection,
@@ -111,7 +124,12 @@ impl Portal {
         let sender = self.config.trust.check(conn, header).await?;
         let id = self
             .with_session(path, &sender, SessionKind::RemoteDesktop, |e| {
-                if e.lifecycle.state() != ion_core::SessionState::Created {
+                let in_time = match e.lifecycle.state() {
+                    ion_core::SessionState::Created => true,
+                    ion_core::SessionState::Starting => !e.clipboard.decided,
+                    _ => false,
+                };
+                if !in_time {
                     return Err(PortalError::Failed(
                         "RequestClipboard must come before Start".into(),
                     ));
@@ -122,6 +140,33 @@ impl Portal {
             .map_err(|e| refused(path, "RequestClipboard", e))?;
         tracing::info!(session = id, "clipboard requested");
         Ok(())
+    }
+
+    /// Whether a Start asks for the clipboard: a RemoteDesktop Start
+    /// without a RequestClipboard yet waits up to [`CLIPBOARD_GRACE`] for
+    /// one the frontend may still be forwarding, then decides for good.
+    pub(crate) async fn clipboard_decision(
+        &self,
+        path: &str,
+        sender: &str,
+        kind: SessionKind,
+    ) -> bool {
+        if kind != SessionKind::RemoteDesktop {
+            return false;
+        }
+        let requested = || {
+            self.with_session(path, sender, kind, |e| Ok(e.clipboard.requested))
+                .unwrap_or(false)
+        };
+        let deadline = tokio::time::Instant::now() + CLIPBOARD_GRACE;
+        while !requested() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.with_session(path, sender, kind, |e| {
+            e.clipboard.decided = true;
+            Ok(e.clipboard.requested)
+        })
+        .unwrap_or(false)
     }
 
     /// The session's id if its clipboard is enabled and `sender` owns it.
