@@ -87,6 +87,9 @@ pub struct Row {
     /// The probe's commit → consumer holds the frame, all streams, µs.
     pub latency_us: Option<Percentiles>,
     pub portal_cpu_us_per_frame: f64,
+    /// The backend's context switches (all threads) per frame: how often
+    /// it sleeps and wakes for each.
+    pub portal_switches_per_frame: f64,
     pub compositor_cpu_us_per_frame: f64,
     /// The compositor's CPU per frame the probe drew before any capture
     /// (the workload alone); `compositor_cpu_us_per_frame` less this is
@@ -264,10 +267,12 @@ async fn measure(
     }
     std::thread::sleep(Duration::from_millis(300));
     let start = meter.read()?;
+    let switches_before = procstat::context_switches(backend)?;
     let t0 = Instant::now();
     let from_us = monotonic_us();
     std::thread::sleep(opts.duration);
     let cpu = meter.since(&start, 1)?;
+    let switches = procstat::context_switches(backend)?.saturating_sub(switches_before);
     let seconds = t0.elapsed().as_secs_f64();
     let to_us = monotonic_us();
     let rss_kib = procstat::memory(backend)?.rss_kib;
@@ -317,6 +322,7 @@ async fn measure(
         fps: frames_total as f64 / seconds / workload.outputs.len().max(1) as f64,
         latency_us: percentiles(latencies),
         portal_cpu_us_per_frame: per_frame(cpu.ionchannel_us),
+        portal_switches_per_frame: per_frame(switches),
         compositor_cpu_us_per_frame: per_frame(cpu.compositor_us),
         idle_compositor_us_per_frame,
         portal_rss_kib: rss_kib,
@@ -367,13 +373,14 @@ impl std::fmt::Display for CompareReport {
         writeln!(f)?;
         writeln!(
             f,
-            "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>11} {:>9} {:>7}",
+            "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>8} {:>11} {:>11} {:>9} {:>7}",
             "workload",
             "backend",
             "frames",
             "fps",
             "latency p50/p99",
             "µs CPU/fr",
+            "sw/fr",
             "comp µs/fr",
             "capture µs",
             "RSS KiB",
@@ -396,13 +403,14 @@ impl std::fmt::Display for CompareReport {
             for r in group {
                 writeln!(
                     f,
-                    "{:<15} {:<24} {:>7} {:>7.1} {:>16} {:>11.0} {:>11.0} {:>11.0} {:>9} {:>7}",
+                    "{:<15} {:<24} {:>7} {:>7.1} {:>16} {:>11.0} {:>8.1} {:>11.0} {:>11.0} {:>9} {:>7}",
                     r.workload,
                     r.portal,
                     r.frames,
                     r.fps,
                     ms(&r.latency_us),
                     r.portal_cpu_us_per_frame,
+                    r.portal_switches_per_frame,
                     r.compositor_cpu_us_per_frame,
                     r.capture_us_per_frame(),
                     r.portal_rss_kib,
@@ -416,7 +424,7 @@ impl std::fmt::Display for CompareReport {
                 };
                 writeln!(
                     f,
-                    "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>11} {:>11} {:>9}",
+                    "{:<15} {:<24} {:>7} {:>7} {:>16} {:>11} {:>8} {:>11} {:>11} {:>9}",
                     "",
                     "  ionChannel / xdpw",
                     "",
@@ -427,6 +435,7 @@ impl std::fmt::Display for CompareReport {
                         ratio(lat(ion, true), lat(wlr, true))
                     ),
                     ratio(ion.portal_cpu_us_per_frame, wlr.portal_cpu_us_per_frame),
+                    ratio(ion.portal_switches_per_frame, wlr.portal_switches_per_frame),
                     ratio(
                         ion.compositor_cpu_us_per_frame,
                         wlr.compositor_cpu_us_per_frame
@@ -439,7 +448,7 @@ impl std::fmt::Display for CompareReport {
         writeln!(f)?;
         writeln!(
             f,
-            "(fps per stream; latency: the probe's commit → the consumer holds the frame; CPU per frame delivered, all streams;"
+            "(fps per stream; latency: the probe's commit → the consumer holds the frame; CPU and context switches (sw) per frame delivered, all streams;"
         )?;
         writeln!(
             f,

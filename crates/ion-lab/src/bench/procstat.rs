@@ -21,6 +21,31 @@ pub fn cpu_us(pid: u32) -> Result<u64> {
         .with_context(|| format!("parsing {path}"))
 }
 
+/// Context switches of all of `pid`'s threads so far (voluntary and not,
+/// from each `/proc/PID/task/TID/status`): how often it went to sleep or
+/// was put aside, so a wakeup count.
+pub fn context_switches(pid: u32) -> Result<u64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0;
+    for task in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let status = std::fs::read_to_string(task?.path().join("status")).unwrap_or_default();
+        total += parse_switches(&status);
+    }
+    Ok(total)
+}
+
+/// voluntary_ctxt_switches + nonvoluntary_ctxt_switches of a status file.
+fn parse_switches(status: &str) -> u64 {
+    status
+        .lines()
+        .filter(|l| {
+            l.starts_with("voluntary_ctxt_switches:")
+                || l.starts_with("nonvoluntary_ctxt_switches:")
+        })
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+        .sum()
+}
+
 /// `pid`'s CPU-time clock in microseconds; None where it cannot be read
 /// (the process is gone, or not ours to look at).
 fn cpu_clock_us(pid: u32) -> Option<u64> {
@@ -256,6 +281,15 @@ impl Meter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_context_switches() {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(parse_switches(status), 15);
+        let before = context_switches(std::process::id()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(context_switches(std::process::id()).unwrap() > before);
+    }
 
     #[test]
     fn the_cpu_clock_counts_in_microseconds() {
