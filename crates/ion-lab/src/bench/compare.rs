@@ -15,14 +15,14 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::input::{environment, Environment};
 use super::procstat::{self, Meter};
-use super::screencast::{frame_latencies, package_version};
+use super::screencast::{check_served_by, frame_latencies, package_version, start_monitor_cast};
 use super::stats::{percentiles, Percentiles};
-use crate::client::{PortalClient, ScreenCast};
+use crate::client::PortalClient;
 use crate::consumer::FrameRecord;
 use crate::probe::record::{monotonic_us, read_records, Event};
 use crate::testbed::{outputs_in_turn, Component, OutputSpec, ScreenCastPortal, Testbed};
@@ -248,18 +248,11 @@ async fn measure(
         consumer_args.push("--prefer-dmabuf");
     }
     for _ in &workload.outputs {
-        let sc = ScreenCast::create(&client).await?;
-        sc.select_sources(1, false, 1).await?.ok()?;
-        let (resp, results) = sc.start().await?;
-        if resp.code != 0 {
-            bail!("Start answered {}", resp.code);
-        }
-        let stream = results
-            .and_then(|r| r.streams.into_iter().next())
-            .context("Start returned no stream")?;
-        consumers.push(testbed.start_consumer(stream.node_id, false, &consumer_args)?);
+        let (sc, node) = start_monitor_cast(&client).await?;
+        consumers.push(testbed.start_consumer(node, false, &consumer_args)?);
         sessions.push(sc);
     }
+    check_served_by(testbed, portal)?;
     for c in &consumers {
         c.wait_for("the first frame", Duration::from_secs(15), |f| {
             (!f.is_empty()).then_some(())

@@ -207,25 +207,8 @@ async fn phases(
         .with_context(|| format!("{portal} is not running"))?;
     let meter = Meter::new(backend, None, testbed.program_pid(Component::Compositor));
     let client = PortalClient::connect(testbed.bus_address()).await?;
-    let sc = ScreenCast::create(&client).await?;
-    sc.select_sources(1, false, 1).await?.ok()?;
-    let (resp, results) = sc.start().await?;
-    if resp.code != 0 {
-        bail!("Start answered {}", resp.code);
-    }
-    let node = results
-        .and_then(|r| r.streams.first().map(|s| s.node_id))
-        .context("Start returned no stream")?;
-    // Which backend really serves: a frontend that ignores portals.conf
-    // (1.16) would route to ionChannel whatever was asked.
-    let sources = video_sources(&testbed.pw_dump()?)?;
-    if !sources.iter().any(|n| n.starts_with(portal.node_prefix())) {
-        bail!(
-            "the stream is not {portal}'s (Video/Source nodes: {sources:?}; {portal}'s \
-             start with {}): does this frontend read portals.conf (1.17 or newer)?",
-            portal.node_prefix()
-        );
-    }
+    let (sc, node) = start_monitor_cast(&client).await?;
+    check_served_by(testbed, portal)?;
     let memory_before = procstat::memory(backend)?;
     let events = probe.events_path().to_owned();
     let mut phases = Vec::new();
@@ -265,6 +248,35 @@ async fn phases(
     let memory_after = procstat::memory(backend)?;
     sc.close().await?;
     Ok((phases, memory_before, memory_after))
+}
+
+/// A ScreenCast session of one monitor (the backend's chooser picks it),
+/// started: the session and its stream's node.
+pub(crate) async fn start_monitor_cast(client: &PortalClient) -> Result<(ScreenCast<'_>, u32)> {
+    let sc = ScreenCast::create(client).await?;
+    sc.select_sources(1, false, 1).await?.ok()?;
+    let (resp, results) = sc.start().await?;
+    if resp.code != 0 {
+        bail!("Start answered {}", resp.code);
+    }
+    let node = results
+        .and_then(|r| r.streams.first().map(|s| s.node_id))
+        .context("Start returned no stream")?;
+    Ok((sc, node))
+}
+
+/// Fails unless `portal` serves the streams: a frontend that ignores
+/// portals.conf (1.16) routes to ionChannel whatever was asked.
+pub(crate) fn check_served_by(testbed: &Testbed, portal: ScreenCastPortal) -> Result<()> {
+    let sources = video_sources(&testbed.pw_dump()?)?;
+    if !sources.iter().any(|n| n.starts_with(portal.node_prefix())) {
+        bail!(
+            "the stream is not {portal}'s (Video/Source nodes: {sources:?}; {portal}'s \
+             start with {}): does this frontend read portals.conf (1.17 or newer)?",
+            portal.node_prefix()
+        );
+    }
+    Ok(())
 }
 
 fn phase(

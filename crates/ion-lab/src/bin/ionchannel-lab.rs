@@ -290,14 +290,7 @@ fn bench_input(args: InputArgs) -> Result<()> {
         opts.outputs = args.outputs;
     }
     let report = bench::run(&opts, &mut std::io::stderr())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("serializing the report")?
-        );
-    } else {
-        print!("{report}");
-    }
+    print_report(&report, args.json)?;
     Ok(())
 }
 
@@ -327,14 +320,7 @@ fn bench_screencast(args: ScreenCastArgs) -> Result<()> {
         opts.output = opts.output.with_transform(transform);
     }
     let report = bench::screencast::run(&opts, &mut std::io::stderr())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("serializing the report")?
-        );
-    } else {
-        print!("{report}");
-    }
+    print_report(&report, args.json)?;
     Ok(())
 }
 
@@ -370,14 +356,7 @@ fn bench_screencast_workloads(args: &ScreenCastArgs) -> Result<()> {
         keep_logs: args.keep_logs,
     };
     let report = bench::compare::run(&opts, &mut std::io::stderr())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("serializing the report")?
-        );
-    } else {
-        print!("{report}");
-    }
+    print_report(&report, args.json)?;
     Ok(())
 }
 
@@ -387,14 +366,7 @@ fn bench_clipboard(args: ClipboardArgs) -> Result<()> {
         keep_logs: args.keep_logs,
     };
     let report = bench::clipboard::run(&opts, &mut std::io::stderr())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("serializing the report")?
-        );
-    } else {
-        print!("{report}");
-    }
+    print_report(&report, args.json)?;
     if report.transfers.iter().any(|t| !t.identical) {
         std::io::Write::flush(&mut std::io::stdout()).context("flushing stdout")?;
         bail!("the bytes that arrived differ from the payload");
@@ -516,4 +488,17 @@ fn shell_quote(value: &str) -> String {
     } else {
         format!("'{}'", value.replace('\'', "'\\''"))
     }
+}
+
+/// A benchmark's report on stdout: JSON, or its table.
+fn print_report<R: serde::Serialize + std::fmt::Display>(report: &R, json: bool) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).context("serializing the report")?
+        );
+    } else {
+        print!("{report}");
+    }
+    Ok(())
 }
