@@ -33,19 +33,6 @@ const TOLERANCE: u8 = 8;
 
 const WINDOW_APP_ID: &str = "org.ionchannel.ChromiumTarget";
 
-/// Chromium and this stack, or why not (printed).
-fn runs_here(w: &World) -> bool {
-    if !w.testing_stack() {
-        eprintln!("SKIPPED: Chromium comes from the Debian testing rootfs; this is the host stack");
-        return false;
-    }
-    if let Some(why) = chromium::missing() {
-        eprintln!("SKIPPED: {why}");
-        return false;
-    }
-    true
-}
-
 /// Points to compare: a grid over the frame, clear of the counter.
 fn grid(width: u32, height: u32) -> Vec<(u32, u32)> {
     let mut points = Vec::new();
@@ -97,25 +84,6 @@ fn worst(
     worst
 }
 
-/// The session and node ionChannel made for the one stream of `source`.
-fn stream_of(tb: &Testbed, source: &str) -> Result<(String, u32)> {
-    let log = std::fs::read_to_string(tb.log_path(Component::IonChannel))?;
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("stream node ready") && l.contains(&format!("source={source}")))
-        .with_context(|| format!("no stream of {source} in ionChannel's log"))?;
-    let field = |name: &str| {
-        line.split(&format!(" {name}="))
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .map(str::to_owned)
-    };
-    let session = field("session").context("no session in the line")?;
-    let node = field("node_id").context("no node in the line")?.parse()?;
-    Ok((session, node))
-}
-
 /// Whether PipeWire has a node with this id.
 fn node_exists(tb: &Testbed, id: u32) -> Result<bool> {
     let dump: serde_json::Value = serde_json::from_str(&tb.pw_dump()?)?;
@@ -157,7 +125,7 @@ async fn chromium_shares_a_monitor_that_matches_the_screen() -> Result<()> {
         &["--animate"],
     )
     .await?;
-    if !runs_here(&w) {
+    if !w.app_runs_here("Chromium", chromium::missing()) {
         return w.done();
     }
     let (chooser, policy) = Chooser::install(&w.testbed)?;
@@ -176,7 +144,7 @@ async fn chromium_shares_a_monitor_that_matches_the_screen() -> Result<()> {
         SHARED_SIZE,
         "the track has the output's size"
     );
-    let (session, node) = stream_of(&w.testbed, SHARED)?;
+    let LoggedStream { session, node, .. } = last_stream(&w.testbed, Some(SHARED))?;
 
     // Its pixels are the screen's: a grim screenshot of the output, and
     // the probe's known picture.
@@ -238,7 +206,7 @@ async fn chromium_shares_a_window_and_follows_its_size() -> Result<()> {
             .policy(policy),
     )
     .await?;
-    if !runs_here(&w) {
+    if !w.app_runs_here("Chromium", chromium::missing()) {
         return w.done();
     }
     let window = w.testbed.start_window(&[
@@ -256,16 +224,7 @@ async fn chromium_shares_a_window_and_follows_its_size() -> Result<()> {
     println!("track: {track:?}");
     assert_eq!(track.settings.display_surface, "window");
     assert_eq!((track.settings.width, track.settings.height), (400, 300));
-    let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
-    let source = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("stream node ready"))
-        .and_then(|l| l.split(" source=").nth(1))
-        .and_then(|r| r.split(' ').next())
-        .context("no stream in ionChannel's log")?
-        .to_owned();
-    let (session, node) = stream_of(&w.testbed, &source)?;
+    let LoggedStream { session, node, .. } = last_stream(&w.testbed, None)?;
 
     let check = |chromium: &mut Chromium, (width, height): (u32, u32)| -> Result<()> {
         let points = grid(width, height);

@@ -34,18 +34,6 @@ const POINTER: (u32, u32) = (400, 300);
 /// Around the pointer, what the cursor may cover.
 const CURSOR_BOX: u32 = 64;
 
-fn runs_here(w: &World) -> bool {
-    if !w.testing_stack() {
-        eprintln!("SKIPPED: OBS comes from the Debian testing rootfs; this is the host stack");
-        return false;
-    }
-    if let Some(why) = obs::missing() {
-        eprintln!("SKIPPED: {why}");
-        return false;
-    }
-    true
-}
-
 fn channel_diff(a: [u8; 3], b: [u8; 3]) -> u8 {
     (0..3).map(|c| a[c].abs_diff(b[c])).max().unwrap_or(0)
 }
@@ -98,7 +86,7 @@ async fn obs_records_a_monitor_with_its_cursor() -> Result<()> {
         &["--animate", "--keep-cursor"],
     )
     .await?;
-    if !runs_here(&w) {
+    if !w.app_runs_here("OBS", obs::missing()) {
         return w.done();
     }
     let (chooser, policy) = Chooser::install(&w.testbed)?;
@@ -140,13 +128,7 @@ async fn obs_records_a_monitor_with_its_cursor() -> Result<()> {
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(chooser.asked().len(), 1, "the person is asked once");
     let log = std::fs::read_to_string(w.testbed.log_path(Component::IonChannel))?;
-    let session = log
-        .lines()
-        .find(|l| l.contains("stream node ready") && l.contains(&format!("source={SHARED}")))
-        .and_then(|l| l.split(" session=").nth(1))
-        .and_then(|r| r.split(' ').next())
-        .context("no stream of the shared output in ionChannel's log")?
-        .to_owned();
+    let session = last_stream(&w.testbed, Some(SHARED))?.session;
     assert!(
         log.lines()
             .any(|l| l.contains("sources selected") && l.contains("cursor_mode: 4")),

@@ -94,9 +94,8 @@ async fn world() -> World {
     }
 }
 
-/// CreateSession, SelectDevices(keyboard), RequestClipboard if `clipboard`,
-/// Start; returns Start's results.
-async fn start(w: &World, session: &str, clipboard: bool) -> HashMap<String, OwnedValue> {
+/// CreateSession and SelectDevices(keyboard).
+async fn create_with_keyboard(w: &World, session: &str) {
     let o = || HashMap::<&str, Value<'_>>::new();
     let reply = rd(w, "CreateSession", &(path("/r/1"), path(session), "", o())).await;
     let (code, _): (u32, HashMap<String, OwnedValue>) =
@@ -111,6 +110,13 @@ async fn start(w: &World, session: &str, clipboard: bool) -> HashMap<String, Own
     )
     .await
     .unwrap();
+}
+
+/// [`create_with_keyboard`], RequestClipboard if `clipboard`, Start;
+/// returns Start's results.
+async fn start(w: &World, session: &str, clipboard: bool) -> HashMap<String, OwnedValue> {
+    let o = || HashMap::<&str, Value<'_>>::new();
+    create_with_keyboard(w, session).await;
     if clipboard {
         cb(w, "RequestClipboard", &(path(session), o()))
             .await
@@ -418,19 +424,7 @@ async fn in_process_a_request_clipboard_overtaken_by_start_still_counts() {
     let w = world().await;
     let o = || HashMap::<&str, Value<'static>>::new();
     let session = "/org/freedesktop/portal/desktop/session/t/late";
-    let reply = rd(&w, "CreateSession", &(path("/r/1"), path(session), "", o())).await;
-    let (code, _): (u32, HashMap<String, OwnedValue>) =
-        reply.unwrap().body().deserialize().unwrap();
-    assert_eq!(code, 0);
-    let mut types = o();
-    types.insert("types", Value::from(1u32));
-    rd(
-        &w,
-        "SelectDevices",
-        &(path("/r/2"), path(session), "", types),
-    )
-    .await
-    .unwrap();
+    create_with_keyboard(&w, session).await;
     // Start first, RequestClipboard 10 ms after it.
     let client = w.client.clone();
     let pending = tokio::spawn(async move {

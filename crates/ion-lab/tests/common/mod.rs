@@ -197,6 +197,22 @@ impl World {
         Some(rest.split('"').next()?.to_owned())
     }
 
+    /// Whether a third-party `app` from the Debian testing rootfs can run
+    /// here (`missing`: why the rootfs lacks it); prints why not.
+    pub fn app_runs_here(&self, app: &str, missing: Option<String>) -> bool {
+        if !self.testing_stack() {
+            eprintln!(
+                "SKIPPED: {app} comes from the Debian testing rootfs; this is the host stack"
+            );
+            return false;
+        }
+        if let Some(why) = missing {
+            eprintln!("SKIPPED: {why}");
+            return false;
+        }
+        true
+    }
+
     pub fn done(mut self) -> Result<()> {
         use ion_lab::testbed::Component;
         let log = std::fs::read_to_string(self.testbed.log_path(Component::IonChannel))
@@ -259,4 +275,37 @@ pub async fn ionchannel_log_once(w: &World, needle: &str) -> Result<String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(log)
+}
+
+/// A stream as ionChannel's log announced it ("stream node ready").
+#[derive(Debug, Clone)]
+pub struct LoggedStream {
+    pub session: String,
+    pub source: String,
+    pub node: u32,
+}
+
+/// The last stream ionChannel made, of `source` when given.
+pub fn last_stream(tb: &Testbed, source: Option<&str>) -> Result<LoggedStream> {
+    use anyhow::Context;
+    let log = std::fs::read_to_string(tb.log_path(ion_lab::testbed::Component::IonChannel))?;
+    let field = |line: &str, name: &str| {
+        line.split(&format!(" {name}="))
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .map(str::to_owned)
+    };
+    let line = log
+        .lines()
+        .rev()
+        .filter(|l| l.contains("stream node ready"))
+        .find(|l| source.is_none_or(|s| field(l, "source").as_deref() == Some(s)))
+        .with_context(|| format!("no stream of {source:?} in ionChannel's log"))?;
+    Ok(LoggedStream {
+        session: field(line, "session").context("no session in the line")?,
+        source: field(line, "source").context("no source in the line")?,
+        node: field(line, "node_id")
+            .context("no node in the line")?
+            .parse()?,
+    })
 }
