@@ -27,6 +27,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use anyhow::{ensure, Context, Result};
+use common::chooser::Chooser;
 use common::*;
 use ion_lab::client::RemoteDesktop;
 use ion_lab::deskflow::{self, Deskflow};
@@ -312,45 +313,6 @@ async fn deskflow_client_gets_pointer_clicks_and_text_through_ionchannel() -> Re
     w.done()
 }
 
-/// The chooser that plays the user at the consent dialog (the dialog's
-/// command in the policy, as in persistence.rs): it records each request
-/// and answers "allow, remember".
-struct Chooser {
-    asked: std::path::PathBuf,
-}
-
-impl Chooser {
-    /// Installs the chooser as the only way to consent: no rule, so every
-    /// Start is asked or restored from a remembered grant.
-    fn install(w: &mut World) -> Result<Self> {
-        let root = w.testbed.paths().root.clone();
-        let asked = root.join("asked.jsonl");
-        let script = root.join("chooser.sh");
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\n# Plays the user: records the request, allows and remembers.\ncat >> '{}'\necho >> '{}'\necho '{{\"allow\":true,\"remember\":true}}'\n",
-                asked.display(),
-                asked.display()
-            ),
-        )?;
-        w.testbed.set_policy(format!(
-            "# No rule: the dialog (the chooser) decides, and remembers.\n[dialog]\ncommand = [\"sh\", \"{}\"]\ntimeout = 30\n",
-            script.display()
-        ))?;
-        Ok(Self { asked })
-    }
-
-    fn asked(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.asked)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
 /// Lines of ionChannel's log that contain every one of `words`.
 fn lines_with<'a>(log: &'a str, words: &[&str]) -> Vec<&'a str> {
     log.lines()
@@ -387,7 +349,10 @@ async fn deskflow_client_gets_the_clipboard_in_one_session_and_its_token_restore
         return Ok(());
     }
     let mut w = world().await?;
-    let chooser = Chooser::install(&mut w)?;
+    // No rule: the chooser (the person) decides, allows and remembers.
+    let (chooser, policy) = Chooser::install(&w.testbed)?;
+    w.testbed.set_policy(policy)?;
+    chooser.answer(r#"{"allow":true,"remember":true}"#)?;
     let ionchannel_log =
         || std::fs::read_to_string(w.testbed.log_path(Component::IonChannel)).unwrap_or_default();
 
