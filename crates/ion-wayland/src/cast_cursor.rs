@@ -230,9 +230,6 @@ impl State {
     /// Sends what changed about the cursor soon (once per loop turn, so a
     /// burst of events makes one update).
     fn cursor_changed(&mut self, key: StreamKey) {
-        let Some(handle) = self.loop_handle.clone() else {
-            return;
-        };
         let Some(t) = self
             .casts
             .streams
@@ -246,12 +243,13 @@ impl State {
             return;
         }
         t.flush_pending = true;
-        handle.insert_idle(move |state: &mut State| state.flush_cursor(key));
+        self.timers
+            .after(Duration::ZERO, crate::timers::Wake::Cursor(key));
     }
 
     /// A picture-less buffer with the cursor metadata, if the consumer
     /// has a free buffer (otherwise it travels with the next frame).
-    fn flush_cursor(&mut self, key: StreamKey) {
+    pub(crate) fn flush_cursor(&mut self, key: StreamKey) {
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
         };
@@ -270,16 +268,8 @@ impl State {
         if let Some(wait) = wait {
             // Too soon after the last buffer: the consumer may not have
             // taken it yet, and this one would replace it.
-            if let Some(handle) = self.loop_handle.clone() {
-                let timer = calloop::timer::Timer::from_duration(wait);
-                let armed = handle.insert_source(timer, move |_, _, state: &mut State| {
-                    state.flush_cursor(key);
-                    calloop::timer::TimeoutAction::Drop
-                });
-                if armed.is_ok() {
-                    return;
-                }
-            }
+            self.timers.after(wait, crate::timers::Wake::Cursor(key));
+            return;
         }
         t.flush_pending = false;
         let Some(buffer) = s.stream.dequeue() else {

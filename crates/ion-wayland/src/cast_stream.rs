@@ -709,8 +709,8 @@ impl State {
         self.dispatch_pipewire();
     }
 
-    /// Tries the capture again after `wait`, with a calloop timer (at most
-    /// one pending per stream).
+    /// Tries the capture again after `wait`, with a timer (at most one
+    /// pending per stream).
     fn capture_after(&mut self, key: StreamKey, wait: Duration) {
         let Some(s) = self.casts.streams.get_mut(&key) else {
             return;
@@ -718,24 +718,8 @@ impl State {
         if s.capture_pending {
             return;
         }
-        let Some(handle) = self.loop_handle.clone() else {
-            return;
-        };
         s.capture_pending = true;
-        let timer = calloop::timer::Timer::from_duration(wait);
-        let inserted = handle.insert_source(timer, move |_, _, state: &mut State| {
-            if let Some(s) = state.casts.streams.get_mut(&key) {
-                s.capture_pending = false;
-            }
-            state.try_capture(key);
-            calloop::timer::TimeoutAction::Drop
-        });
-        if let Err(e) = inserted {
-            tracing::warn!(stream = key, "cannot arm a capture timer: {e}");
-            if let Some(s) = self.casts.streams.get_mut(&key) {
-                s.capture_pending = false;
-            }
-        }
+        self.timers.after(wait, crate::timers::Wake::Capture(key));
     }
 }
 

@@ -13,6 +13,7 @@ mod cast_turn;
 mod clipboard;
 pub mod clock;
 pub mod command;
+pub mod command_channel;
 mod devices;
 mod dmabuf;
 pub mod fault;
@@ -20,12 +21,14 @@ mod image_copy;
 pub mod input;
 pub mod keymap;
 pub mod keymap_file;
+mod media_loop;
 mod outputs;
 #[cfg(feature = "test-support")]
 pub mod recording;
 mod screencast;
 mod state;
 pub mod thread;
+mod timers;
 mod toplevels;
 
 pub use clipboard::{DataControlChoice, DATA_CONTROL_VAR};

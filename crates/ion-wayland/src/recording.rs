@@ -16,6 +16,8 @@ use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 use calloop::channel;
+
+use crate::command_channel::Received;
 use calloop::EventLoop;
 use tokio::sync::mpsc;
 
@@ -259,7 +261,12 @@ pub fn recording_with_outputs(outputs: Vec<OutputInfo>) -> (WaylandHandle, Log) 
 /// ext-data-control as its clipboard protocol).
 pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
     let log: Log = Arc::default();
-    let (tx, rx) = channel::channel::<Command>();
+    let Ok((tx, mut rx)) = crate::command_channel::channel::<Command>() else {
+        panic!("the recording stand-in cannot make its command channel (no eventfd)");
+    };
+    let Ok(rx_fd) = rustix::io::dup(rx.fd()) else {
+        panic!("the recording stand-in cannot dup its command channel's eventfd");
+    };
     let (inject_tx, inject_rx) = channel::channel::<Injected>();
     let (events_tx, events) = mpsc::unbounded_channel();
     let thread_log = log.clone();
@@ -296,72 +303,97 @@ pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
             if injected.is_err() {
                 return;
             }
-            let inserted = event_loop
-                .handle()
-                .insert_source(rx, move |ev, _, stand_in| {
-                    let mut log = thread_log.lock().unwrap_or_else(|e| e.into_inner());
-                    match ev {
-                        channel::Event::Msg(Command::CreateDevices {
-                            session,
-                            devices,
-                            reply,
-                        }) => {
-                            log.push(Recorded::CreateDevices {
+            let inserted = event_loop.handle().insert_source(
+                calloop::generic::Generic::new(
+                    rx_fd,
+                    calloop::Interest::READ,
+                    calloop::Mode::Level,
+                ),
+                move |_, _, stand_in| {
+                    for ev in rx.drain() {
+                        let mut log = thread_log.lock().unwrap_or_else(|e| e.into_inner());
+                        match ev {
+                            Received::Msg(Command::CreateDevices {
                                 session,
-                                devices: devices.bits(),
-                            });
-                            if devices.contains(ion_core::DeviceType::Keyboard) {
-                                with_keyboard.insert(session);
+                                devices,
+                                reply,
+                            }) => {
+                                log.push(Recorded::CreateDevices {
+                                    session,
+                                    devices: devices.bits(),
+                                });
+                                if devices.contains(ion_core::DeviceType::Keyboard) {
+                                    with_keyboard.insert(session);
+                                }
+                                let _ = reply.send(Ok(devices));
                             }
-                            let _ = reply.send(Ok(devices));
-                        }
-                        channel::Event::Msg(Command::Input { session, event }) => {
-                            log.push(Recorded::Input { session, event });
-                        }
-                        channel::Event::Msg(Command::ReleaseInput { session }) => {
-                            log.push(Recorded::ReleaseInput { session });
-                        }
-                        channel::Event::Msg(Command::Keymap { session, reply }) => {
-                            let text = with_keyboard
-                                .contains(&session)
-                                .then(|| keymap.clone())
-                                .flatten();
-                            let _ = reply.send(text);
-                        }
-                        channel::Event::Msg(Command::DestroyDevices { session, reply }) => {
-                            log.push(Recorded::DestroyDevices { session });
-                            with_keyboard.remove(&session);
-                            if let Some(r) = reply {
-                                let _ = r.send(());
+                            Received::Msg(Command::Input { session, event }) => {
+                                log.push(Recorded::Input { session, event });
                             }
-                        }
-                        channel::Event::Msg(Command::Snapshot { reply }) => {
-                            let _ = reply.send(Snapshot {
-                                globals: Vec::new(),
-                                outputs: outputs.clone(),
-                                seat: Some("seat0".into()),
-                                keymap_layout: "us".into(),
-                                pipewire: !outputs.is_empty(),
-                                windows: Vec::new(),
-                                window_capture: false,
-                                cursor_metadata: false,
-                                data_control: Some(crate::EXT_DATA_CONTROL.into()),
-                                pointer_path: Some("zwlr_virtual_pointer_v1".into()),
-                                touch: false,
-                                uinput_unusable: Some("the recording stand-in".into()),
-                                dmabuf: Err("the recording stand-in".into()),
-                            });
-                        }
-                        channel::Event::Msg(Command::SetSelection {
-                            session,
-                            mime_types,
-                        }) => {
-                            log.push(Recorded::SetSelection {
+                            Received::Msg(Command::ReleaseInput { session }) => {
+                                log.push(Recorded::ReleaseInput { session });
+                            }
+                            Received::Msg(Command::Keymap { session, reply }) => {
+                                let text = with_keyboard
+                                    .contains(&session)
+                                    .then(|| keymap.clone())
+                                    .flatten();
+                                let _ = reply.send(text);
+                            }
+                            Received::Msg(Command::DestroyDevices { session, reply }) => {
+                                log.push(Recorded::DestroyDevices { session });
+                                with_keyboard.remove(&session);
+                                if let Some(r) = reply {
+                                    let _ = r.send(());
+                                }
+                            }
+                            Received::Msg(Command::Snapshot { reply }) => {
+                                let _ = reply.send(Snapshot {
+                                    globals: Vec::new(),
+                                    outputs: outputs.clone(),
+                                    seat: Some("seat0".into()),
+                                    keymap_layout: "us".into(),
+                                    pipewire: !outputs.is_empty(),
+                                    windows: Vec::new(),
+                                    window_capture: false,
+                                    cursor_metadata: false,
+                                    data_control: Some(crate::EXT_DATA_CONTROL.into()),
+                                    pointer_path: Some("zwlr_virtual_pointer_v1".into()),
+                                    touch: false,
+                                    uinput_unusable: Some("the recording stand-in".into()),
+                                    dmabuf: Err("the recording stand-in".into()),
+                                });
+                            }
+                            Received::Msg(Command::SetSelection {
                                 session,
-                                mime_types: mime_types.clone(),
-                            });
-                            // As the real thread: no types is a withdrawal.
-                            if mime_types.is_empty() {
+                                mime_types,
+                            }) => {
+                                log.push(Recorded::SetSelection {
+                                    session,
+                                    mime_types: mime_types.clone(),
+                                });
+                                // As the real thread: no types is a withdrawal.
+                                if mime_types.is_empty() {
+                                    if stand_in
+                                        .selection
+                                        .as_ref()
+                                        .is_some_and(|s| s.owner == Some(session))
+                                    {
+                                        stand_in.selection = None;
+                                        stand_in.changed();
+                                    }
+                                } else {
+                                    stand_in.selection = Some(Selection {
+                                        mime_types,
+                                        owner: Some(session),
+                                        len: None,
+                                        stall: false,
+                                    });
+                                    stand_in.changed();
+                                }
+                            }
+                            Received::Msg(Command::ClearSelection { session }) => {
+                                log.push(Recorded::ClearSelection { session });
                                 if stand_in
                                     .selection
                                     .as_ref()
@@ -370,77 +402,61 @@ pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
                                     stand_in.selection = None;
                                     stand_in.changed();
                                 }
-                            } else {
-                                stand_in.selection = Some(Selection {
-                                    mime_types,
-                                    owner: Some(session),
-                                    len: None,
-                                    stall: false,
+                            }
+                            Received::Msg(Command::ReadSelection {
+                                mime_type,
+                                fd,
+                                reply,
+                            }) => {
+                                log.push(Recorded::ReadSelection {
+                                    mime_type: mime_type.clone(),
                                 });
-                                stand_in.changed();
+                                let _ = reply.send(stand_in.read(mime_type, fd));
                             }
-                        }
-                        channel::Event::Msg(Command::ClearSelection { session }) => {
-                            log.push(Recorded::ClearSelection { session });
-                            if stand_in
-                                .selection
-                                .as_ref()
-                                .is_some_and(|s| s.owner == Some(session))
-                            {
-                                stand_in.selection = None;
-                                stand_in.changed();
-                            }
-                        }
-                        channel::Event::Msg(Command::ReadSelection {
-                            mime_type,
-                            fd,
-                            reply,
-                        }) => {
-                            log.push(Recorded::ReadSelection {
-                                mime_type: mime_type.clone(),
-                            });
-                            let _ = reply.send(stand_in.read(mime_type, fd));
-                        }
-                        channel::Event::Msg(Command::CreateStreams {
-                            session,
-                            sources,
-                            reply,
-                            ..
-                        }) => {
-                            log.push(Recorded::CreateStreams {
+                            Received::Msg(Command::CreateStreams {
                                 session,
-                                sources: sources.clone(),
-                            });
-                            let made: Option<Vec<StreamInfo>> = sources
-                                .iter()
-                                .zip(FIRST_NODE_ID..)
-                                .map(|(source, node_id)| {
-                                    let crate::command::SourceRef::Output(name) = source else {
-                                        return None;
-                                    };
-                                    outputs
-                                        .iter()
-                                        .find(|o| &o.name == name)
-                                        .map(|o| StreamInfo {
-                                            node_id,
-                                            source: crate::command::StreamSource::Output(o.clone()),
+                                sources,
+                                reply,
+                                ..
+                            }) => {
+                                log.push(Recorded::CreateStreams {
+                                    session,
+                                    sources: sources.clone(),
+                                });
+                                let made: Option<Vec<StreamInfo>> = sources
+                                    .iter()
+                                    .zip(FIRST_NODE_ID..)
+                                    .map(|(source, node_id)| {
+                                        let crate::command::SourceRef::Output(name) = source else {
+                                            return None;
+                                        };
+                                        outputs.iter().find(|o| &o.name == name).map(|o| {
+                                            StreamInfo {
+                                                node_id,
+                                                source: crate::command::StreamSource::Output(
+                                                    o.clone(),
+                                                ),
+                                            }
                                         })
-                                })
-                                .collect();
-                            let _ = reply.send(match made {
-                                Some(streams) if !outputs.is_empty() => Ok(streams),
-                                _ => Err("no PipeWire in the recording stand-in".into()),
-                            });
-                        }
-                        channel::Event::Msg(Command::DestroyStreams { session }) => {
-                            log.push(Recorded::DestroyStreams { session });
-                        }
-                        channel::Event::Msg(Command::Shutdown) | channel::Event::Closed => {
-                            log.push(Recorded::Shutdown);
-                            stand_in.exit = true;
+                                    })
+                                    .collect();
+                                let _ = reply.send(match made {
+                                    Some(streams) if !outputs.is_empty() => Ok(streams),
+                                    _ => Err("no PipeWire in the recording stand-in".into()),
+                                });
+                            }
+                            Received::Msg(Command::DestroyStreams { session }) => {
+                                log.push(Recorded::DestroyStreams { session });
+                            }
+                            Received::Msg(Command::Shutdown) | Received::Closed => {
+                                log.push(Recorded::Shutdown);
+                                stand_in.exit = true;
+                            }
                         }
                     }
-                });
+                    Ok(calloop::PostAction::Continue)
+                },
+            );
             if inserted.is_err() {
                 return;
             }

@@ -66,8 +66,9 @@ pub struct State {
     /// The seat's data-control device and our sessions' selections (None:
     /// no data-control protocol, or no seat).
     pub clipboard: Option<crate::clipboard::Clipboard>,
-    /// For timers (frame-rate cap); set once the loop exists.
-    pub loop_handle: Option<calloop::LoopHandle<'static, State>>,
+    /// What the media loop must do later (frame-rate cap, retries,
+    /// cursor updates).
+    pub timers: crate::timers::Timers,
     /// Set when the thread must leave its loop.
     pub exit: bool,
 }
@@ -188,21 +189,34 @@ impl State {
         }
         tracing::debug!(stream = key, attempts, "nudge");
         s.stream.trigger();
-        let Some(handle) = self.loop_handle.clone() else {
-            return;
-        };
         if attempts == 0 {
             tracing::debug!(stream = key, "stream did not start after its negotiation");
             return;
         }
-        let timer = calloop::timer::Timer::from_duration(NUDGE_INTERVAL);
-        let inserted = handle.insert_source(timer, move |_, _, state: &mut State| {
-            state.nudge(key, attempts - 1);
-            state.dispatch_pipewire();
-            calloop::timer::TimeoutAction::Drop
-        });
-        if let Err(e) = inserted {
-            tracing::debug!(stream = key, "cannot arm a timer: {e}");
+        self.timers.after(
+            NUDGE_INTERVAL,
+            crate::timers::Wake::Nudge {
+                key,
+                attempts: attempts - 1,
+            },
+        );
+    }
+
+    /// Does what a timer asked for, now that it is due.
+    pub fn fire(&mut self, wake: crate::timers::Wake) {
+        use crate::timers::Wake;
+        match wake {
+            Wake::Nudge { key, attempts } => {
+                self.nudge(key, attempts);
+                self.dispatch_pipewire();
+            }
+            Wake::Capture(key) => {
+                if let Some(s) = self.casts.streams.get_mut(&key) {
+                    s.capture_pending = false;
+                }
+                self.try_capture(key);
+            }
+            Wake::Cursor(key) => self.flush_cursor(key),
         }
     }
 

@@ -1,12 +1,10 @@
-//! The Wayland thread: one compositor connection and one calloop loop that
-//! owns all Wayland state. Commands arrive on a calloop channel (so input is
-//! handled the moment it arrives, in order); events leave on a tokio channel.
+//! The Wayland thread (the media thread): one compositor connection and
+//! one loop (`media_loop`) that owns all Wayland and stream state.
+//! Commands arrive on a channel the loop waits on (so input is handled the
+//! moment it arrives, in order); events leave on a tokio channel.
 
 use std::thread::JoinHandle;
 
-use calloop::channel::{self, Sender};
-use calloop::EventLoop;
-use calloop_wayland_source::WaylandSource;
 use ion_core::{DeviceTypes, InputEvent};
 use tokio::sync::{mpsc, oneshot};
 use wayland_client::globals::registry_queue_init;
@@ -17,7 +15,9 @@ use wayland_client::{Connection, Proxy};
 use crate::clipboard::protocol::Manager as DataControlManager;
 use crate::clipboard::{Clipboard, DataControlChoice};
 use crate::command::{Command, Event, SessionId, Snapshot};
+use crate::command_channel::Sender;
 use crate::keymap::KeymapNames;
+use crate::media_loop::{Ended, MediaLoop};
 use crate::state::State;
 
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +174,7 @@ type Ready = std::sync::mpsc::Sender<Result<Sender<Command>, WaylandError>>;
 
 fn run(options: Options, events: mpsc::UnboundedSender<Event>, ready: Ready) {
     let setup = setup(options, events.clone());
-    let (mut event_loop, mut state, conn, tx) = match setup {
+    let (mut media, mut state, tx) = match setup {
         Ok(parts) => parts,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -182,25 +182,19 @@ fn run(options: Options, events: mpsc::UnboundedSender<Event>, ready: Ready) {
         }
     };
     let _ = ready.send(Ok(tx));
-    let reason = loop {
-        if let Err(e) = event_loop.dispatch(None, &mut state) {
-            break format!("compositor connection lost: {e}");
-        }
-        state.flush_output_changes();
-        if state.exit {
+    let reason = match media.run(&mut state) {
+        Ended::Exit => {
             // Make sure the releases sent during shutdown reached the
             // compositor before the connection closes.
-            let _ = conn.roundtrip();
+            let _ = media.connection().roundtrip();
             tracing::info!("wayland thread stopped");
             return;
         }
-        if let Err(e) = conn.flush() {
-            break format!("compositor connection lost: {e}");
-        }
+        Ended::Lost(reason) => reason,
     };
     // A protocol error names the object whose request the compositor
     // refused, and its message names the request.
-    let protocol_error = conn.protocol_error().map(|e| {
+    let protocol_error = media.connection().protocol_error().map(|e| {
         format!(
             "{}@{} error {}: {}",
             e.object_interface, e.object_id, e.code, e.message
@@ -218,12 +212,7 @@ fn run(options: Options, events: mpsc::UnboundedSender<Event>, ready: Ready) {
     });
 }
 
-type Setup = (
-    EventLoop<'static, State>,
-    State,
-    Connection,
-    Sender<Command>,
-);
+type Setup = (MediaLoop, State, Sender<Command>);
 
 /// The variable that forces the older capture protocol where both exist
 /// (`IONCHANNEL_CAPTURE=screencopy`): to compare them, and a way out if a
@@ -330,7 +319,7 @@ fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup
         window_capture: bind_window_capture(&globals, &qh),
         toplevels: Default::default(),
         clipboard: None,
-        loop_handle: None,
+        timers: Default::default(),
         exit: false,
     };
     state.clipboard = Clipboard::new(
@@ -376,42 +365,22 @@ fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup
         "connected to the compositor"
     );
 
-    let event_loop: EventLoop<'static, State> =
-        EventLoop::try_new().map_err(|e| WaylandError::Setup(e.to_string()))?;
-    state.loop_handle = Some(event_loop.handle());
-    WaylandSource::new(conn.clone(), queue)
-        .insert(event_loop.handle())
+    // PipeWire's loop is polled by this thread's loop: streams and capture
+    // share the thread. Without PipeWire, RemoteDesktop still works.
+    let pipewire_fd =
+        match ion_pipewire::PipeWire::connect().and_then(|pw| pw.poll_fd().map(|fd| (pw, fd))) {
+            Ok((pw, fd)) => {
+                state.casts = crate::screencast::ScreenCasts::new(Some(pw));
+                Some(fd)
+            }
+            Err(e) => {
+                tracing::warn!("ScreenCast unavailable: {e}");
+                None
+            }
+        };
+    let (tx, rx) = crate::command_channel::channel::<Command>()
         .map_err(|e| WaylandError::Setup(e.to_string()))?;
-    // PipeWire's loop is polled by this loop: streams and capture share the
-    // thread. Without PipeWire, RemoteDesktop still works.
-    match ion_pipewire::PipeWire::connect().and_then(|pw| pw.poll_fd().map(|fd| (pw, fd))) {
-        Ok((pw, fd)) => {
-            state.casts = crate::screencast::ScreenCasts::new(Some(pw));
-            event_loop
-                .handle()
-                .insert_source(
-                    calloop::generic::Generic::new(
-                        fd,
-                        calloop::Interest::READ,
-                        calloop::Mode::Level,
-                    ),
-                    |_, _, state: &mut State| {
-                        state.dispatch_pipewire();
-                        Ok(calloop::PostAction::Continue)
-                    },
-                )
-                .map_err(|e| WaylandError::Setup(e.to_string()))?;
-        }
-        Err(e) => tracing::warn!("ScreenCast unavailable: {e}"),
-    }
-    let (tx, rx) = channel::channel::<Command>();
-    event_loop
-        .handle()
-        .insert_source(rx, |event, _, state: &mut State| match event {
-            channel::Event::Msg(cmd) => state.handle(cmd),
-            // Every handle dropped: the daemon is leaving.
-            channel::Event::Closed => state.handle(Command::Shutdown),
-        })
+    let media = MediaLoop::new(conn, queue, rx, pipewire_fd)
         .map_err(|e| WaylandError::Setup(e.to_string()))?;
-    Ok((event_loop, state, conn, tx))
+    Ok((media, state, tx))
 }
