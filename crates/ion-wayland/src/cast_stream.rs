@@ -704,9 +704,9 @@ impl State {
         if let Some(s) = self.casts.streams.get(&key) {
             s.stream.trigger();
         }
-        // Handle what the cycle made ready now rather than at the loop's
-        // next wakeup.
-        self.dispatch_pipewire();
+        // Handle what the cycle made ready (the `process` that asks for
+        // the next capture) now rather than at the loop's next wakeup.
+        self.dispatch_pipewire_queued();
     }
 
     /// Tries the capture again after `wait`, with a timer (at most one

@@ -400,14 +400,20 @@ impl ScreenCasts {
         }
     }
 
-    /// Runs PipeWire's callbacks and acts on what they reported. Returns
-    /// the sessions whose streams failed (the caller closes them), whether
+    /// Runs PipeWire's callbacks (`iterate`; otherwise only what callbacks
+    /// queued already) and acts on what they reported. Returns the
+    /// sessions whose streams failed (the caller closes them), whether
     /// PipeWire itself is gone, and the events capture must act on.
-    pub fn dispatch(&mut self) -> (Vec<SessionId>, Option<String>, Vec<StreamEvent>) {
+    pub fn dispatch(
+        &mut self,
+        iterate: bool,
+    ) -> (Vec<SessionId>, Option<String>, Vec<StreamEvent>) {
         let Some(pw) = self.pipewire.as_ref() else {
             return (Vec::new(), None, Vec::new());
         };
-        pw.iterate();
+        if iterate {
+            pw.iterate();
+        }
         let mut failed = Vec::new();
         let mut gone = None;
         let mut for_capture = Vec::new();

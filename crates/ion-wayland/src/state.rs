@@ -141,12 +141,26 @@ impl State {
 
     /// Runs PipeWire's callbacks; reports failed sessions and a lost daemon.
     pub fn dispatch_pipewire(&mut self) {
+        self.dispatch_pipewire_with(true);
+    }
+
+    /// Acts on what PipeWire's callbacks queued during our own calls into
+    /// it, without polling its loop: after `trigger_process`, which calls
+    /// a (non-RT) stream's `process` at once. What arrives on PipeWire's
+    /// socket later wakes the media loop as usual. (Saves a loop iteration,
+    /// an `epoll_wait` that found nothing, per frame.)
+    pub fn dispatch_pipewire_queued(&mut self) {
+        self.dispatch_pipewire_with(false);
+    }
+
+    fn dispatch_pipewire_with(&mut self, mut iterate: bool) {
         // Streams that asked for a `process` while their events were
         // handled are triggered after them, and what that made ready is
         // handled in another round (bounded: a kick is only asked for by
         // buffers arriving or streaming starting, once per negotiation).
         for _ in 0..4 {
-            let (failed, gone, events) = self.casts.dispatch();
+            let (failed, gone, events) = self.casts.dispatch(iterate);
+            iterate = true;
             for ev in events {
                 self.on_stream_event(ev);
             }
