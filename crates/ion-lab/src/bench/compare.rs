@@ -70,6 +70,10 @@ pub struct CompareOptions {
     /// The consumers offer LINEAR dmabufs first (`--prefer-dmabuf`, as OBS
     /// does), so a backend that can fill dmabufs does.
     pub consumer_dmabuf: bool,
+    /// Each workload runs this many times with every backend, the order
+    /// of the backends alternating (ABBA…), so that a machine whose speed
+    /// drifts during the run favours neither; the table shows medians.
+    pub rounds: usize,
     pub keep_logs: bool,
 }
 
@@ -78,6 +82,8 @@ pub struct CompareOptions {
 pub struct Row {
     pub workload: String,
     pub portal: String,
+    /// Which round (1…); in the summary, how many rounds it stands for.
+    pub round: usize,
     pub streams: usize,
     pub seconds: f64,
     /// Frames received, all streams.
@@ -107,23 +113,39 @@ pub struct CompareReport {
     pub backends: Vec<String>,
     /// What the consumers take: "shm" or "dmabuf preferred".
     pub consumer: String,
+    pub rounds: usize,
+    /// Every run, all rounds.
     pub rows: Vec<Row>,
 }
 
 pub fn run(opts: &CompareOptions, progress: &mut dyn Write) -> Result<CompareReport> {
     let mut rows = Vec::new();
     let mut env = None;
+    let rounds = opts.rounds.max(1);
     for workload in &opts.workloads {
-        for &portal in &opts.backends {
-            writeln!(
-                progress,
-                "bench: {}, {portal}, {:?}…",
-                workload.name, opts.duration
-            )?;
-            let (row, e) = run_one(workload, portal, opts)
-                .with_context(|| format!("{} with {portal}", workload.name))?;
-            rows.push(row);
-            env.get_or_insert(e);
+        for round in 1..=rounds {
+            let mut order = opts.backends.clone();
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for portal in order {
+                writeln!(
+                    progress,
+                    "bench: {}, {portal}, {:?}{}…",
+                    workload.name,
+                    opts.duration,
+                    if rounds > 1 {
+                        format!(", round {round} of {rounds}")
+                    } else {
+                        String::new()
+                    }
+                )?;
+                let (mut row, e) = run_one(workload, portal, opts)
+                    .with_context(|| format!("{} with {portal}", workload.name))?;
+                row.round = round;
+                rows.push(row);
+                env.get_or_insert(e);
+            }
         }
     }
     Ok(CompareReport {
@@ -144,6 +166,7 @@ pub fn run(opts: &CompareOptions, progress: &mut dyn Write) -> Result<CompareRep
         } else {
             "shm".into()
         },
+        rounds,
         rows,
     })
 }
@@ -309,6 +332,7 @@ async fn measure(
     Ok(Row {
         workload: workload.name.clone(),
         portal: portal.to_string(),
+        round: 1,
         streams: workload.outputs.len(),
         seconds,
         frames: frames_total,
@@ -340,12 +364,91 @@ impl Row {
     }
 }
 
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// One row standing for `rows` (the same workload and backend over the
+/// rounds): counts summed, rates and costs their medians, RSS the largest.
+fn summarize(rows: &[&Row]) -> Option<Row> {
+    let first = rows.first()?;
+    let med = |f: &dyn Fn(&Row) -> f64| median(rows.iter().map(|r| f(r)).collect());
+    let latency = {
+        let known: Vec<Percentiles> = rows.iter().filter_map(|r| r.latency_us).collect();
+        let pick = |f: &dyn Fn(&Percentiles) -> u64| {
+            median(known.iter().map(|p| f(p) as f64).collect()).round() as u64
+        };
+        (!known.is_empty()).then(|| Percentiles {
+            samples: known.iter().map(|p| p.samples).sum(),
+            p50: pick(&|p| p.p50),
+            p90: pick(&|p| p.p90),
+            p99: pick(&|p| p.p99),
+            max: known.iter().map(|p| p.max).max().unwrap_or(0),
+        })
+    };
+    Some(Row {
+        workload: first.workload.clone(),
+        portal: first.portal.clone(),
+        round: rows.len(),
+        streams: first.streams,
+        seconds: rows.iter().map(|r| r.seconds).sum(),
+        frames: rows.iter().map(|r| r.frames).sum(),
+        fps: med(&|r| r.fps),
+        latency_us: latency,
+        portal_cpu_us_per_frame: med(&|r| r.portal_cpu_us_per_frame),
+        portal_switches_per_frame: med(&|r| r.portal_switches_per_frame),
+        compositor_cpu_us_per_frame: med(&|r| r.compositor_cpu_us_per_frame),
+        idle_compositor_us_per_frame: med(&|r| r.idle_compositor_us_per_frame),
+        portal_rss_kib: rows.iter().map(|r| r.portal_rss_kib).max().unwrap_or(0),
+        dmabuf_frames: rows.iter().map(|r| r.dmabuf_frames).sum(),
+    })
+}
+
 impl CompareReport {
-    /// A row of a workload for `portal`.
-    fn row(&self, workload: &str, portal: &str) -> Option<&Row> {
-        self.rows
-            .iter()
-            .find(|r| r.workload == workload && r.portal == portal)
+    /// One row per workload and backend, in the order run: each the
+    /// summary of its rounds.
+    pub fn summary(&self) -> Vec<Row> {
+        let mut keys: Vec<(&str, &str)> = Vec::new();
+        for r in &self.rows {
+            let key = (r.workload.as_str(), r.portal.as_str());
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys.into_iter()
+            .filter_map(|(w, p)| {
+                let rows: Vec<&Row> = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.workload == w && r.portal == p)
+                    .collect();
+                summarize(&rows)
+            })
+            .collect()
+    }
+
+    /// The backend's CPU per frame over the other's, round by round, for
+    /// a workload (ionChannel first, as the table's ratio rows).
+    fn cpu_ratios_by_round(&self, workload: &str, ion: &str, wlr: &str) -> Vec<f64> {
+        (1..=self.rounds)
+            .filter_map(|round| {
+                let find = |portal: &str| {
+                    self.rows
+                        .iter()
+                        .find(|r| r.workload == workload && r.portal == portal && r.round == round)
+                };
+                let (a, b) = (find(ion)?, find(wlr)?);
+                (b.portal_cpu_us_per_frame > 0.0)
+                    .then(|| a.portal_cpu_us_per_frame / b.portal_cpu_us_per_frame)
+            })
+            .collect()
     }
 }
 
@@ -385,14 +488,14 @@ impl std::fmt::Display for CompareReport {
                 |l| format!("{:.1}/{:.1} ms", l.p50 as f64 / 1e3, l.p99 as f64 / 1e3),
             )
         };
-        let first = self.rows.first().map(|r| r.workload.as_str());
-        let per_workload = self
-            .rows
+        let summary = self.summary();
+        let first = summary.first().map(|r| r.workload.as_str());
+        let per_workload = summary
             .iter()
             .filter(|r| Some(r.workload.as_str()) == first)
             .count()
             .max(1);
-        for group in self.rows.chunks(per_workload) {
+        for group in summary.chunks(per_workload) {
             for r in group {
                 writeln!(
                     f,
@@ -436,9 +539,30 @@ impl std::fmt::Display for CompareReport {
                     ratio(ion.capture_us_per_frame(), wlr.capture_us_per_frame()),
                     ratio(ion.portal_rss_kib as f64, wlr.portal_rss_kib as f64)
                 )?;
+                if self.rounds > 1 {
+                    let by_round: Vec<String> = self
+                        .cpu_ratios_by_round(&ion.workload, &ion.portal, &wlr.portal)
+                        .iter()
+                        .map(|r| format!("{r:.2}"))
+                        .collect();
+                    writeln!(
+                        f,
+                        "{:<15} {:<24} CPU/frame by round: {}",
+                        "",
+                        "",
+                        by_round.join(" ")
+                    )?;
+                }
             }
         }
         writeln!(f)?;
+        if self.rounds > 1 {
+            writeln!(
+                f,
+                "({} rounds, the backends' order alternating: frames summed, the rest medians over the rounds, RSS the largest)",
+                self.rounds
+            )?;
+        }
         writeln!(
             f,
             "(fps per stream; latency: the probe's commit → the consumer holds the frame; CPU and context switches (sw) per frame delivered, all streams;"
@@ -451,10 +575,14 @@ impl std::fmt::Display for CompareReport {
         // compositor much less per frame than the whole output.
         for res in ["1080p", "4K"] {
             for portal in ["ionchannel", "xdg-desktop-portal-wlr"] {
-                if let (Some(full), Some(small)) = (
-                    self.row(&format!("{res} full"), portal),
-                    self.row(&format!("{res} 256x256"), portal),
-                ) {
+                let row = |workload: String| {
+                    summary
+                        .iter()
+                        .find(|r| r.workload == workload && r.portal == portal)
+                };
+                if let (Some(full), Some(small)) =
+                    (row(format!("{res} full")), row(format!("{res} 256x256")))
+                {
                     writeln!(
                         f,
                         "{res}, {portal}: a 256x256 region costs the compositor {} times less per frame than the full output, and its capture {} times less",
@@ -465,5 +593,94 @@ impl std::fmt::Display for CompareReport {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn row(portal: &str, round: usize, cpu: f64, frames: usize, rss: u64) -> Row {
+        Row {
+            workload: "1080p full".into(),
+            portal: portal.into(),
+            round,
+            streams: 1,
+            seconds: 10.0,
+            frames,
+            fps: frames as f64 / 10.0,
+            latency_us: percentiles(vec![16_000 + round as u64 * 100; 3]),
+            portal_cpu_us_per_frame: cpu,
+            portal_switches_per_frame: 2.0,
+            compositor_cpu_us_per_frame: 1000.0,
+            idle_compositor_us_per_frame: 100.0,
+            portal_rss_kib: rss,
+            dmabuf_frames: 0,
+        }
+    }
+
+    fn report(rows: Vec<Row>, rounds: usize) -> CompareReport {
+        CompareReport {
+            environment: Environment {
+                cpus: 2,
+                kernel: "k".into(),
+                compositor: "c".into(),
+                frontend: "f".into(),
+                ionchannel: "ionchannel".into(),
+                profile: "release".into(),
+                outputs: Vec::new(),
+                rate_limit_per_s: 8000,
+                rate_limit_burst: 4000,
+            },
+            backends: vec!["ionchannel".into(), "xdg-desktop-portal-wlr".into()],
+            consumer: "shm".into(),
+            rounds,
+            rows,
+        }
+    }
+
+    #[test]
+    fn rounds_summarize_to_medians_and_sums_in_the_order_run() {
+        let ion = "ionchannel";
+        let wlr = "xdg-desktop-portal-wlr";
+        // Round 2 ran xdpw first (ABBA): the summary keeps the order of
+        // the first round.
+        let r = report(
+            vec![
+                row(ion, 1, 100.0, 600, 11_000),
+                row(wlr, 1, 125.0, 590, 7_000),
+                row(wlr, 2, 80.0, 610, 7_100),
+                row(ion, 2, 96.0, 605, 11_500),
+                row(ion, 3, 300.0, 580, 11_200),
+                row(wlr, 3, 100.0, 600, 7_050),
+            ],
+            3,
+        );
+        let s = r.summary();
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].portal.as_str(), s[1].portal.as_str()), (ion, wlr));
+        // The median, not the mean: one slow round does not move it.
+        assert_eq!(s[0].portal_cpu_us_per_frame, 100.0);
+        assert_eq!(s[1].portal_cpu_us_per_frame, 100.0);
+        assert_eq!(s[0].frames, 1785);
+        assert_eq!(s[0].round, 3);
+        assert_eq!(s[0].portal_rss_kib, 11_500);
+        assert_eq!(s[0].latency_us.unwrap().p50, 16_200);
+        let by_round = r.cpu_ratios_by_round("1080p full", ion, wlr);
+        assert_eq!(by_round, [0.8, 1.2, 3.0]);
+        let text = r.to_string();
+        assert!(
+            text.contains("CPU/frame by round: 0.80 1.20 3.00"),
+            "{text}"
+        );
+        assert!(text.contains("3 rounds"), "{text}");
+    }
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_middle_twos_mean() {
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![5.0]), 5.0);
+        assert!(median(Vec::new()).is_nan());
     }
 }

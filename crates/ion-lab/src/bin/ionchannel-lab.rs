@@ -181,6 +181,11 @@ struct ScreenCastArgs {
     /// dmabufs first, as OBS does (needs a DRM device: the VM lab).
     #[arg(long)]
     consumer_dmabuf: bool,
+    /// With --workloads or --portal both: run each workload this many
+    /// times with each backend, alternating which goes first; the table
+    /// shows medians and the CPU ratio of every round.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// What changes every frame besides the probe's 64x8 counter: a WxH
     /// area from the top-left corner, or `full` (the whole output).
     #[arg(long, value_name = "WxH|full")]
@@ -353,6 +358,7 @@ fn bench_screencast_workloads(args: &ScreenCastArgs) -> Result<()> {
         workloads,
         backends,
         consumer_dmabuf: args.consumer_dmabuf,
+        rounds: args.rounds,
         keep_logs: args.keep_logs,
     };
     let report = bench::compare::run(&opts, &mut std::io::stderr())?;
