@@ -95,6 +95,105 @@ async fn a_restore_token_skips_the_dialog_until_revoked() -> Result<()> {
     w.done()
 }
 
+/// Calls one of ionChannel's own methods with dbus-send from inside a
+/// bubblewrap sandbox: a Flatpak stand-in when `flatpak_info` is given
+/// (Flatpak runs apps with bubblewrap, with `/.flatpak-info` at their
+/// root, which is what the frontend and ionChannel look for), a plain
+/// sandbox otherwise. Only the host's /usr, /etc and /tmp are inside.
+fn call_from_sandbox(
+    testbed: &Testbed,
+    flatpak_info: Option<&std::path::Path>,
+    path: &str,
+    method: &str,
+) -> Result<std::process::Output> {
+    let mut bwrap = std::process::Command::new("bwrap");
+    bwrap.args([
+        "--tmpfs",
+        "/",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--ro-bind",
+        "/etc",
+        "/etc",
+    ]);
+    for dir in ["lib", "lib64", "bin", "sbin"] {
+        bwrap.args(["--symlink", &format!("usr/{dir}"), &format!("/{dir}")]);
+    }
+    bwrap.args(["--bind", "/tmp", "/tmp", "--proc", "/proc", "--dev", "/dev"]);
+    let runtime = testbed.runtime_dir();
+    bwrap.arg("--bind").arg(runtime).arg(runtime);
+    if let Some(info) = flatpak_info {
+        bwrap.arg("--ro-bind").arg(info).arg("/.flatpak-info");
+    }
+    let out = bwrap
+        .args(["--", "dbus-send"])
+        .arg(format!("--bus={}", testbed.bus_address()))
+        .args([
+            "--print-reply",
+            "--dest=org.freedesktop.impl.portal.desktop.ionchannel",
+            path,
+            method,
+        ])
+        .output()
+        .context("running bwrap (bubblewrap)")?;
+    Ok(out)
+}
+
+/// Which apps were allowed, and taking their access away, are the user's
+/// business: a Flatpak app (here a bubblewrap sandbox with
+/// `/.flatpak-info`, as Flatpak makes them) is refused Grants1 and
+/// Status1, and the grants stay; the same call from a sandbox without it
+/// is a host tool's and is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandboxed_app_may_neither_list_nor_revoke_grants() -> Result<()> {
+    let (w, chooser) = world_with_chooser().await?;
+    chooser.answer(r#"{"allow":true,"outputs":["HEADLESS-1"],"remember":true}"#)?;
+    let (code, _, _, sc) = connect(&w, None).await?;
+    assert_eq!(code, 0);
+    let grants = "/org/ionchannel/Grants";
+    let dir = tempfile::tempdir()?;
+    let info = dir.path().join("flatpak-info");
+    std::fs::write(&info, "[Application]\nname=org.example.Sneaky\n")?;
+
+    for (path, method) in [
+        (grants, "org.ionchannel.Grants1.List"),
+        (grants, "org.ionchannel.Grants1.RevokeAll"),
+        ("/org/ionchannel/Status", "org.ionchannel.Status1.Status"),
+    ] {
+        let out = call_from_sandbox(&w.testbed, Some(&info), path, method)?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{method} must be refused to a Flatpak app"
+        );
+        assert!(
+            err.contains("AccessDenied") && err.contains("is a Flatpak app"),
+            "{method}: {err}"
+        );
+    }
+    let log = std::fs::read_to_string(w.testbed.log_path(ion_lab::testbed::Component::IonChannel))?;
+    assert!(
+        log.contains("listing grants refused"),
+        "the refusal is logged"
+    );
+    // Nothing was revoked: the grant and its session are still there.
+    assert!(grants_cli(&w.testbed, &["list"])?.contains("output HEADLESS-1"));
+    assert!(w
+        .testbed
+        .is_running(ion_lab::testbed::Component::IonChannel));
+
+    // The same sandbox without the Flatpak marker is answered.
+    let out = call_from_sandbox(&w.testbed, None, grants, "org.ionchannel.Grants1.List")?;
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("HEADLESS-1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sc.close().await?;
+    w.done()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_output_set_asks_again() -> Result<()> {
     let (w, chooser) = world_with_chooser().await?;

@@ -454,6 +454,34 @@ async fn without_a_rule_or_a_dialog_start_is_cancelled() -> Result<()> {
     w.done()
 }
 
+/// A policy file that other users could have written is not used (its
+/// rules could grant anyone's app the screen and input): the session is
+/// refused, the log says why and how to fix it, and once fixed the same
+/// rule allows the next session, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_file_others_can_write_is_refused_until_fixed() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let w = world().await?;
+    let policy = w.testbed.policy_path();
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o666))?;
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    let (resp, _) = rd.start().await?;
+    assert_eq!(resp.code, 1, "a loose policy file must refuse the session");
+    let log = ionchannel_log_once(&w, "can be written by other users (mode 0666)").await?;
+    assert!(
+        log.contains("can be written by other users (mode 0666)") && log.contains("chmod go-w"),
+        "the log must say why and how to fix it: {log}"
+    );
+
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644))?;
+    let rd = RemoteDesktop::create(&w.client).await?;
+    rd.select_devices(3).await?.ok()?;
+    let (resp, _) = rd.start().await?;
+    assert_eq!(resp.code, 0, "the fixed policy file allows again");
+    w.done()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_through_the_frontend_leaves_the_daemon_and_other_sessions_fine() -> Result<()> {
     let w = world().await?;

@@ -169,17 +169,12 @@ impl Portal {
     }
 
     async fn read_policy(&self) -> Result<Policy, String> {
+        let path = self.config.policy_path.clone();
+        let text = tokio::task::spawn_blocking(move || crate::policy_file::read(&path))
+            .await
+            .map_err(|e| format!("cannot read the policy file: {e}"))?
+            .map_err(|e| e.to_string())?;
         let path = &self.config.policy_path;
-        let text = match tokio::fs::read_to_string(path).await {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the policy file {}: {e}",
-                    path.display()
-                ))
-            }
-        };
         Policy::parse(&text).map_err(|e| format!("{} is unusable: {e}", path.display()))
     }
 

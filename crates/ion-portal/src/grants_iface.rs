@@ -2,13 +2,16 @@
 //! `ionchannel grants` talks to while the daemon runs, so that revoking a
 //! grant also closes the sessions running under it.
 //!
-//! Any client of the user's session bus may call it: listing shows which
-//! apps were allowed, revoking only ever takes access away. Both are what
-//! the user could do with the grants file itself.
+//! Any host client of the user's session bus may call it: listing shows
+//! which apps were allowed, revoking only ever takes access away. Both are
+//! what the user could do with the grants file itself. Sandboxed apps
+//! (Flatpak, Snap) are refused (`sandbox.rs`): which apps were allowed,
+//! and taking another app's access away, are not theirs to see or do.
 
 use std::sync::Arc;
 
 use ion_core::grants::Grant;
+use zbus::message::Header;
 use zbus::zvariant::OwnedObjectPath;
 use zbus::{interface, Connection};
 
@@ -24,7 +27,12 @@ pub struct Grants {
 #[interface(name = "org.ionchannel.Grants1")]
 impl Grants {
     /// Every grant, as the grants file's JSON (transient ones included).
-    async fn list(&self) -> zbus::fdo::Result<String> {
+    async fn list(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> zbus::fdo::Result<String> {
+        crate::sandbox::refuse_sandboxed(conn, &header, "listing grants").await?;
         let file = self
             .portal
             .grants
@@ -37,8 +45,10 @@ impl Grants {
     async fn revoke(
         &self,
         ids: Vec<String>,
+        #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> zbus::fdo::Result<Vec<String>> {
+        crate::sandbox::refuse_sandboxed(conn, &header, "revoking grants").await?;
         self.revoke_where(conn, |g| ids.contains(&g.id)).await
     }
 
@@ -46,15 +56,19 @@ impl Grants {
     async fn revoke_app(
         &self,
         app_id: String,
+        #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> zbus::fdo::Result<Vec<String>> {
+        crate::sandbox::refuse_sandboxed(conn, &header, "revoking grants").await?;
         self.revoke_where(conn, |g| g.app_id == app_id).await
     }
 
     async fn revoke_all(
         &self,
+        #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> zbus::fdo::Result<Vec<String>> {
+        crate::sandbox::refuse_sandboxed(conn, &header, "revoking grants").await?;
         self.revoke_where(conn, |_| true).await
     }
 }

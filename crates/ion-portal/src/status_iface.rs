@@ -4,13 +4,16 @@
 //! frontend never shows an app why its input was refused; this and the log
 //! are where a person finds out.
 //!
-//! Any client of the user's session bus may call it, as it may call
-//! Grants1: it shows app ids and counts, nothing the app sent.
+//! Any host client of the user's session bus may call it, as it may call
+//! Grants1: it shows app ids and counts, nothing the app sent. Sandboxed
+//! apps (Flatpak, Snap) are refused, as for Grants1 (`sandbox.rs`): which
+//! other apps are controlling the desktop is not theirs to know.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use zbus::interface;
+use zbus::message::Header;
+use zbus::{interface, Connection};
 
 use crate::portal::Portal;
 
@@ -74,7 +77,12 @@ pub struct StatusIface {
 #[interface(name = "org.ionchannel.Status1")]
 impl StatusIface {
     /// The daemon's status as JSON ([`Status`]).
-    async fn status(&self) -> zbus::fdo::Result<String> {
+    async fn status(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> zbus::fdo::Result<String> {
+        crate::sandbox::refuse_sandboxed(conn, &header, "the daemon's status").await?;
         serde_json::to_string(&self.portal.status())
             .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
     }

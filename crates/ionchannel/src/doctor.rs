@@ -267,11 +267,9 @@ pub fn report(snap: &Snapshot, policy_path: &Path, dialog_program: Option<&Path>
         },
     });
 
-    // A missing file is an empty policy, as the daemon reads it.
-    let text = match std::fs::read_to_string(policy_path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        other => other,
-    };
+    // Read as the daemon reads it: a missing file is an empty policy, one
+    // that others could write is refused.
+    let text = ion_portal::policy_file::read(policy_path);
     let policy = match text {
         Ok(text) => match Policy::parse(&text) {
             Ok(p) => PolicyStatus {
@@ -442,6 +440,26 @@ mod tests {
                 .as_deref(),
             Some("ext-image-copy-capture-v1")
         );
+    }
+
+    /// A policy file others can write is reported as the daemon treats
+    /// it: unusable, with the fix.
+    #[test]
+    fn a_policy_file_others_can_write_is_reported_unusable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o662)).unwrap();
+        let snap = snapshot(&[(wl::WL_SEAT, 7)]);
+        let r = report(&snap, &path, None);
+        let error = r.policy.error.unwrap();
+        assert!(
+            error.contains("mode 0662") && error.contains("chmod go-w"),
+            "{error}"
+        );
+        assert_eq!(r.policy.rules, None);
     }
 
     /// The clipboard line names the protocol in use, or says plainly that
