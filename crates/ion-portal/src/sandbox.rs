@@ -62,6 +62,8 @@ pub fn sandbox_of(proc_root: &Path, pid: u32) -> Result<Option<Sandbox>, String>
         Ok(_) => return Ok(Some(Sandbox::Flatpak)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.exists() => {}
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            // f_type is i64 here, another integer on other architectures.
+            #[allow(clippy::useless_conversion)]
             let on_fuse =
                 rustix::fs::statfs(&root).is_ok_and(|s| i64::from(s.f_type) == FUSE_SUPER_MAGIC);
             if !on_fuse {
