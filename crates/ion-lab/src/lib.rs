@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod demo;
 pub mod deskflow;
 pub mod expect;
+pub mod fuzz;
 pub mod obs;
 pub mod ocr;
 pub mod probe;

@@ -30,9 +30,79 @@ enum Cmd {
     Demo(DemoArgs),
     /// Run a benchmark on the sandboxed session and print its figures.
     Bench(BenchArgs),
+    /// Fuzz what ionChannel parses and decides (the policy file, the
+    /// grants file, restore data) with invariants after each iteration;
+    /// exits 1 on any finding, each printed with the seed that replays it.
+    Fuzz(FuzzArgs),
     /// Create the unprivileged `ionchannel-lab` user that runs the
     /// compositor when the testbed is started as root (idempotent).
     Setup,
+}
+
+#[derive(Debug, Args)]
+struct FuzzArgs {
+    /// Minutes for all the targets, shared equally.
+    #[arg(long, default_value_t = 1.0)]
+    minutes: f64,
+    /// The run's seed [default: from the clock].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Only this target (repeat for several): policy, grants, restore-data.
+    #[arg(long = "target")]
+    targets: Vec<String>,
+    /// Run one iteration with this iteration seed (as a finding prints it,
+    /// e.g. 0x1f2e…) against the one --target given, and show what it finds.
+    #[arg(long, value_parser = parse_seed)]
+    replay: Option<u64>,
+    /// Print JSON on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_seed(text: &str) -> std::result::Result<u64, String> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("not a seed: {e}"))
+}
+
+fn fuzz(args: FuzzArgs) -> Result<()> {
+    if let Some(seed) = args.replay {
+        let [name] = args.targets.as_slice() else {
+            bail!("--replay needs exactly one --target");
+        };
+        let target = ion_lab::fuzz::TARGETS
+            .iter()
+            .find(|t| t.name == name)
+            .with_context(|| format!("no fuzz target {name}"))?;
+        return match ion_lab::fuzz::replay(target, seed) {
+            Ok(()) => {
+                println!("{name}, seed {seed:#x}: nothing found");
+                Ok(())
+            }
+            Err(finding) => bail!("{name}, seed {seed:#x}: {finding}"),
+        };
+    }
+    if !(args.minutes.is_finite() && args.minutes > 0.0) {
+        bail!("--minutes must be a positive number");
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let report = ion_lab::fuzz::run(&ion_lab::fuzz::FuzzOptions {
+        duration: Duration::from_secs_f64(args.minutes * 60.0),
+        seed,
+        targets: args.targets,
+    })?;
+    print_report(&report, args.json)?;
+    if !report.clean() {
+        std::io::Write::flush(&mut std::io::stdout()).context("flushing stdout")?;
+        bail!("the fuzzer found something (each finding names the seed that replays it)");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +315,7 @@ fn main() -> Result<()> {
         Cmd::Bench(BenchArgs {
             bench: BenchCmd::Clipboard(args),
         }) => bench_clipboard(args),
+        Cmd::Fuzz(args) => fuzz(args),
         Cmd::Setup => {
             testbed::ensure_lab_user()?;
             match testbed::lookup_user(testbed::LAB_USER)? {
