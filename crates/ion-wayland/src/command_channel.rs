@@ -86,26 +86,30 @@ impl<T> Receiver<T> {
     }
 
     /// Every message queued now, in order, then `Closed` once if every
-    /// sender is gone.
-    pub fn drain(&mut self) -> Vec<Received<T>> {
+    /// sender is gone. Lazy: input events come thousands a second, and
+    /// nothing is collected on their way to the handler.
+    pub fn drain(&mut self) -> impl Iterator<Item = Received<T>> + '_ {
         // Clear the eventfd before reading the queue: a message sent after
         // this read rings again, so none is left behind until the next.
         let mut counter = [0u8; 8];
         let _ = rustix::io::read(&*self.fd, &mut counter);
-        let mut out = Vec::new();
-        loop {
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
             match self.rx.try_recv() {
-                Ok(msg) => out.push(Received::Msg(msg)),
-                Err(TryRecvError::Empty) => break,
+                Ok(msg) => Some(Received::Msg(msg)),
+                Err(TryRecvError::Empty) => {
+                    done = true;
+                    None
+                }
                 Err(TryRecvError::Disconnected) => {
-                    if !std::mem::replace(&mut self.closed, true) {
-                        out.push(Received::Closed);
-                    }
-                    break;
+                    done = true;
+                    (!std::mem::replace(&mut self.closed, true)).then_some(Received::Closed)
                 }
             }
-        }
-        out
+        })
     }
 }
 
@@ -155,7 +159,6 @@ mod tests {
         assert!(readable(rx.fd()));
         let got: Vec<u32> = rx
             .drain()
-            .into_iter()
             .map(|r| match r {
                 Received::Msg(m) => m,
                 Received::Closed => panic!("not closed yet"),
@@ -164,7 +167,7 @@ mod tests {
         assert_eq!(got, [1, 2]);
         // Drained: quiet until the next message.
         assert!(!readable(rx.fd()));
-        assert!(rx.drain().is_empty());
+        assert!(rx.drain().next().is_none());
     }
 
     #[test]
@@ -175,12 +178,12 @@ mod tests {
         drop(tx);
         drop(tx2);
         assert!(readable(rx.fd()));
-        let got = rx.drain();
+        let got: Vec<_> = rx.drain().collect();
         assert!(matches!(
             got.as_slice(),
             [Received::Msg(7), Received::Closed]
         ));
-        assert!(rx.drain().is_empty(), "Closed is heard once");
+        assert!(rx.drain().next().is_none(), "Closed is heard once");
     }
 
     #[test]

@@ -261,6 +261,8 @@ pub fn recording_with_outputs(outputs: Vec<OutputInfo>) -> (WaylandHandle, Log) 
 /// ext-data-control as its clipboard protocol).
 pub fn recording_clipboard(outputs: Vec<OutputInfo>) -> Recording {
     let log: Log = Arc::default();
+    // Test support only: a machine without eventfds runs no test at all,
+    // so failing loudly here is the clearest report.
     let Ok((tx, mut rx)) = crate::command_channel::channel::<Command>() else {
         panic!("the recording stand-in cannot make its command channel (no eventfd)");
     };
