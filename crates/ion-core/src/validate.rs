@@ -271,7 +271,10 @@ pub fn validate(call: &NotifyCall, grant: &Grant<'_>) -> Result<InputEvent, Inpu
                 value: axis.to_string(),
                 range: "0 (vertical) or 1 (horizontal)",
             })?;
-            if steps == 0 || steps.abs() > MAX_DISCRETE_STEPS {
+            // unsigned_abs: i32::MIN.abs() overflows (a panic in debug
+            // builds; in release it stays negative and passed this check).
+            // Found by `ionchannel-lab fuzz --target dbus`.
+            if steps == 0 || steps.unsigned_abs() > MAX_DISCRETE_STEPS.unsigned_abs() {
                 return Err(InputError::OutOfRange {
                     what: "steps",
                     value: steps.to_string(),
@@ -571,6 +574,22 @@ mod tests {
             ),
             (
                 NotifyCall::PointerAxisDiscrete { axis: 0, steps: 0 },
+                "out of range",
+            ),
+            // i32::MIN has no absolute value in i32 (the D-Bus fuzzer's
+            // first finding: a panic in debug, accepted in release).
+            (
+                NotifyCall::PointerAxisDiscrete {
+                    axis: 0,
+                    steps: i32::MIN,
+                },
+                "out of range",
+            ),
+            (
+                NotifyCall::PointerAxisDiscrete {
+                    axis: 1,
+                    steps: -121,
+                },
                 "out of range",
             ),
             (

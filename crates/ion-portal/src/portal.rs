@@ -1095,6 +1095,17 @@ impl Portal {
         tracing::info!(session = entry.id, ?reason, "session closed");
     }
 
+    /// Every session's id and object path (what Status1 reports by id),
+    /// for checks that compare the table with what a caller was told.
+    pub fn session_paths(&self) -> Vec<(u64, String)> {
+        let table = self.table();
+        table
+            .paths()
+            .into_iter()
+            .filter_map(|p| table.get(&p).map(|e| (e.id, p)))
+            .collect()
+    }
+
     /// Sessions running under any of these grants.
     pub fn sessions_under(&self, grants: &[String]) -> Vec<String> {
         self.table().paths_under(grants)

@@ -7,8 +7,6 @@
 //!   untampered, within what was asked, on outputs and windows present;
 //! - restore data that reads back is exactly what it encodes.
 
-use std::collections::HashMap;
-
 use ion_core::consent::SessionKind;
 use ion_core::grants::{
     self, Grant, GrantFile, OutputName, Present, RestoreAsk, WindowName, RESTORE_VENDOR,
@@ -318,44 +316,6 @@ pub fn grants(rng: &mut SmallRng) -> Result<(), String> {
     Ok(())
 }
 
-/// A random value tree, as a buggy or hostile store could hand back:
-/// every basic type, arrays, dicts with our keys holding the wrong types,
-/// and variants nested deep.
-fn value(rng: &mut SmallRng, depth: u32) -> Value<'static> {
-    let leaf = depth == 0 || rng.random_bool(0.3);
-    match rng.random_range(0..if leaf { 5 } else { 9 }) {
-        0 => Value::from(rng.random::<u32>() % 16),
-        1 => Value::from(rng.random::<i64>()),
-        2 => Value::from(rng.random_bool(0.5)),
-        3 => {
-            let most = if rng.random_bool(0.05) { 100_000 } else { 8 };
-            Value::from("x".repeat(rng.random_range(0..most)))
-        }
-        4 => Value::from(vec!["HEADLESS-1".to_string(); rng.random_range(0..3)]),
-        5 => Value::Value(Box::new(value(rng, depth - 1))),
-        6 => Value::from(vec![
-            ("HEADLESS-1".to_string(), "d".to_string());
-            rng.random_range(0..3)
-        ]),
-        _ => {
-            let mut map: HashMap<String, Value<'static>> = HashMap::new();
-            for key in [
-                "grant",
-                "outputs",
-                "windows",
-                "devices",
-                "clipboard",
-                "other",
-            ] {
-                if rng.random_bool(0.7) {
-                    map.insert(key.into(), value(rng, depth - 1));
-                }
-            }
-            Value::from(map)
-        }
-    }
-}
-
 /// Restore data that reads back is what it encodes; nothing panics.
 pub fn restore_data(rng: &mut SmallRng) -> Result<(), String> {
     let mut v = if rng.random_bool(0.3) {
@@ -365,7 +325,7 @@ pub fn restore_data(rng: &mut SmallRng) -> Result<(), String> {
         Value::from(ion_portal::restore_value::to_value(&data))
     } else {
         let depth = rng.random_range(0..6);
-        value(rng, depth)
+        super::values::value(rng, depth)
     };
     // Deep variant chains.
     let chain = if rng.random_bool(0.05) {

@@ -7,11 +7,15 @@
 //! (`files.rs`). CI runs each for a few seconds (`tests/fuzz.rs`); the
 //! command runs them as long as asked.
 
+pub mod dbus;
+pub mod eis;
 pub mod files;
 pub mod mutate;
+pub mod values;
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -24,6 +28,14 @@ pub struct Target {
     pub name: &'static str,
     pub what: &'static str,
     pub run: fn(&mut SmallRng) -> Result<(), String>,
+    /// How deep the run got (states reached, events delivered), for the
+    /// report: a fuzzer that never gets past the first call proves little.
+    pub reach: fn() -> String,
+}
+
+/// For targets whose every iteration reaches all of their code.
+pub fn no_reach() -> String {
+    String::new()
 }
 
 pub const TARGETS: &[Target] = &[
@@ -31,16 +43,31 @@ pub const TARGETS: &[Target] = &[
         name: "policy",
         what: "mutated policy files: parse or refuse, never allow beyond a rule and the ask",
         run: files::policy,
+        reach: no_reach,
     },
     Target {
         name: "grants",
         what: "mutated grants files and restore requests: a restore stays within its grant and the ask",
         run: files::grants,
+        reach: no_reach,
+    },
+    Target {
+        name: "dbus",
+        what: "random call sequences with edge values and random options on two frontend connections, against the portal on the recording stand-in",
+        run: dbus::surface,
+        reach: dbus::reach,
+    },
+    Target {
+        name: "eis",
+        what: "random bytes, a real client's stream mutated, and made-up messages on an EIS socket",
+        run: eis::socket,
+        reach: eis::reach,
     },
     Target {
         name: "restore-data",
         what: "random variant trees as restore data: read back exactly or not at all",
         run: files::restore_data,
+        reach: no_reach,
     },
 ];
 
@@ -61,6 +88,7 @@ pub struct TargetReport {
     /// The first findings (at most 10): the iteration's seed and what broke.
     pub findings: Vec<String>,
     pub finding_count: u64,
+    pub reach: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +101,26 @@ impl FuzzReport {
     pub fn clean(&self) -> bool {
         self.targets.iter().all(|t| t.finding_count == 0)
     }
+}
+
+/// Panics seen on any thread since the run began: a target whose code
+/// runs on other threads (the daemon's tasks) cannot catch them itself.
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+pub fn panics() -> u64 {
+    PANICS.load(Ordering::SeqCst)
+}
+
+/// Counts every panic from now on; `print` keeps the default report (for
+/// a replay, where the message and backtrace are what one wants).
+pub fn count_panics(print: bool) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        if print {
+            previous(info);
+        }
+    }));
 }
 
 /// The generator of iteration `i` under `seed` (what `--seed` replays).
@@ -114,7 +162,7 @@ pub fn run(opts: &FuzzOptions) -> anyhow::Result<FuzzReport> {
     // Panics are findings here, reported with their seed: keep the default
     // hook from printing each one.
     let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    count_panics(false);
     let mut reports = Vec::new();
     for target in targets {
         let started = Instant::now();
@@ -124,6 +172,7 @@ pub fn run(opts: &FuzzOptions) -> anyhow::Result<FuzzReport> {
             seconds: 0.0,
             findings: Vec::new(),
             finding_count: 0,
+            reach: String::new(),
         };
         while started.elapsed() < share {
             let seed = iteration_seed(opts.seed, report.iterations);
@@ -136,6 +185,7 @@ pub fn run(opts: &FuzzOptions) -> anyhow::Result<FuzzReport> {
             report.iterations += 1;
         }
         report.seconds = started.elapsed().as_secs_f64();
+        report.reach = (target.reach)();
         reports.push(report);
     }
     std::panic::set_hook(hook);
@@ -159,6 +209,9 @@ impl fmt::Display for FuzzReport {
                 "{:<14} {:>12} {:>9.1} {:>10}",
                 t.name, t.iterations, t.seconds, t.finding_count
             )?;
+            if !t.reach.is_empty() {
+                writeln!(f, "  reached: {}", t.reach)?;
+            }
             for finding in &t.findings {
                 writeln!(f, "  {finding}")?;
             }
