@@ -10,6 +10,7 @@ pub mod client;
 pub mod consumer;
 pub mod demo;
 pub mod deskflow;
+pub mod endurance;
 pub mod expect;
 pub mod fuzz;
 pub mod obs;

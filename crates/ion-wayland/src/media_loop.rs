@@ -50,7 +50,7 @@ pub struct MediaLoop {
     commands: Receiver<Command>,
     /// PipeWire's loop descriptor (ScreenCast available), kept open while
     /// it is watched.
-    _pipewire: Option<OwnedFd>,
+    pipewire: Option<OwnedFd>,
     /// Rings when the earliest timer is due.
     timer: OwnedFd,
     /// What the timerfd is set for.
@@ -97,7 +97,7 @@ impl MediaLoop {
             conn,
             queue,
             commands,
-            _pipewire: pipewire,
+            pipewire,
             timer,
             armed: None,
             want_write: false,
@@ -167,11 +167,30 @@ impl MediaLoop {
                                 Received::Closed => state.handle(Command::Shutdown),
                             }
                         }
+                        if let Some(fd) = state.new_pipewire_fd.take() {
+                            if let Err(e) = self.watch_pipewire(fd) {
+                                return Ended::Lost(format!(
+                                    "the media loop cannot watch PipeWire: {e}"
+                                ));
+                            }
+                        }
                     }
                     _ => {}
                 }
             }
         }
+    }
+
+    /// Watches PipeWire's new loop descriptor (after a reconnection)
+    /// instead of the old one.
+    fn watch_pipewire(&mut self, fd: OwnedFd) -> std::io::Result<()> {
+        if let Some(old) = self.pipewire.take() {
+            // Already gone from the set if PipeWire's loop was closed.
+            let _ = epoll::delete(&self.epoll, &old);
+        }
+        epoll::add(&self.epoll, &fd, EventData::new_u64(PIPEWIRE), EventFlags::IN)?;
+        self.pipewire = Some(fd);
+        Ok(())
     }
 
     /// Reads what the compositor sent into the queue (dispatched at the

@@ -71,6 +71,9 @@ pub struct State {
     pub timers: crate::timers::Timers,
     /// Set when the thread must leave its loop.
     pub exit: bool,
+    /// PipeWire's loop descriptor after a reconnection, for the media loop
+    /// to watch instead of the old one.
+    pub new_pipewire_fd: Option<std::os::fd::OwnedFd>,
 }
 
 impl State {
@@ -184,6 +187,21 @@ impl State {
         }
     }
 
+    /// PipeWire went away earlier (or was not there at start): connects
+    /// again, so that a PipeWire restarted by its service manager serves
+    /// new sessions without a restart of the daemon. Tried when a session
+    /// asks for streams, so a PipeWire that stays away costs nothing.
+    fn reconnect_pipewire(&mut self) {
+        match ion_pipewire::PipeWire::connect().and_then(|pw| pw.poll_fd().map(|fd| (pw, fd))) {
+            Ok((pw, fd)) => {
+                tracing::info!("connected to PipeWire again");
+                self.casts = crate::screencast::ScreenCasts::new(Some(pw));
+                self.new_pipewire_fd = Some(fd);
+            }
+            Err(e) => tracing::warn!("ScreenCast unavailable: PipeWire: {e}"),
+        }
+    }
+
     /// Triggers a stream that can capture but is not, and again a little
     /// later while it still is not: after a (re)negotiation PipeWire drops
     /// a trigger that comes before the graph has the new buffers, and no
@@ -280,6 +298,9 @@ impl State {
                 cursor,
                 reply,
             } => {
+                if self.casts.pipewire.is_none() {
+                    self.reconnect_pipewire();
+                }
                 let mut chosen = Vec::new();
                 for source in &sources {
                     match self.cast_source(source) {

@@ -321,6 +321,7 @@ fn setup(options: Options, events: mpsc::UnboundedSender<Event>) -> Result<Setup
         clipboard: None,
         timers: Default::default(),
         exit: false,
+        new_pipewire_fd: None,
     };
     state.clipboard = Clipboard::new(
         DataControlManager::bind(&globals, &qh, data_control),

@@ -31,12 +31,50 @@ enum Cmd {
     /// Run a benchmark on the sandboxed session and print its figures.
     Bench(BenchArgs),
     /// Fuzz what ionChannel parses and decides (the policy file, the
-    /// grants file, restore data) with invariants after each iteration;
-    /// exits 1 on any finding, each printed with the seed that replays it.
+    /// grants file, restore data), its D-Bus surface and its EIS socket,
+    /// with invariants after each iteration; exits 1 on any finding, each
+    /// printed with the seed that replays it.
     Fuzz(FuzzArgs),
+    /// Open and close sessions in a loop on one daemon (streams, input,
+    /// EIS) and sample its RSS, fds and threads; exits 1 if they grow.
+    Soak(SoakArgs),
+    /// Kill or freeze the compositor, PipeWire, WirePlumber, the frontend,
+    /// a consumer or the consent dialog at random moments of sessions and
+    /// check the daemon's answer; exits 1 on any failed cycle or growth.
+    Faults(FaultsArgs),
     /// Create the unprivileged `ionchannel-lab` user that runs the
     /// compositor when the testbed is started as root (idempotent).
     Setup,
+}
+
+#[derive(Debug, Args)]
+struct SoakArgs {
+    #[arg(long, default_value_t = 2.0)]
+    minutes: f64,
+    /// Keep the testbed's logs (printed at the end).
+    #[arg(long)]
+    keep_logs: bool,
+    /// Print JSON (every sample) on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct FaultsArgs {
+    #[arg(long, default_value_t = 50)]
+    cycles: usize,
+    /// The run's seed (the order of the combinations, the moments)
+    /// [default: from the clock].
+    #[arg(long, value_parser = parse_seed)]
+    seed: Option<u64>,
+    /// Only this target (repeat for several): compositor, pipewire,
+    /// wireplumber, frontend, consumer, dialog.
+    #[arg(long = "target")]
+    targets: Vec<String>,
+    #[arg(long)]
+    keep_logs: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +365,8 @@ fn main() -> Result<()> {
             bench: BenchCmd::Clipboard(args),
         }) => bench_clipboard(args),
         Cmd::Fuzz(args) => fuzz(args),
+        Cmd::Soak(args) => soak(args),
+        Cmd::Faults(args) => faults(args),
         Cmd::Setup => {
             testbed::ensure_lab_user()?;
             match testbed::lookup_user(testbed::LAB_USER)? {
@@ -579,6 +619,59 @@ fn shell_quote(value: &str) -> String {
 }
 
 /// A benchmark's report on stdout: JSON, or its table.
+fn soak(args: SoakArgs) -> Result<()> {
+    if !(args.minutes.is_finite() && args.minutes > 0.0) {
+        bail!("--minutes must be a positive number");
+    }
+    let opts = ion_lab::endurance::soak::SoakOptions {
+        duration: Duration::from_secs_f64(args.minutes * 60.0),
+        keep_logs: args.keep_logs,
+    };
+    let report = ion_lab::endurance::soak::run(&opts, &mut std::io::stderr())?;
+    print_report(&report, args.json)?;
+    if !args.json {
+        println!();
+    }
+    if report.grew() {
+        bail!("the daemon grew during the soak");
+    }
+    Ok(())
+}
+
+fn faults(args: FaultsArgs) -> Result<()> {
+    use ion_lab::endurance::faults::{run, FaultOptions, Target};
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| match t.as_str() {
+            "compositor" => Ok(Target::Compositor),
+            "pipewire" => Ok(Target::PipeWire),
+            "wireplumber" => Ok(Target::WirePlumber),
+            "frontend" => Ok(Target::Frontend),
+            "consumer" => Ok(Target::Consumer),
+            "dialog" => Ok(Target::Dialog),
+            other => Err(anyhow::anyhow!("no fault target {other}")),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let opts = FaultOptions {
+        cycles: args.cycles,
+        seed,
+        targets,
+        keep_logs: args.keep_logs,
+    };
+    let report = run(&opts, &mut std::io::stderr())?;
+    print_report(&report, args.json)?;
+    if !report.failures().is_empty() || report.grew() {
+        bail!("a fault cycle failed or the daemon grew (see above)");
+    }
+    Ok(())
+}
+
 fn print_report<R: serde::Serialize + std::fmt::Display>(report: &R, json: bool) -> Result<()> {
     if json {
         println!(

@@ -594,6 +594,39 @@ impl Testbed {
         Ok(())
     }
 
+    /// Sends `sig` to one component's process group (SIGSTOP and SIGCONT
+    /// freeze and thaw it, wrapper and program alike).
+    pub fn signal(&self, component: Component, sig: i32) -> Result<()> {
+        let proc = self
+            .proc(component)
+            .ok_or_else(|| anyhow!("{component} is not running"))?;
+        proc.signal(sig);
+        Ok(())
+    }
+
+    /// PipeWire and WirePlumber again, as their service manager restarts
+    /// them after a crash: whichever still runs is killed first.
+    pub fn restart_media(&mut self) -> Result<()> {
+        for c in [Component::WirePlumber, Component::PipeWire] {
+            if self.proc(c).is_some() {
+                self.kill(c)?;
+            }
+        }
+        self.spawn_pipewire()?;
+        self.wait_pipewire()?;
+        self.spawn_wireplumber()?;
+        self.wait_wireplumber()
+    }
+
+    /// WirePlumber again (after it died), as its service manager would.
+    pub fn restart_wireplumber(&mut self) -> Result<()> {
+        if self.proc(Component::WirePlumber).is_some() {
+            self.kill(Component::WirePlumber)?;
+        }
+        self.spawn_wireplumber()?;
+        self.wait_wireplumber()
+    }
+
     /// Stops one component: SIGTERM, up to 2 s, then SIGKILL; reaps it.
     pub fn stop(&mut self, component: Component) -> Result<()> {
         let mut proc = self
