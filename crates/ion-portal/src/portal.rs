@@ -320,6 +320,7 @@ impl Portal {
             grant: None,
             input: InputBook::new(self.config.reorder_window),
             clipboard: Default::default(),
+            alive: tokio::sync::watch::Sender::new(()),
         };
         if !self.table().insert(session_path.to_string(), entry) {
             request.finish().await;
@@ -461,9 +462,10 @@ impl Portal {
                 devices,
                 entry.sources,
                 entry.persist.try_clone(),
+                entry.alive.subscribe(),
             ))
         });
-        let (id, app_id, requested, sources, persist) = match begun {
+        let (id, app_id, requested, sources, persist, mut alive) = match begun {
             Ok(v) => v,
             Err(e) => {
                 request.finish().await;
@@ -471,9 +473,15 @@ impl Portal {
             }
         };
         let clipboard = self.clipboard_decision(&path, &sender, kind).await;
+        // The user's answer, unless the frontend closes the request or the
+        // session ends first (Session.Close, its app or frontend gone): then
+        // the dialog is dropped, which kills it. Found by `ionchannel-lab
+        // faults`: a session closed while its dialog was frozen left the
+        // dialog on screen, asking about a session that no longer existed.
         let outcome = tokio::select! {
             r = self.grant(id, &app_id, kind, Wanted { devices: requested, sources, clipboard }, &persist) => r,
             () = request.cancelled() => Err(RESPONSE_CANCELLED),
+            _ = alive.changed() => Err(RESPONSE_CANCELLED),
         };
         let (devices, streams, grant, clipboard) = match outcome {
             Ok(granted) => granted,

@@ -60,6 +60,9 @@ pub struct SessionEntry {
     pub input: InputBook,
     /// Its clipboard (RemoteDesktop only).
     pub clipboard: crate::clipboard::ClipboardSession,
+    /// Dropped with the session: whatever waits on it (a Start asking the
+    /// user) sees the session end through a receiver's `changed()`.
+    pub alive: tokio::sync::watch::Sender<()>,
 }
 
 /// A session's input beyond validation: order repair

@@ -188,7 +188,12 @@ impl MediaLoop {
             // Already gone from the set if PipeWire's loop was closed.
             let _ = epoll::delete(&self.epoll, &old);
         }
-        epoll::add(&self.epoll, &fd, EventData::new_u64(PIPEWIRE), EventFlags::IN)?;
+        epoll::add(
+            &self.epoll,
+            &fd,
+            EventData::new_u64(PIPEWIRE),
+            EventFlags::IN,
+        )?;
         self.pipewire = Some(fd);
         Ok(())
     }

@@ -232,7 +232,10 @@ struct Bed {
     eis: bool,
     clipboard: bool,
     pid: u32,
+    /// Every grant stored so far: none may be lost.
     grants: Vec<String>,
+    /// The policy with the chooser.
+    policy: String,
     samples: Vec<Sample>,
 }
 
@@ -244,6 +247,33 @@ fn grant_ids(testbed: &Testbed) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(grants_file(testbed)).context("reading the grants file")?;
     let file = ion_core::grants::GrantFile::parse(&text).context("parsing the grants file")?;
     Ok(file.grants.iter().map(|g| g.id.clone()).collect())
+}
+
+/// The user, played by a chooser command (the consent protocol's other
+/// implementation, `[dialog] command`): allows every session, picks the
+/// first output offered, and remembers it when the app asked to persist,
+/// so that grants are written while faults happen. Returns the policy
+/// that uses it.
+fn install_chooser(testbed: &Testbed) -> Result<String> {
+    let root = &testbed.paths().root;
+    let script = root.join("chooser.sh");
+    std::fs::write(
+        &script,
+        r#"#!/bin/sh
+# Plays the user: allow, the first output offered, remember.
+req=$(cat)
+name=$(printf '%s' "$req" | sed -n 's/.*"outputs":\[{"name":"\([^"]*\)".*/\1/p')
+if [ -n "$name" ]; then
+  printf '{"allow":true,"outputs":["%s"],"remember":true}\n' "$name"
+else
+  echo '{"allow":true,"remember":true}'
+fi
+"#,
+    )?;
+    Ok(format!(
+        "[dialog]\ncommand = [\"sh\", \"{}\"]\ntimeout = 30\n",
+        script.display()
+    ))
 }
 
 impl Bed {
@@ -266,13 +296,20 @@ impl Bed {
         let pid = testbed
             .program_pid(Component::IonChannel)
             .context("ionchannel is not running")?;
+        let mut testbed = testbed;
+        let policy = install_chooser(&testbed)?;
+        testbed.set_policy(policy.clone())?;
         // A remembered grant, which no fault may lose.
         let rd = RemoteDesktop::create(&client).await?;
         rd.select_devices_persist(types, Some(&Persist::new(2, None)))
             .await?
             .ok()?;
         let (resp, _) = rd.start().await?;
-        anyhow::ensure!(resp.code == 0, "the seeding session's Start answered {}", resp.code);
+        anyhow::ensure!(
+            resp.code == 0,
+            "the seeding session's Start answered {}",
+            resp.code
+        );
         rd.close().await?;
         let grants = grant_ids(&testbed)?;
         anyhow::ensure!(!grants.is_empty(), "no grant was stored");
@@ -286,6 +323,7 @@ impl Bed {
             clipboard,
             pid,
             grants,
+            policy,
             samples: Vec::new(),
         })
     }
@@ -340,14 +378,15 @@ async fn faults(opts: &FaultOptions, progress: &mut dyn Write) -> Result<FaultRe
         };
         writeln!(
             progress,
-            "faults: cycle {:>3}/{}: {:?} {:?} during {:?}: {:?} ({:.1} s)",
+            "faults: cycle {:>3}/{}: {:?} {:?} during {:?}: {:?} ({:.1} s; the activity: {})",
             i + 1,
             opts.cycles,
             plan.action,
             plan.target,
             plan.phase,
             report.outcome,
-            report.seconds
+            report.seconds,
+            report.activity
         )?;
         let failed = matches!(report.outcome, Outcome::Failed(_));
         let ended = matches!(report.outcome, Outcome::Exited) || failed;
@@ -396,6 +435,7 @@ async fn cycle(b: &mut Bed, plan: Plan, rng: &mut SmallRng) -> Result<(Outcome, 
         eis,
         clipboard,
         grants,
+        policy,
         ..
     } = b;
     let types = *types;
@@ -450,8 +490,11 @@ async fn cycle(b: &mut Bed, plan: Plan, rng: &mut SmallRng) -> Result<(Outcome, 
             if plan.phase == Phase::Eis {
                 let fd = rd.connect_to_eis().await?;
                 let mut c = EisClient::connect(fd, "ionchannel-lab faults").await?;
-                c.bind_waiting(EisCap::Keyboard | EisCap::Pointer | EisCap::Button, EisCap::Keyboard.into())
-                    .await?;
+                c.bind_waiting(
+                    EisCap::Keyboard | EisCap::Pointer | EisCap::Button,
+                    EisCap::Keyboard.into(),
+                )
+                .await?;
                 held.eis = Some(c);
             }
             if plan.phase == Phase::Clipboard {
@@ -478,7 +521,9 @@ async fn cycle(b: &mut Bed, plan: Plan, rng: &mut SmallRng) -> Result<(Outcome, 
             match plan.phase {
                 Phase::Setup => {
                     let rd = held.rd.as_ref().context("no session")?;
-                    rd.select_devices(types).await?.ok()?;
+                    rd.select_devices_persist(types, Some(&Persist::new(2, None)))
+                        .await?
+                        .ok()?;
                     rd.select_sources(1, false, 2).await?.ok()?;
                     let (resp, _) = rd.start().await?;
                     Ok(format!("Start answered {}", resp.code))
@@ -571,6 +616,7 @@ async fn cycle(b: &mut Bed, plan: Plan, rng: &mut SmallRng) -> Result<(Outcome, 
         log,
         client,
         grants,
+        policy,
     };
     finish(parts, plan, held, activity, types).await
 }
@@ -580,8 +626,9 @@ struct Parts<'a> {
     testbed: &'a mut Testbed,
     log: &'a ProbeLog,
     client: &'a PortalClient,
-    /// The grants stored when the stack started.
-    grants: &'a [String],
+    /// The grants stored so far.
+    grants: &'a mut Vec<String>,
+    policy: &'a str,
 }
 
 /// Kills or freezes `plan.target` after `delay`.
@@ -669,6 +716,7 @@ async fn finish(
         log,
         client,
         grants,
+        policy,
     } = p;
     let ion_log = testbed.log_path(Component::IonChannel);
     if plan.target == Target::Compositor && plan.action == Action::Kill {
@@ -678,7 +726,10 @@ async fn finish(
         });
         let text = std::fs::read_to_string(&ion_log)?;
         if let Err(e) = gone {
-            return Ok((Outcome::Failed(format!("the daemon did not leave: {e:#}")), activity));
+            return Ok((
+                Outcome::Failed(format!("the daemon did not leave: {e:#}")),
+                activity,
+            ));
         }
         if text.contains("panicked") {
             return Ok((Outcome::Failed("the daemon panicked".into()), activity));
@@ -714,7 +765,7 @@ async fn finish(
         c.kill();
     }
     if plan.target == Target::Dialog {
-        testbed.set_policy(crate::testbed::DEFAULT_POLICY)?;
+        testbed.set_policy(policy)?;
     }
     let fail = |why: String| Ok((Outcome::Failed(why), activity.clone()));
     if !testbed.is_running(Component::IonChannel) {
@@ -758,6 +809,7 @@ async fn finish(
             if let Some(lost) = grants.iter().find(|g| !ids.contains(g)) {
                 return fail(format!("the stored grant {lost} was lost"));
             }
+            *grants = ids;
         }
     }
     // It serves on: input reaches the compositor, a stream has frames.
@@ -767,10 +819,17 @@ async fn finish(
     Ok((Outcome::ServedOn, activity))
 }
 
-async fn serves(testbed: &Testbed, log: &ProbeLog, client: &PortalClient, types: u32) -> Result<()> {
+async fn serves(
+    testbed: &Testbed,
+    log: &ProbeLog,
+    client: &PortalClient,
+    types: u32,
+) -> Result<()> {
     let mark = log.mark()?;
     let rd = RemoteDesktop::create(client).await?;
-    rd.select_devices(types).await?.ok()?;
+    rd.select_devices_persist(types, Some(&Persist::new(2, None)))
+        .await?
+        .ok()?;
     rd.select_sources(1, false, 1).await?.ok()?;
     let (resp, results) = rd.start().await?;
     anyhow::ensure!(resp.code == 0, "Start answered {}", resp.code);

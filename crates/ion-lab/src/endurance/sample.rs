@@ -89,12 +89,7 @@ pub fn growth(samples: &[Sample]) -> Growth {
     };
     let warm = &samples[q..];
     let per_hour = |f: fn(&Sample) -> u64| {
-        slope(
-            &warm
-                .iter()
-                .map(|s| (s.t, f(s) as f64))
-                .collect::<Vec<_>>(),
-        ) * 3600.0
+        slope(&warm.iter().map(|s| (s.t, f(s) as f64)).collect::<Vec<_>>()) * 3600.0
     };
     let pair = |f: fn(&Sample) -> u64| {
         (
@@ -113,10 +108,7 @@ pub fn growth(samples: &[Sample]) -> Growth {
         grew.push(format!("threads grew from {} to {}", threads.0, threads.1));
     }
     if rss_kib.1 > rss_kib.0 + (rss_kib.0 / 20).max(1024) {
-        grew.push(format!(
-            "RSS grew from {} to {} KiB",
-            rss_kib.0, rss_kib.1
-        ));
+        grew.push(format!("RSS grew from {} to {} KiB", rss_kib.0, rss_kib.1));
     }
     Growth {
         samples: samples.len(),
@@ -197,7 +189,10 @@ mod tests {
         assert!(fds.grew.iter().any(|g| g.contains("fds")), "{fds}");
         assert!(fds.fds_per_hour > 1000.0);
         let threads = growth(&run(|i| (10_000, 20, 9 + i as u64 / 4)));
-        assert!(threads.grew.iter().any(|g| g.contains("threads")), "{threads}");
+        assert!(
+            threads.grew.iter().any(|g| g.contains("threads")),
+            "{threads}"
+        );
         let rss = growth(&run(|i| (10_000 + i as u64 * 100, 20, 9)));
         assert!(rss.grew.iter().any(|g| g.contains("RSS")), "{rss}");
     }

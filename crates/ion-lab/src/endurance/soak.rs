@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use serde::Serialize;
 
-use super::sample::{growth, sample, Growth, Sample};
 use super::held_keys;
+use super::sample::{growth, sample, Growth, Sample};
 use crate::client::eis::{Capability, EisClient};
 use crate::client::{PortalClient, RemoteDesktop, ScreenCast, KEY_A};
 use crate::expect::ProbeLog;
@@ -227,7 +227,12 @@ async fn cycle(
         log.wait_capabilities(types & 2 != 0, true).await?;
         let fd = rd.connect_to_eis().await?;
         let mut client = EisClient::connect(fd, "ionchannel-lab soak").await?;
-        client.bind_waiting(Capability::Keyboard | Capability::Pointer, Capability::Keyboard.into()).await?;
+        client
+            .bind_waiting(
+                Capability::Keyboard | Capability::Pointer,
+                Capability::Keyboard.into(),
+            )
+            .await?;
         const EIS_TAPS: usize = 10;
         for _ in 0..EIS_TAPS {
             client.key(KEY_A as u32, true)?;
