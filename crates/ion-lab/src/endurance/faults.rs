@@ -32,8 +32,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use super::held_keys;
 use super::sample::{growth, sample, Growth, Sample};
+use super::unreleased;
 use crate::client::eis::{Capability as EisCap, EisClient};
 use crate::client::{Clipboard, Persist, PortalClient, RemoteDesktop, ScreenCast, KEY_A};
 use crate::expect::ProbeLog;
@@ -43,8 +43,13 @@ use crate::testbed::{
 
 const KEY_LEFTSHIFT: i32 = 42;
 const WAIT: Duration = Duration::from_secs(10);
+/// How long the idle daemon's CPU is watched after each cycle, and the
+/// most it may use (it has nothing to do; a loop spinning on a closed
+/// descriptor would take a whole CPU).
+const IDLE_WINDOW: Duration = Duration::from_secs(1);
+const IDLE_MAX: f64 = 0.10;
 /// A whole phase's activity gives up after this (a frozen peer).
-const ACTIVITY_LIMIT: Duration = Duration::from_secs(20);
+const ACTIVITY_LIMIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Target {
@@ -785,7 +790,7 @@ async fn finish(
     // Nothing held on the compositor.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let held = held_keys(&log.records()?);
+        let held = unreleased(&log.records()?);
         if held.is_empty() {
             break;
         }
@@ -815,6 +820,19 @@ async fn finish(
     // It serves on: input reaches the compositor, a stream has frames.
     if let Err(e) = serves(testbed, log, client, types).await {
         return fail(format!("does not serve on: {e:#}"));
+    }
+    // And idles: no loop left spinning on a dead peer's descriptor.
+    if let Some(pid) = testbed.program_pid(Component::IonChannel) {
+        let before = crate::bench::procstat::cpu_us(pid)?;
+        tokio::time::sleep(IDLE_WINDOW).await;
+        let used = crate::bench::procstat::cpu_us(pid)?.saturating_sub(before);
+        let share = used as f64 / IDLE_WINDOW.as_micros() as f64;
+        if share > IDLE_MAX {
+            return fail(format!(
+                "the daemon uses {:.0} % of a CPU with no session",
+                share * 100.0
+            ));
+        }
     }
     Ok((Outcome::ServedOn, activity))
 }

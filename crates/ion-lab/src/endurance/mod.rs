@@ -20,10 +20,24 @@ pub fn key_events(records: &[Record]) -> impl Iterator<Item = (u32, bool)> + '_ 
     })
 }
 
+/// Keys and buttons pressed in `records` and never released by an event
+/// of their own. A compositor that loses a virtual keyboard with keys down
+/// may re-enter the client with an empty key set rather than send the
+/// releases (sway does): the client then believes nothing is held, but
+/// only an explicit release shows that the daemon released what its
+/// session held, so enter and leave events do not count here.
+pub fn unreleased(records: &[Record]) -> Vec<String> {
+    held(records, false)
+}
+
 /// Keys and buttons the probe's client believes are down at the end of
 /// `records`: pressed and not released, with a keyboard or pointer leave
 /// (the compositor then forgets them for the client) clearing its kind.
 pub fn held_keys(records: &[Record]) -> Vec<String> {
+    held(records, true)
+}
+
+fn held(records: &[Record], focus_resets: bool) -> Vec<String> {
     let mut keys = std::collections::BTreeSet::new();
     let mut buttons = std::collections::BTreeSet::new();
     for r in records {
@@ -46,11 +60,11 @@ pub fn held_keys(records: &[Record]) -> Vec<String> {
                 }
                 _ => {}
             },
-            Event::KeyboardEnter { keys: down, .. } => {
+            Event::KeyboardEnter { keys: down, .. } if focus_resets => {
                 keys = down.iter().copied().collect();
             }
-            Event::KeyboardLeave { .. } => keys.clear(),
-            Event::PointerLeave { .. } => buttons.clear(),
+            Event::KeyboardLeave { .. } if focus_resets => keys.clear(),
+            Event::PointerLeave { .. } if focus_resets => buttons.clear(),
             _ => {}
         }
     }

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use serde::Serialize;
 
-use super::held_keys;
 use super::sample::{growth, sample, Growth, Sample};
+use super::unreleased;
 use crate::client::eis::{Capability, EisClient};
 use crate::client::{PortalClient, RemoteDesktop, ScreenCast, KEY_A};
 use crate::expect::ProbeLog;
@@ -252,7 +252,7 @@ async fn cycle(
         counts.eis_sessions += 1;
     }
     // Nothing stays held.
-    let held = held_keys(&log.records()?);
+    let held = unreleased(&log.records()?);
     if !held.is_empty() {
         bail!("keys held after the cycle: {held:?}");
     }
