@@ -23,7 +23,7 @@ stacks=${IONLAB_STACKS:-host testing vm}
 compositors=${IONLAB_COMPOSITORS:-sway labwc cosmic-profile}
 threads=${ION_TEST_THREADS:-2}
 target=${CARGO_TARGET_DIR:-$PWD/target}
-e2e=(--test remote_desktop --test eis --test screencast --test windows --test persistence --test consent_dialog --test libportal --test demo --test doctor --test testbed --test bench --test deskflow --test clipboard --test uinput --test dmabuf --test ashpd --test chromium --test obs --test damage --test soak --test faults)
+e2e=(--test remote_desktop --test eis --test screencast --test windows --test persistence --test consent_dialog --test libportal --test demo --test doctor --test testbed --test bench --test deskflow --test clipboard --test uinput --test dmabuf --test ashpd --test chromium --test obs --test damage --test soak --test faults --test fuzz_compositor)
 
 cargo build --workspace --bins --locked
 

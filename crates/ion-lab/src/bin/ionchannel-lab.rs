@@ -96,6 +96,11 @@ struct FuzzArgs {
     /// Print JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// The D-Bus target against a real headless compositor of the testbed
+    /// (IONLAB_COMPOSITOR) instead of the recording stand-in: a protocol
+    /// error is a finding. With --replay, that iteration.
+    #[arg(long)]
+    compositor: bool,
 }
 
 fn parse_seed(text: &str) -> std::result::Result<u64, String> {
@@ -107,6 +112,24 @@ fn parse_seed(text: &str) -> std::result::Result<u64, String> {
 }
 
 fn fuzz(args: FuzzArgs) -> Result<()> {
+    if args.compositor {
+        let seed = args.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+        let report = ion_lab::fuzz::compositor::run(
+            Duration::from_secs_f64(args.minutes * 60.0),
+            seed,
+            args.replay,
+            &mut std::io::stderr(),
+        )?;
+        print_report(&report, args.json)?;
+        if !report.clean() {
+            bail!("the fuzzer found something (each finding names the seed that replays it)");
+        }
+        return Ok(());
+    }
     if let Some(seed) = args.replay {
         let [name] = args.targets.as_slice() else {
             bail!("--replay needs exactly one --target");

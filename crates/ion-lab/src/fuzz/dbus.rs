@@ -127,7 +127,13 @@ pub(super) struct World {
     pub(super) server: Connection,
     pub(super) portal: Arc<Portal>,
     pub(super) log: Log,
-    inject: Injector,
+    /// The stand-in's local apps (None on a real compositor).
+    inject: Option<Injector>,
+    handle: ion_wayland::WaylandHandle,
+    /// The real Wayland thread, joined at the end.
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Why the compositor ended our connection, if it did.
+    lost: Arc<std::sync::Mutex<Vec<String>>>,
     incoming: mpsc::UnboundedReceiver<Message>,
     dir: tempfile::TempDir,
     sessions: Vec<Session>,
@@ -147,36 +153,45 @@ pub(super) struct World {
 static CALLS: AtomicU64 = AtomicU64::new(0);
 static STARTED: AtomicU64 = AtomicU64::new(0);
 static DELIVERED: AtomicU64 = AtomicU64::new(0);
+static INJECTED: AtomicU64 = AtomicU64::new(0);
 static EIS_SOCKETS: AtomicU64 = AtomicU64::new(0);
 
 pub fn reach() -> String {
     format!(
-        "{} calls, {} sessions started, {} input events delivered, {} EIS sockets",
+        "{} calls, {} sessions started, at least {} input events injected ({} seen by the stand-in), {} EIS sockets",
         CALLS.load(Ordering::Relaxed),
         STARTED.load(Ordering::Relaxed),
+        INJECTED.load(Ordering::Relaxed),
         DELIVERED.load(Ordering::Relaxed),
         EIS_SOCKETS.load(Ordering::Relaxed)
     )
 }
 
-/// One iteration: a world, 10–80 random steps, an ending, the checks.
+/// One iteration on the recording stand-in: a world, 10–80 random steps,
+/// an ending, the checks.
 pub fn surface(rng: &mut SmallRng) -> Result<(), String> {
+    iteration(rng, None)
+}
+
+/// One iteration on the compositor at `socket` (see `fuzz/compositor.rs`).
+pub fn on_compositor(rng: &mut SmallRng, socket: &std::path::Path) -> Result<(), String> {
+    iteration(rng, Some(socket))
+}
+
+fn iteration(rng: &mut SmallRng, socket: Option<&std::path::Path>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("no runtime: {e}"))?;
     let panics = super::panics();
     let result = runtime.block_on(async {
-        let mut w = World::new().await?;
-        let steps = rng.random_range(10..80);
-        for _ in 0..steps {
-            w.step(rng).await.map_err(|e| w.with_trail(e))?;
-            w.check().await.map_err(|e| w.with_trail(e))?;
-            if super::panics() != panics {
-                return Err(w.with_trail("a panic (see above)".into()));
-            }
-        }
-        w.end(rng).await.map_err(|e| w.with_trail(e))
+        let mut w = match socket {
+            None => World::new().await?,
+            Some(socket) => World::on_compositor(socket).await?,
+        };
+        let run = sequence(&mut w, rng, panics).await;
+        let down = w.shut_down().await;
+        run.and(down).map_err(|e| w.with_trail(e))
     });
     if super::panics() != panics {
         return Err(format!(
@@ -187,16 +202,84 @@ pub fn surface(rng: &mut SmallRng) -> Result<(), String> {
     result
 }
 
+async fn sequence(w: &mut World, rng: &mut SmallRng, panics: u64) -> Result<(), String> {
+    let steps = rng.random_range(10..80);
+    for _ in 0..steps {
+        w.step(rng).await?;
+        w.check().await?;
+        if super::panics() != panics {
+            return Err("a panic (see above)".into());
+        }
+    }
+    w.end(rng).await
+}
+
 impl World {
+    /// A world on the recording stand-in.
     pub(super) async fn new() -> Result<World, String> {
+        let rec = recording_clipboard(outputs());
+        let devices = ion_core::DeviceTypes::from_bits(7).map_err(|e| e.to_string())?;
+        let mut w = World::serve(rec.handle, rec.events, devices, 3, 7).await?;
+        w.log = rec.log;
+        w.inject = Some(rec.inject);
+        Ok(w)
+    }
+
+    /// A world on a real compositor: the daemon's own Wayland thread on
+    /// `socket`, offering what the compositor offers (as `ionchannel
+    /// serve` works it out). Nothing is recorded: the compositor is the
+    /// oracle, and ending our connection over a request (a protocol
+    /// error) is a finding.
+    pub(super) async fn on_compositor(socket: &std::path::Path) -> Result<World, String> {
+        let thread = ion_wayland::spawn_with(ion_wayland::Options {
+            keymap_names: ion_wayland::keymap::KeymapNames::default(),
+            data_control: ion_wayland::DataControlChoice::from_env(),
+            socket: Some(socket.to_path_buf()),
+        })
+        .map_err(|e| format!("cannot connect to the compositor: {e}"))?;
+        let snapshot = thread
+            .handle
+            .snapshot()
+            .await
+            .map_err(|e| format!("the compositor's globals: {e}"))?;
+        let capture = snapshot.pipewire
+            && (snapshot.has(ion_wayland::WLR_SCREENCOPY)
+                || snapshot.has(ion_wayland::EXT_IMAGE_COPY_CAPTURE));
+        let sources = match (capture, snapshot.window_capture) {
+            (true, true) => 3,
+            (true, false) => 1,
+            (false, _) => 0,
+        };
+        let cursor_modes = if snapshot.cursor_metadata { 7 } else { 3 };
+        let mut w = World::serve(
+            thread.handle,
+            thread.events,
+            snapshot.available_devices(),
+            sources,
+            cursor_modes,
+        )
+        .await?;
+        w.thread = Some(thread.join);
+        Ok(w)
+    }
+
+    /// The portal on `handle`, served over a socket pair; the Wayland
+    /// thread's events handled as `service::serve` handles them.
+    async fn serve(
+        handle: ion_wayland::WaylandHandle,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        devices: ion_core::DeviceTypes,
+        sources: u32,
+        cursor_modes: u32,
+    ) -> Result<World, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         std::fs::write(dir.path().join("policy.toml"), POLICY).map_err(|e| e.to_string())?;
         let config = PortalConfig {
             trust: ion_portal::caller::Trust::Peer,
             policy_path: dir.path().join("policy.toml"),
-            available_devices: ion_core::DeviceTypes::from_bits(7).map_err(|e| e.to_string())?,
-            available_sources: 3,
-            available_cursor_modes: 7,
+            available_devices: devices,
+            available_sources: sources,
+            available_cursor_modes: cursor_modes,
             rate_per_second: 8000,
             rate_burst: 4000,
             grants_path: dir.path().join("data/grants.json"),
@@ -204,8 +287,7 @@ impl World {
             dialog_env: vec![],
             reorder_window: ion_core::order::REORDER_WINDOW,
         };
-        let mut rec = recording_clipboard(outputs());
-        let portal = Arc::new(Portal::new(config, rec.handle));
+        let portal = Arc::new(Portal::new(config, handle.clone()));
         let (a, b) = tokio::net::UnixStream::pair().map_err(|e| e.to_string())?;
         let server = ion_portal::service::with_interfaces(
             zbus::connection::Builder::unix_stream(a)
@@ -218,11 +300,19 @@ impl World {
         .build();
         let client = zbus::connection::Builder::unix_stream(b).p2p().build();
         let (server, client) = tokio::try_join!(server, client).map_err(|e| e.to_string())?;
-        // What `service::serve` does with the Wayland thread's events.
-        let (p, conn) = (portal.clone(), server.clone());
+        let lost: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let (p, conn, gone) = (portal.clone(), server.clone(), lost.clone());
         tokio::spawn(async move {
-            while let Some(ev) = rec.events.recv().await {
+            while let Some(ev) = events.recv().await {
                 match ev {
+                    Event::OutputsChanged(outputs) => p.outputs_changed(&outputs),
+                    Event::StreamsFailed { session } => {
+                        p.close_by_id(&conn, session, CloseReason::StreamsEnded)
+                            .await
+                    }
+                    Event::PipeWireGone { .. } => {
+                        p.close_streaming(&conn, CloseReason::StreamsEnded).await
+                    }
                     Event::SelectionChanged { mime_types, owner } => {
                         p.on_selection_changed(&conn, mime_types, owner).await
                     }
@@ -231,7 +321,15 @@ impl World {
                         mime_type,
                         fd,
                     } => p.on_selection_send(&conn, session, mime_type, fd).await,
-                    _ => {}
+                    Event::Disconnected {
+                        reason,
+                        protocol_error,
+                    } => {
+                        gone.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(protocol_error.unwrap_or(reason));
+                        p.close_all(&conn, CloseReason::CompositorError).await;
+                    }
                 }
             }
         });
@@ -255,8 +353,11 @@ impl World {
             client,
             server,
             portal,
-            log: rec.log,
-            inject: rec.inject,
+            log: Log::default(),
+            inject: None,
+            handle,
+            thread: None,
+            lost,
             incoming,
             dir,
             sessions: Vec::new(),
@@ -267,6 +368,28 @@ impl World {
             next: 0,
             trail: Vec::new(),
         })
+    }
+
+    /// Ends the real Wayland thread (nothing for the stand-in) and says
+    /// whether the compositor ended our connection at any point.
+    pub(super) async fn shut_down(&mut self) -> Result<(), String> {
+        if let Some(join) = self.thread.take() {
+            let _ = self.handle.send(ion_wayland::Command::Shutdown);
+            let joined = tokio::task::spawn_blocking(move || join.join());
+            match tokio::time::timeout(SETTLE, joined).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(_) => return Err("the Wayland thread panicked".into()),
+                Err(_) => return Err("the Wayland thread did not end".into()),
+            }
+        }
+        self.compositor_kept_us()
+    }
+
+    fn compositor_kept_us(&self) -> Result<(), String> {
+        match self.lost.lock().unwrap_or_else(|e| e.into_inner()).first() {
+            Some(e) => Err(format!("the compositor ended our connection: {e}")),
+            None => Ok(()),
+        }
     }
 
     pub(super) fn with_trail(&self, finding: String) -> String {
@@ -481,8 +604,10 @@ impl World {
             }
             90..93 => {
                 let types = vec![string(rng), "text/plain".into()];
-                self.note(format!("a local app copies {types:?}"));
-                self.inject.local_copy(types);
+                if let Some(inject) = self.inject.clone() {
+                    self.note(format!("a local app copies {types:?}"));
+                    inject.local_copy(types);
+                }
                 Ok(())
             }
             _ => self.properties(rng).await,
@@ -1165,7 +1290,26 @@ impl World {
         ));
         let no_reply = rng.random_bool(0.2);
         if fields == 0 {
-            self.call(sender, &at, iface, member, &(), no_reply).await?;
+            let reply = self.call(sender, &at, iface, member, &(), no_reply).await?;
+            // Junk that happens to be a real Session.Close.
+            let closed = reply
+                .as_ref()
+                .is_some_and(|r| r.message_type() == MessageType::MethodReturn);
+            if iface == SESSION
+                && member == "Close"
+                && (closed || no_reply)
+                && self.owns(&at, sender)
+            {
+                if no_reply {
+                    // No answer to wait for: let the close land.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                for s in &mut self.sessions {
+                    if s.path == at {
+                        s.closed = true;
+                    }
+                }
+            }
             return Ok(());
         }
         let mut b = StructureBuilder::new();
@@ -1300,6 +1444,7 @@ impl World {
     pub(super) async fn check(&mut self) -> Result<(), String> {
         self.drain_signals();
         self.check_log()?;
+        self.compositor_kept_us()?;
         let mut table: HashSet<String> = self
             .portal
             .session_paths()
@@ -1383,6 +1528,14 @@ impl World {
     /// Ends every session one of three ways, then checks that nothing is
     /// left: table, devices, streams, EIS sockets, the grants file.
     pub(super) async fn end(&mut self, rng: &mut SmallRng) -> Result<(), String> {
+        let injected: u64 = self
+            .portal
+            .status()
+            .sessions
+            .iter()
+            .map(|s| s.input.injected)
+            .sum();
+        INJECTED.fetch_add(injected, Ordering::Relaxed);
         match rng.random_range(0..3) {
             0 => {
                 self.note("every session closed by its owner".into());

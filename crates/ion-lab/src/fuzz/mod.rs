@@ -7,6 +7,7 @@
 //! (`files.rs`). CI runs each for a few seconds (`tests/fuzz.rs`); the
 //! command runs them as long as asked.
 
+pub mod compositor;
 pub mod dbus;
 pub mod eis;
 pub mod files;
@@ -124,7 +125,7 @@ pub fn count_panics(print: bool) {
 }
 
 /// The generator of iteration `i` under `seed` (what `--seed` replays).
-fn iteration_seed(seed: u64, i: u64) -> u64 {
+pub(crate) fn iteration_seed(seed: u64, i: u64) -> u64 {
     // splitmix64 of (seed, i): neighbouring iterations get unrelated
     // streams.
     let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
