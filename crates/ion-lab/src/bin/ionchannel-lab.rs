@@ -82,8 +82,8 @@ struct FuzzArgs {
     /// Minutes for all the targets, shared equally.
     #[arg(long, default_value_t = 1.0)]
     minutes: f64,
-    /// The run's seed [default: from the clock].
-    #[arg(long)]
+    /// The run's seed, decimal or 0x-hex [default: from the clock].
+    #[arg(long, value_parser = parse_seed)]
     seed: Option<u64>,
     /// Only this target (repeat for several): policy, grants, dbus,
     /// restore-data.
