@@ -31,6 +31,7 @@ fn every_fault_is_survived_or_ends_the_daemon_as_documented() {
             cycles,
             seed: 0x14_fa17,
             targets: Vec::new(),
+            survivable: false,
             keep_logs: false,
         },
         &mut std::io::stderr(),

@@ -71,6 +71,11 @@ struct FaultsArgs {
     /// wireplumber, frontend, consumer, dialog.
     #[arg(long = "target")]
     targets: Vec<String>,
+    /// Leave out killing the compositor (which ends the daemon, as
+    /// documented): one daemon lives through every cycle, and its growth
+    /// is judged over all of them.
+    #[arg(long)]
+    survivable: bool,
     #[arg(long)]
     keep_logs: bool,
     #[arg(long)]
@@ -685,6 +690,7 @@ fn faults(args: FaultsArgs) -> Result<()> {
         cycles: args.cycles,
         seed,
         targets,
+        survivable: args.survivable,
         keep_logs: args.keep_logs,
     };
     let report = run(&opts, &mut std::io::stderr())?;

@@ -157,6 +157,10 @@ pub struct FaultOptions {
     pub seed: u64,
     /// Only these targets (empty: all).
     pub targets: Vec<Target>,
+    /// Leave out the faults that end the daemon (killing the compositor),
+    /// so that one daemon lives through every cycle and its growth is
+    /// judged over all of them.
+    pub survivable: bool,
     pub keep_logs: bool,
 }
 
@@ -347,6 +351,9 @@ async fn faults(opts: &FaultOptions, progress: &mut dyn Write) -> Result<FaultRe
     let mut all: Vec<Plan> = plans()
         .into_iter()
         .filter(|p| opts.targets.is_empty() || opts.targets.contains(&p.target))
+        .filter(|p| {
+            !(opts.survivable && p.target == Target::Compositor && p.action == Action::Kill)
+        })
         .collect();
     if all.is_empty() {
         bail!("no fault plan for these targets");

@@ -73,3 +73,53 @@ fn held(records: &[Record], focus_resets: bool) -> Vec<String> {
         .chain(buttons.iter().map(|b| format!("button {b:#x}")))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(keycode: u32, state: PressState) -> Record {
+        Record {
+            t_us: 0,
+            event: Event::Key {
+                keycode,
+                state,
+                keysym: 0,
+                keysym_name: String::new(),
+                utf8: String::new(),
+                mods: Vec::new(),
+                time_ms: 0,
+            },
+        }
+    }
+
+    fn enter(keys: Vec<u32>) -> Record {
+        Record {
+            t_us: 0,
+            event: Event::KeyboardEnter {
+                output: "HEADLESS-1".into(),
+                keys,
+            },
+        }
+    }
+
+    #[test]
+    fn only_an_explicit_release_counts_as_released() {
+        let shift_left_down = [
+            key(42, PressState::Pressed),
+            key(30, PressState::Pressed),
+            key(30, PressState::Released),
+            // The compositor lost the keyboard and re-entered the client
+            // with nothing held, without a release of Shift.
+            enter(Vec::new()),
+        ];
+        assert_eq!(unreleased(&shift_left_down), vec!["key 42".to_owned()]);
+        assert!(held_keys(&shift_left_down).is_empty());
+        let released = [key(42, PressState::Pressed), key(42, PressState::Released)];
+        assert!(unreleased(&released).is_empty());
+        assert_eq!(
+            key_events(&released).collect::<Vec<_>>(),
+            vec![(42, true), (42, false)]
+        );
+    }
+}
