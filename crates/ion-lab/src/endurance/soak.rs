@@ -69,8 +69,8 @@ impl std::fmt::Display for SoakReport {
         if let (Some(first), Some(last)) = (self.samples.first(), self.samples.last()) {
             writeln!(
                 f,
-                "first sample: RSS {} KiB, {} fds, {} threads; last: RSS {} KiB, {} fds, {} threads",
-                first.rss_kib, first.fds, first.threads, last.rss_kib, last.fds, last.threads
+                "first sample: RSS {} KiB (anon+shm {}), {} fds, {} threads; last: RSS {} KiB (anon+shm {}), {} fds, {} threads",
+                first.rss_kib, first.private_kib, first.fds, first.threads, last.rss_kib, last.private_kib, last.fds, last.threads
             )?;
         }
         write!(f, "{}", self.growth)
@@ -136,10 +136,11 @@ async fn soak(opts: &SoakOptions, progress: &mut dyn std::io::Write) -> Result<S
             if let Some(s) = samples.last() {
                 writeln!(
                     progress,
-                    "soak: {:>5.1} min, {} cycles: RSS {} KiB, {} fds, {} threads",
+                    "soak: {:>5.1} min, {} cycles: RSS {} KiB (anon+shm {}), {} fds, {} threads",
                     s.t / 60.0,
                     counts.cycles,
                     s.rss_kib,
+                    s.private_kib,
                     s.fds,
                     s.threads
                 )?;
