@@ -172,13 +172,21 @@ impl Obs {
     pub fn stop(mut self) -> Result<Recording> {
         self.proc.signal(libc::SIGINT);
         let deadline = Instant::now() + TIMEOUT;
-        while self.proc.group_running() {
+        // OBS itself, not its whole process group: when it inhibits the
+        // screensaver through `xdg-screensaver` (it does when the portal's
+        // Inhibit is missing, as here), that script lingers in the group
+        // after OBS has quit (it watches for a window, and the rootfs has
+        // no xset), which once made about half the runs wait out the
+        // timeout with OBS long gone.
+        while self.proc.is_running() {
             if Instant::now() >= deadline {
                 self.proc.kill();
                 bail!("OBS did not quit within {TIMEOUT:?} of SIGINT");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Whatever it left behind goes with the group.
+        self.proc.kill();
         let path = self.recording_file().context("OBS left no recording")?;
         Ok(Recording { path })
     }
