@@ -320,6 +320,21 @@ impl Bed {
             resp.code
         );
         rd.close().await?;
+        if !grants_file(&testbed).exists() {
+            // Frontends before 1.17 pass no persist_mode for RemoteDesktop
+            // (Debian 12's 1.16): a remembered ScreenCast then.
+            let sc = ScreenCast::create(&client).await?;
+            sc.select_sources_persist(1, false, 1, &Persist::new(2, None))
+                .await?
+                .ok()?;
+            let (resp, _) = sc.start().await?;
+            anyhow::ensure!(
+                resp.code == 0,
+                "the seeding ScreenCast answered {}",
+                resp.code
+            );
+            sc.close().await?;
+        }
         let grants = grant_ids(&testbed)?;
         anyhow::ensure!(!grants.is_empty(), "no grant was stored");
         Ok(Bed {
