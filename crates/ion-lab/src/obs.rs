@@ -101,8 +101,29 @@ impl Obs {
         write_config(&config.join("obs-studio"), &recordings, setup)?;
         std::fs::create_dir_all(&recordings)?;
 
+        // OBS inhibits the screensaver while it records; without the
+        // Inhibit portal (the testbed's frontend has no backend for it) it
+        // runs `xdg-screensaver`, which needs xset and an X display, and
+        // then waits on it at exit: about half the runs hung there. A
+        // stand-in that does nothing (and notes its calls beside itself)
+        // comes first in PATH.
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin)?;
+        let stub = bin.join("xdg-screensaver");
+        std::fs::write(
+            &stub,
+            "#!/bin/sh\n# ionchannel-lab's stand-in: no screensaver to inhibit here.\n\
+             echo \"$*\" >> \"$0.calls\"\nexit 0\n",
+        )?;
+        std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+        );
         let mut command = tb.command(in_testing_script());
         command
+            .env("PATH", path)
             .env("XDG_CONFIG_HOME", &config)
             .env("QT_QPA_PLATFORM", "wayland")
             .arg(PROGRAM)
@@ -172,12 +193,8 @@ impl Obs {
     pub fn stop(mut self) -> Result<Recording> {
         self.proc.signal(libc::SIGINT);
         let deadline = Instant::now() + TIMEOUT;
-        // OBS itself, not its whole process group: when it inhibits the
-        // screensaver through `xdg-screensaver` (it does when the portal's
-        // Inhibit is missing, as here), that script lingers in the group
-        // after OBS has quit (it watches for a window, and the rootfs has
-        // no xset), which once made about half the runs wait out the
-        // timeout with OBS long gone.
+        // OBS itself (the sandbox's leader), not its whole process group:
+        // a helper it started may outlive it.
         while self.proc.is_running() {
             if Instant::now() >= deadline {
                 self.proc.kill();
