@@ -42,6 +42,8 @@ pub const FFMPEG: &str = "/usr/bin/ffmpeg";
 
 /// How long OBS may take to start recording, and to finish the file.
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long OBS gets to quit after SIGINT.
+const QUIT_WAIT: Duration = Duration::from_secs(15);
 
 /// OBS's version (its package's in the rootfs), if installed.
 pub fn version() -> Option<String> {
@@ -192,13 +194,25 @@ impl Obs {
     /// finishing the file) and returns the recording.
     pub fn stop(mut self) -> Result<Recording> {
         self.proc.signal(libc::SIGINT);
-        let deadline = Instant::now() + TIMEOUT;
         // OBS itself (the sandbox's leader), not its whole process group:
-        // a helper it started may outlive it.
+        // a helper it started may outlive it. OBS 32.2 on the testing stack
+        // does not always quit on SIGINT: every CI run of 2026-12-05 and
+        // about a third of single runs, it either put up an "Active
+        // Outputs" window instead of shutting down, or finished its
+        // shutdown (its log says so, down to the last module) and stayed.
+        // That is OBS's own exit, not what this test is about (ionChannel
+        // serving OBS): after QUIT_WAIT it is killed, said so, and the
+        // recording is read as OBS left it (ffmpeg decodes an unfinished
+        // AVI: checked by killing OBS at once after SIGINT, the test still
+        // passed); the portal session then ends with its bus connection.
+        let quit_by = Instant::now() + QUIT_WAIT;
         while self.proc.is_running() {
-            if Instant::now() >= deadline {
-                self.proc.kill();
-                bail!("OBS did not quit within {TIMEOUT:?} of SIGINT");
+            if Instant::now() >= quit_by {
+                eprintln!(
+                    "OBS had not quit {QUIT_WAIT:?} after SIGINT (its last window: see ionchannel's \
+                     toplevel log); killed, the recording is read as it is"
+                );
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
