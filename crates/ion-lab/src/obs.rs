@@ -105,10 +105,10 @@ impl Obs {
 
         // OBS inhibits the screensaver while it records; without the
         // Inhibit portal (the testbed's frontend has no backend for it) it
-        // runs `xdg-screensaver`, which needs xset and an X display, and
-        // then waits on it at exit: about half the runs hung there. A
-        // stand-in that does nothing (and notes its calls beside itself)
-        // comes first in PATH.
+        // runs `xdg-screensaver`, which needs xset and an X display that
+        // the rootfs lacks. A stand-in that does nothing (and notes its
+        // calls beside itself) comes first in PATH. (It was suspected for
+        // OBS not quitting, see `stop`; it did not cure that.)
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin)?;
         let stub = bin.join("xdg-screensaver");
