@@ -55,12 +55,7 @@ pub fn reach() -> String {
 const HEADER: usize = 16;
 
 pub fn socket(rng: &mut SmallRng) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
-    let panics = super::panics();
-    let result = runtime.block_on(async {
+    super::on_runtime(|_| async move {
         if RECORDED.get().is_none() {
             let chunks = record().await?;
             let _ = RECORDED.set(chunks);
@@ -69,14 +64,7 @@ pub fn socket(rng: &mut SmallRng) -> Result<(), String> {
         let mut w = World::new().await?;
         let r = iteration(&mut w, rng, recorded).await;
         r.map_err(|e| w.with_trail(e))
-    });
-    if super::panics() != panics {
-        return Err(format!(
-            "{} panic(s) on the daemon's threads",
-            super::panics() - panics
-        ));
-    }
-    result
+    })
 }
 
 /// ConnectToEIS for a session of "org.fuzz.A".

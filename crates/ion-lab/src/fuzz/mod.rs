@@ -124,6 +124,29 @@ pub fn count_panics(print: bool) {
     }));
 }
 
+/// Runs one iteration of an in-process target on a fresh current-thread
+/// runtime (the daemon's flavour). Panics on any thread meanwhile (the
+/// daemon's tasks catch theirs, so only the count shows them) are a
+/// finding; `panics_before` is passed to `body` for checks between steps.
+pub(crate) fn on_runtime<F>(body: impl FnOnce(u64) -> F) -> Result<(), String>
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime: {e}"))?;
+    let before = panics();
+    let result = runtime.block_on(body(before));
+    if panics() != before {
+        return Err(format!(
+            "{} panic(s) on the daemon's threads",
+            panics() - before
+        ));
+    }
+    result
+}
+
 /// The generator of iteration `i` under `seed` (what `--seed` replays).
 pub(crate) fn iteration_seed(seed: u64, i: u64) -> u64 {
     // splitmix64 of (seed, i): neighbouring iterations get unrelated

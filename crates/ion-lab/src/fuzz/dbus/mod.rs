@@ -103,12 +103,7 @@ pub fn on_compositor(rng: &mut SmallRng, socket: &std::path::Path) -> Result<(),
 }
 
 fn iteration(rng: &mut SmallRng, socket: Option<&std::path::Path>) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
-    let panics = super::panics();
-    let result = runtime.block_on(async {
+    super::on_runtime(|panics| async move {
         let mut w = match socket {
             None => World::new().await?,
             Some(socket) => World::on_compositor(socket).await?,
@@ -116,14 +111,7 @@ fn iteration(rng: &mut SmallRng, socket: Option<&std::path::Path>) -> Result<(),
         let run = sequence(&mut w, rng, panics).await;
         let down = w.shut_down().await;
         run.and(down).map_err(|e| w.with_trail(e))
-    });
-    if super::panics() != panics {
-        return Err(format!(
-            "{} panic(s) on the daemon's threads",
-            super::panics() - panics
-        ));
-    }
-    result
+    })
 }
 
 async fn sequence(w: &mut World, rng: &mut SmallRng, panics: u64) -> Result<(), String> {
